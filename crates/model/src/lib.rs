@@ -1,0 +1,10 @@
+//! The networks and the head of ReLaX-VQA in candle: weights (real, local or
+//! synthetic), ResNet-50 layer stacking, DINO ViT-B/16 pooling, and the
+//! imputer + scaler + MLP head that maps a feature vector to a score.
+
+pub mod backbone;
+pub mod head;
+pub mod synthetic;
+pub mod weights;
+
+pub use weights::state_dict::{HostTensor, StateDict};

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what relaxvqa needs to build and test on Debian 12 (run as root, or
+# with sudo available): the FFmpeg development libraries that ffmpeg-next links,
+# clang/libclang for its bindgen step, pkg-config, and the ffmpeg command-line
+# tool that some tests use to make bad or unusual input files.
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+PKGS=(pkg-config clang libclang-dev
+      libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
+      libavfilter-dev libavdevice-dev libswresample-dev
+      ffmpeg python3)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update
+  $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+command -v cargo >/dev/null || { echo "setup: cargo not found: install Rust (rustup) first" >&2; exit 1; }
