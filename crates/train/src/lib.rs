@@ -5,7 +5,9 @@ pub mod loss;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod protocol;
 pub mod rng;
+pub mod train;
 
 /// Why training could not proceed.
 #[derive(Debug, thiserror::Error)]

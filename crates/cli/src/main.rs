@@ -1,0 +1,63 @@
+//! `relaxvqa`: no-reference video quality (ReLaX-VQA) from the command line.
+//! A thin binary: parse arguments, run a command, turn the result into an
+//! exit code. All the work is in the library crates.
+
+mod args;
+mod batch;
+mod extract;
+mod info;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Exit status when some videos of a batch failed (the others succeeded).
+pub const EXIT_PARTIAL: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    init_logging(cli.verbose);
+    if let Some(n) = cli.threads {
+        configure_threads(n);
+    }
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("relaxvqa: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        args::Command::Extract(a) => extract::run(a),
+        args::Command::Info(a) => info::run(a),
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RELAXVQA_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Sets the number of compute threads for every pool the networks use
+/// (rayon's global pool and the GEMM kernels read `RAYON_NUM_THREADS`).
+fn configure_threads(n: usize) {
+    let n = n.max(1);
+    // Set before any thread pool starts: main has spawned no thread yet.
+    std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}

@@ -1,0 +1,24 @@
+//! The ReLaX-VQA feature pipeline (spec sections 1-5): a video in, its
+//! 35,203-value feature vector out, with every intermediate on request.
+//!
+//! Stages run as a pipeline of threads: the decoder streams sampled frames,
+//! a preparation stage resizes them and builds the pair fragments (flow
+//! included), and the networks consume batches of prepared images, so the
+//! networks never wait on the decoder for long videos and memory stays
+//! bounded by the channel capacities, whatever the video's length.
+
+mod accumulate;
+mod backbones;
+mod backbones_candle;
+mod dump;
+mod error;
+mod extract;
+pub mod layout;
+mod prepare;
+
+pub use backbones::{Backbones, ResNetOutput};
+pub use backbones_candle::CandleBackbones;
+pub use dump::{write_safetensors, DumpTensor, TensorData};
+pub use error::FeatureError;
+pub use extract::{extract, extract_path, extract_with, ExtractOptions, SampleFeatures, StageTimings, VideoFeatures};
+pub use layout::{Block, BLOCKS, FEATURE_LEN};

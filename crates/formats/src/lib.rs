@@ -1,0 +1,25 @@
+//! Readers for the file formats the authors published: pickles, PyTorch `.pth` zip checkpoints, joblib scikit-learn objects.
+//!
+//! ReLaX-VQA's heads are `torch.save` state dicts and its feature scalers are
+//! joblib pickles of scikit-learn objects. Reading them natively means no
+//! Python at run time and no conversion step a user must run first.
+//!
+//! - [`pickle`]: a safe pickle reader (an inert value tree, never code execution);
+//! - [`torch`]: `.pth` zip checkpoints to named `f32` tensors;
+//! - [`joblib`]: joblib pickles, `SimpleImputer` and `MinMaxScaler`;
+//! - [`numpy`]: NumPy arrays inside pickles.
+//!
+//! Malformed input of any kind is a [`FormatError`], never a panic.
+
+#![warn(missing_docs)]
+
+mod error;
+mod half;
+pub mod joblib;
+pub mod numpy;
+pub mod pickle;
+pub mod torch;
+
+pub use error::FormatError;
+pub use joblib::{MinMaxScaler, SimpleImputer};
+pub use torch::{TorchDtype, TorchTensor};

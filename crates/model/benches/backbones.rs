@@ -1,0 +1,88 @@
+//! Throughput of the two backbones with synthetic weights at batch 1, 8 and
+//! 16 (criterion reports images/s; GFLOP/s is images/s times the network's
+//! cost per image, also printed once per configuration from a timed run).
+//!
+//! `cargo bench -p relaxvqa-model --bench backbones`; set
+//! `RELAXVQA_BENCH_BATCHES=8` (comma-separated) to run fewer sizes.
+
+use std::time::{Duration, Instant};
+
+use candle_core::{Device, Tensor};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use relaxvqa_image::RgbImage;
+use relaxvqa_model::backbone::{images_to_tensor, Backbone, ResNet50, VitB16};
+use relaxvqa_model::synthetic::synthetic_state_dict;
+
+fn batches() -> Vec<usize> {
+    std::env::var("RELAXVQA_BENCH_BATCHES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|v| v.trim().parse().ok()).collect())
+        .filter(|v: &Vec<usize>| !v.is_empty())
+        .unwrap_or_else(|| vec![1, 8, 16])
+}
+
+/// A deterministic textured 224x224 image.
+fn image(seed: usize) -> RgbImage {
+    let data = (0..224 * 224 * 3).map(|i| ((i * 31 + seed * 97) ^ (i >> 7)) as u8).collect();
+    RgbImage::from_vec(224, 224, data).expect("224x224x3 bytes")
+}
+
+/// User plus system CPU time of this process so far, from `/proc/self/stat`
+/// (Linux; 0 elsewhere).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the
+    // 12th and 13th of them, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (tick(11) + tick(12)) / 100.0
+}
+
+fn bench_network<B: Backbone>(c: &mut Criterion) {
+    let sd = synthetic_state_dict(&B::expected_tensors());
+    let net = B::from_state_dict(&sd, &Device::Cpu).expect("build network");
+    let mut group = c.benchmark_group(B::NAME);
+    group.sample_size(10).warm_up_time(Duration::from_secs(2)).measurement_time(Duration::from_secs(20));
+    for b in batches() {
+        let images: Vec<RgbImage> = (0..b).map(image).collect();
+        let batch: Tensor = images_to_tensor(&images, B::NORMALISATION, &Device::Cpu).expect("batch");
+        // A few timed passes for direct figures next to criterion's: wall
+        // clock, and process CPU time (less sensitive to other processes
+        // sharing the cores; 2 x CPU-time throughput estimates an idle
+        // 2-core machine).
+        net.run(&batch).expect("warm-up");
+        let passes = (16 / b).clamp(2, 8);
+        let (start, cpu0) = (Instant::now(), cpu_seconds());
+        for _ in 0..passes {
+            net.run(&batch).expect("forward");
+        }
+        let wall = start.elapsed().as_secs_f64();
+        let cpu = cpu_seconds() - cpu0;
+        let images = (b * passes) as f64;
+        println!(
+            "{} batch {b}: {:.2} images/s, {:.0} GFLOP/s wall; {:.0} GFLOP per CPU-second ({} passes)",
+            B::NAME,
+            images / wall,
+            images * B::GFLOP_PER_IMAGE / wall,
+            images * B::GFLOP_PER_IMAGE / cpu,
+            passes
+        );
+        group.throughput(Throughput::Elements(b as u64));
+        group.bench_with_input(BenchmarkId::new("batch", b), &batch, |bench, batch| {
+            bench.iter(|| net.run(batch).expect("forward"));
+        });
+    }
+    group.finish();
+}
+
+fn resnet(c: &mut Criterion) {
+    bench_network::<ResNet50>(c);
+}
+
+fn vit(c: &mut Criterion) {
+    bench_network::<VitB16>(c);
+}
+
+criterion_group!(benches, resnet, vit);
+criterion_main!(benches);

@@ -1,0 +1,398 @@
+//! Host (CPU) compute kernels shared by the two backbones.
+//!
+//! candle's CPU `conv2d` reaches a fraction of what its matrix product does,
+//! so both networks run as a handful of large matrix products (the `gemm`
+//! crate, the one candle itself uses) over channels-last f32 buffers, with
+//! the cheap per-element work (bias, ReLU, residual, LayerNorm, softmax,
+//! GELU) done in parallel passes over rows. Everything here works on plain
+//! slices, checks its bounds, and is split across the rayon pool.
+
+use rayon::prelude::*;
+
+/// Floats a parallel row task covers at most: large enough to amortise the
+/// task, small enough to spread over the cores and stay in cache.
+const TASK_FLOATS: usize = 1 << 15;
+
+/// A read-only strided matrix over a slice.
+#[derive(Clone, Copy)]
+pub(crate) struct MatRef<'a> {
+    pub data: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+    /// Distance between rows, in elements.
+    pub rs: usize,
+    /// Distance between columns, in elements.
+    pub cs: usize,
+}
+
+impl<'a> MatRef<'a> {
+    /// A row-major matrix with rows `rs` apart.
+    pub fn new(data: &'a [f32], rows: usize, cols: usize, rs: usize) -> Self {
+        Self { data, rows, cols, rs, cs: 1 }
+    }
+
+    /// The transpose (a view, nothing moves).
+    pub fn t(self) -> Self {
+        Self { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
+    }
+
+    /// True when every element index lies inside `data`.
+    fn in_bounds(&self) -> bool {
+        self.rows == 0
+            || self.cols == 0
+            || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
+    }
+}
+
+/// Whether a product may use the whole thread pool or must stay on the
+/// calling thread (because it already runs inside a parallel task).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Threads {
+    /// All rayon threads.
+    Pool,
+    /// The calling thread only.
+    One,
+}
+
+/// `dst = (accumulate ? dst : 0) + scale * a * b`, with `dst` row-major
+/// (`a.rows` x `b.cols`, rows `dst_rs` apart).
+///
+/// # Panics
+/// When the shapes do not agree or a view does not fit its slice: these are
+/// programming errors inside this crate, never consequences of input data.
+pub(crate) fn matmul(
+    dst: &mut [f32],
+    dst_rs: usize,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    accumulate: bool,
+    scale: f32,
+    threads: Threads,
+) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(k, b.rows, "inner dimensions differ");
+    assert!(a.in_bounds() && b.in_bounds(), "matrix view out of bounds");
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(n <= dst_rs && (m - 1) * dst_rs + n <= dst.len(), "destination too small");
+    let parallelism = match threads {
+        Threads::Pool => gemm::Parallelism::Rayon(0),
+        Threads::One => gemm::Parallelism::None,
+    };
+    // SAFETY: the asserts above prove that every index gemm touches,
+    // `i * rs + j * cs` for `i < rows`, `j < cols` of each operand, lies inside
+    // the operand's slice (k == 0 reads nothing from `a` or `b`). `dst` is a
+    // unique borrow, so it aliases neither `a` nor `b`, and gemm writes only
+    // to `dst`. All strides are below `isize::MAX` because they index live
+    // slices.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
+            1.0,
+            scale,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// Runs `f(row, partial)` over every `c`-wide row of `buf` in parallel, where
+/// `partial` is a per-task `c`-wide accumulator. With `sums` given (one
+/// `c`-wide slot per image of `hw` rows), the accumulators are added into it,
+/// in f64, per image: this is how spatial means come for free with a pass
+/// that runs anyway.
+pub(crate) fn rows_pass<F>(buf: &mut [f32], c: usize, hw: usize, sums: Option<&mut [f64]>, f: F)
+where
+    F: Fn(&mut [f32], &mut [f32]) + Sync,
+{
+    assert!(c > 0 && hw > 0 && buf.len() % (c * hw) == 0, "buffer is not whole images");
+    let rows_per_task = (TASK_FLOATS / c).clamp(1, hw);
+    let mut tasks: Vec<(usize, &mut [f32])> = Vec::new();
+    for (n, image) in buf.chunks_mut(c * hw).enumerate() {
+        for rows in image.chunks_mut(rows_per_task * c) {
+            tasks.push((n, rows));
+        }
+    }
+    let want = sums.is_some();
+    let partials: Vec<(usize, Vec<f32>)> = tasks
+        .into_par_iter()
+        .map(|(n, rows)| {
+            let mut acc = vec![0f32; c];
+            for row in rows.chunks_exact_mut(c) {
+                f(row, &mut acc);
+            }
+            (n, if want { acc } else { Vec::new() })
+        })
+        .collect();
+    if let Some(sums) = sums {
+        for (n, acc) in partials {
+            for (s, v) in sums[n * c..(n + 1) * c].iter_mut().zip(acc) {
+                *s += f64::from(v);
+            }
+        }
+    }
+}
+
+/// Output size of a convolution along one axis.
+pub(crate) fn conv_out(size: usize, kernel: usize, stride: usize, pad: usize) -> usize {
+    (size + 2 * pad - kernel) / stride + 1
+}
+
+/// Channels-last im2col: `src` is `[b, h, w, c]`, `dst` receives
+/// `[b * ho * wo, k * k * c]` with columns ordered (ky, kx, channel) and zeros
+/// where the window leaves the image.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn im2col(
+    src: &[f32],
+    b: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    dst: &mut [f32],
+) {
+    let (ho, wo) = (conv_out(h, k, stride, pad), conv_out(w, k, stride, pad));
+    let kc = k * k * c;
+    assert_eq!(src.len(), b * h * w * c, "im2col source size");
+    assert_eq!(dst.len(), b * ho * wo * kc, "im2col destination size");
+    dst.par_chunks_mut(wo * kc).enumerate().for_each(|(r, out_row)| {
+        let (n, oy) = (r / ho, r % ho);
+        for (ox, patch) in out_row.chunks_exact_mut(kc).enumerate() {
+            for ky in 0..k {
+                let iy = (oy * stride + ky).wrapping_sub(pad);
+                let line = &mut patch[ky * k * c..(ky + 1) * k * c];
+                if iy >= h {
+                    line.fill(0.0);
+                    continue;
+                }
+                let src_row = &src[(n * h + iy) * w * c..(n * h + iy + 1) * w * c];
+                for kx in 0..k {
+                    let ix = (ox * stride + kx).wrapping_sub(pad);
+                    let d = &mut line[kx * c..(kx + 1) * c];
+                    if ix >= w {
+                        d.fill(0.0);
+                    } else {
+                        d.copy_from_slice(&src_row[ix * c..(ix + 1) * c]);
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Every `stride`-th pixel along both axes of a channels-last `[b, h, w, c]`
+/// buffer: what a strided 1x1 convolution reads.
+pub(crate) fn subsample(src: &[f32], b: usize, h: usize, w: usize, c: usize, stride: usize) -> Vec<f32> {
+    let (ho, wo) = (conv_out(h, 1, stride, 0), conv_out(w, 1, stride, 0));
+    let mut dst = vec![0f32; b * ho * wo * c];
+    dst.par_chunks_mut(wo * c).enumerate().for_each(|(r, out_row)| {
+        let (n, oy) = (r / ho, r % ho);
+        let src_row = &src[(n * h + oy * stride) * w * c..(n * h + oy * stride + 1) * w * c];
+        for (ox, d) in out_row.chunks_exact_mut(c).enumerate() {
+            d.copy_from_slice(&src_row[ox * stride * c..(ox * stride + 1) * c]);
+        }
+    });
+    dst
+}
+
+/// 3x3 max pooling, stride 2, padding 1 (padding never wins), channels-last.
+pub(crate) fn max_pool_3x3_s2(src: &[f32], b: usize, h: usize, w: usize, c: usize) -> Vec<f32> {
+    let (ho, wo) = (conv_out(h, 3, 2, 1), conv_out(w, 3, 2, 1));
+    let mut dst = vec![0f32; b * ho * wo * c];
+    dst.par_chunks_mut(wo * c).enumerate().for_each(|(r, out_row)| {
+        let (n, oy) = (r / ho, r % ho);
+        for (ox, d) in out_row.chunks_exact_mut(c).enumerate() {
+            d.fill(f32::NEG_INFINITY);
+            for iy in (oy * 2).saturating_sub(1)..(oy * 2 + 2).min(h) {
+                for ix in (ox * 2).saturating_sub(1)..(ox * 2 + 2).min(w) {
+                    let s = &src[((n * h + iy) * w + ix) * c..((n * h + iy) * w + ix + 1) * c];
+                    for (a, &v) in d.iter_mut().zip(s) {
+                        *a = a.max(v);
+                    }
+                }
+            }
+        }
+    });
+    dst
+}
+
+/// LayerNorm of every `c`-wide row of `x` into `out`, after first adding
+/// `pending` (a bias a previous product left out) to `x` in place.
+pub(crate) fn layer_norm_rows(
+    x: &mut [f32],
+    out: &mut [f32],
+    c: usize,
+    pending: Option<&[f32]>,
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f32,
+) {
+    assert_eq!(x.len(), out.len());
+    let rows = (TASK_FLOATS / c).max(1);
+    x.par_chunks_mut(rows * c).zip(out.par_chunks_mut(rows * c)).for_each(|(xs, os)| {
+        for (xr, or) in xs.chunks_exact_mut(c).zip(os.chunks_exact_mut(c)) {
+            if let Some(p) = pending {
+                for (v, &b) in xr.iter_mut().zip(p) {
+                    *v += b;
+                }
+            }
+            let mean = xr.iter().sum::<f32>() / c as f32;
+            let var = xr.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / c as f32;
+            let inv = 1.0 / (var + eps).sqrt();
+            for (((o, &v), &g), &bt) in or.iter_mut().zip(xr.iter()).zip(gamma).zip(beta) {
+                *o = (v - mean) * inv * g + bt;
+            }
+        }
+    });
+}
+
+/// Adds `bias` to every `c`-wide row of `x`, in parallel.
+pub(crate) fn add_bias_rows(x: &mut [f32], c: usize, bias: &[f32]) {
+    let rows = (TASK_FLOATS / c).max(1);
+    x.par_chunks_mut(rows * c).for_each(|xs| {
+        for r in xs.chunks_exact_mut(c) {
+            for (v, &b) in r.iter_mut().zip(bias) {
+                *v += b;
+            }
+        }
+    });
+}
+
+/// `x = gelu(x + bias)` (exact, erf form) on every `c`-wide row, in parallel.
+pub(crate) fn bias_gelu_rows(x: &mut [f32], c: usize, bias: &[f32]) {
+    let rows = (TASK_FLOATS / c).max(1);
+    x.par_chunks_mut(rows * c).for_each(|xs| {
+        for r in xs.chunks_exact_mut(c) {
+            for (v, &b) in r.iter_mut().zip(bias) {
+                *v = gelu(*v + b);
+            }
+        }
+    });
+}
+
+/// Softmax of one row in place.
+pub(crate) fn softmax_in_place(row: &mut [f32]) {
+    let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let mut sum = 0.0;
+    for v in row.iter_mut() {
+        *v = exp(*v - max);
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    for v in row.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// `e^x` in f32, branch-free so that loops over it vectorise (Cody-Waite
+/// range reduction and a degree-6 polynomial; relative error about 1e-7).
+#[inline(always)]
+pub(crate) fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let x = x.clamp(-87.3, 88.0);
+    // Round to nearest by the 1.5 * 2^23 trick: plain adds, so it
+    // vectorises (`f32::round` is a library call on baseline x86-64).
+    const MAGIC: f32 = 12_582_912.0;
+    let n = (x * LOG2E + MAGIC) - MAGIC;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let p = 1.987_569_1e-4_f32;
+    let p = p * r + 1.398_199_9e-3;
+    let p = p * r + 8.333_452e-3;
+    let p = p * r + 4.166_579_6e-2;
+    let p = p * r + 1.666_666_5e-1;
+    let p = p * r + 5.000_000_1e-1;
+    let p = p * r * r + r + 1.0;
+    // n lies in [-126, 128) after the clamp, so the biased exponent fits.
+    let scale = f32::from_bits((((n as i32) + 127).clamp(0, 254) as u32) << 23);
+    p * scale
+}
+
+/// `erf(x)` in f32 (Abramowitz and Stegun 7.1.26, absolute error below
+/// 1.5e-7, the formula PyTorch's vectorised CPU `erf` uses), branch-free.
+#[inline(always)]
+pub(crate) fn erf(x: f32) -> f32 {
+    const P: f32 = 0.327_591_1;
+    const A1: f32 = 0.254_829_6;
+    const A2: f32 = -0.284_496_74;
+    const A3: f32 = 1.421_413_7;
+    const A4: f32 = -1.453_152_1;
+    const A5: f32 = 1.061_405_4;
+    let a = x.abs();
+    let t = 1.0 / (1.0 + P * a);
+    let poly = ((((A5 * t + A4) * t + A3) * t + A2) * t + A1) * t;
+    let y = 1.0 - poly * exp(-a * a);
+    y.copysign(x)
+}
+
+/// Exact (erf) GELU: `x * (1 + erf(x / sqrt 2)) / 2`.
+#[inline(always)]
+pub(crate) fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_is_accurate() {
+        let mut x = -80.0f32;
+        while x < 80.0 {
+            let want = f64::from(x).exp();
+            let rel = ((f64::from(exp(x)) - want) / want).abs();
+            assert!(rel < 3e-7, "exp({x}): {} vs {want}", exp(x));
+            x += 0.0137;
+        }
+    }
+
+    #[test]
+    fn erf_is_accurate() {
+        // Reference values of erf.
+        for (x, want) in [(0.0, 0.0), (0.5, 0.520_499_877_8), (1.0, 0.842_700_792_9), (-2.0, -0.995_322_265_0)] {
+            assert!((f64::from(erf(x)) - want).abs() < 3e-7, "erf({x})");
+        }
+    }
+
+    #[test]
+    fn matmul_matches_naive() {
+        let (m, k, n) = (5, 7, 3);
+        let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+        let mut d = vec![1.0f32; m * n];
+        matmul(&mut d, n, MatRef::new(&a, m, k, k), MatRef::new(&b, k, n, n), true, 2.0, Threads::One);
+        for i in 0..m {
+            for j in 0..n {
+                let s: f32 = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+                assert!((d[i * n + j] - (1.0 + 2.0 * s)).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn im2col_pads_with_zeros() {
+        // One 2x2 image, one channel, 3x3 kernel, pad 1: the centre tap is the pixel.
+        let src = [1.0, 2.0, 3.0, 4.0];
+        let mut dst = vec![9.0; 4 * 9];
+        im2col(&src, 1, 2, 2, 1, 3, 1, 1, &mut dst);
+        assert_eq!(&dst[..9], &[0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 0.0, 3.0, 4.0]);
+    }
+}

@@ -1,0 +1,410 @@
+//! ResNet-50 (He, Zhang, Ren, Sun, "Deep Residual Learning for Image
+//! Recognition", CVPR 2016, table 1), torchvision's v1.5 topology (the stride
+//! of a downsampling bottleneck sits on its 3x3 convolution), as ReLaX-VQA
+//! uses it (Wang, Katsenou, Bull 2024, arXiv 2407.11496; spec section 2): the
+//! spatial means of 15 intermediate outputs (the 13,120-value layer stack) and
+//! the global average pool with its mean, max and std (2,051 values), both
+//! from one forward pass.
+//!
+//! Inference only: every BatchNorm is folded into the convolution before it
+//! at load time, except `bn1`, because the layer stack taps `conv1`'s raw
+//! output; `bn1` runs as a per-channel affine in the same pass that takes
+//! the tap. Activations are channels-last (`[pixels, channels]`), so a 1x1
+//! convolution is one matrix product over the buffer as it lies, a strided
+//! 1x1 convolution subsamples first, and 3x3 and 7x7 convolutions go through
+//! im2col; bias, ReLU, residual add and the spatial sums of a tap share one
+//! pass after each product.
+
+use candle_core::{Device, Tensor};
+
+use super::kernels::{self, conv_out, im2col, matmul, rows_pass, MatRef, Threads};
+use super::{check_tensors, host_batch, weight, Backbone, BackboneError, Normalisation, INPUT_SIZE};
+use crate::StateDict;
+
+/// Length of the layer stack: 64 + 3x256 + 4x512 + 4x1024 + 3x2048.
+pub const LAYER_STACK_LEN: usize = 13_120;
+/// Length of the pool: 2048 averages, then their mean, max and std.
+pub const RESNET_POOL_LEN: usize = 2_051;
+
+/// BatchNorm epsilon (torchvision's default).
+const BN_EPS: f64 = 1e-5;
+/// Blocks per stage and bottleneck width of each stage.
+const STAGES: [(usize, usize); 4] = [(3, 64), (4, 128), (6, 256), (3, 512)];
+/// Blocks of each stage whose outputs the layer stack taps (all but
+/// `layer3[4]` and `layer3[5]`).
+const TAPPED: [usize; 4] = [3, 4, 4, 3];
+/// Largest im2col buffer built at once, in floats: bigger batches are
+/// convolved in groups of images.
+const IM2COL_BUDGET: usize = 1 << 22;
+/// Name used in errors.
+const NAME: &str = "ResNet-50";
+
+/// The outputs of one ResNet-50 forward pass.
+#[derive(Debug)]
+pub struct ResNetOutput {
+    /// `[B, 13120]`: spatial means of `conv1` (before `bn1`), `layer1[0..=2]`,
+    /// `layer2[0..=3]`, `layer3[0..=3]` and `layer4[0..=2]`, in that order.
+    pub layer_stack: Tensor,
+    /// `[B, 2051]`: the 2048 global-average-pool outputs, then their mean,
+    /// max and population standard deviation.
+    pub pool: Tensor,
+}
+
+/// The `(name, shape)` of every tensor ResNet-50 reads, in torchvision
+/// naming; `fc.*` is left out since the classifier is never computed.
+pub fn resnet50_expected_tensors() -> Vec<(String, Vec<usize>)> {
+    let mut v = vec![("conv1.weight".to_owned(), vec![64, 3, 7, 7])];
+    push_bn(&mut v, "bn1", 64);
+    let mut cin = 64;
+    for (li, &(blocks, width)) in STAGES.iter().enumerate() {
+        for bi in 0..blocks {
+            let p = format!("layer{}.{bi}", li + 1);
+            v.push((format!("{p}.conv1.weight"), vec![width, cin, 1, 1]));
+            push_bn(&mut v, &format!("{p}.bn1"), width);
+            v.push((format!("{p}.conv2.weight"), vec![width, width, 3, 3]));
+            push_bn(&mut v, &format!("{p}.bn2"), width);
+            v.push((format!("{p}.conv3.weight"), vec![4 * width, width, 1, 1]));
+            push_bn(&mut v, &format!("{p}.bn3"), 4 * width);
+            if bi == 0 {
+                v.push((format!("{p}.downsample.0.weight"), vec![4 * width, cin, 1, 1]));
+                push_bn(&mut v, &format!("{p}.downsample.1"), 4 * width);
+            }
+            cin = 4 * width;
+        }
+    }
+    v
+}
+
+fn push_bn(v: &mut Vec<(String, Vec<usize>)>, prefix: &str, c: usize) {
+    for leaf in ["weight", "bias", "running_mean", "running_var"] {
+        v.push((format!("{prefix}.{leaf}"), vec![c]));
+    }
+}
+
+/// A BatchNorm as `y = x * scale + shift`, computed in f64.
+fn bn_affine(sd: &StateDict, prefix: &str) -> (Vec<f64>, Vec<f64>) {
+    let g = weight(sd, &format!("{prefix}.weight"));
+    let b = weight(sd, &format!("{prefix}.bias"));
+    let m = weight(sd, &format!("{prefix}.running_mean"));
+    let var = weight(sd, &format!("{prefix}.running_var"));
+    let scale: Vec<f64> = g.iter().zip(var).map(|(&g, &v)| f64::from(g) / (f64::from(v) + BN_EPS).sqrt()).collect();
+    let shift = b.iter().zip(m).zip(&scale).map(|((&b, &m), &s)| f64::from(b) - f64::from(m) * s).collect();
+    (scale, shift)
+}
+
+/// A convolution as a `[k*k*cin, cout]` matrix (rows ordered ky, kx, cin to
+/// match channels-last im2col) and a bias.
+struct Conv {
+    w: Vec<f32>,
+    bias: Vec<f32>,
+    cin: usize,
+    cout: usize,
+    k: usize,
+}
+
+impl Conv {
+    /// Reads `{conv}.weight` (`[cout, cin, k, k]`), scaling each output
+    /// channel by `scale` and taking `shift` as the bias.
+    fn new(sd: &StateDict, conv: &str, scale: &[f64], shift: &[f64], cin: usize, k: usize) -> Self {
+        let src = weight(sd, &format!("{conv}.weight"));
+        let cout = scale.len();
+        let mut w = vec![0f32; k * k * cin * cout];
+        for co in 0..cout {
+            for ci in 0..cin {
+                for t in 0..k * k {
+                    let v = f64::from(src[(co * cin + ci) * k * k + t]) * scale[co];
+                    w[(t * cin + ci) * cout + co] = v as f32;
+                }
+            }
+        }
+        Self { w, bias: shift.iter().map(|&s| s as f32).collect(), cin, cout, k }
+    }
+
+    /// A convolution with its following BatchNorm folded in.
+    fn folded(sd: &StateDict, conv: &str, bn: &str, cin: usize, k: usize) -> Self {
+        let (scale, shift) = bn_affine(sd, bn);
+        Self::new(sd, conv, &scale, &shift, cin, k)
+    }
+
+    fn matrix(&self) -> MatRef<'_> {
+        MatRef::new(&self.w, self.k * self.k * self.cin, self.cout, self.cout)
+    }
+
+    /// Convolves channels-last `x` (`[b, h, w, cin]`, padding `k / 2`) into a
+    /// new `[b, ho, wo, cout]` buffer, without bias; 1x1 kernels read `x` as
+    /// it lies, larger ones go through im2col in groups of images.
+    fn apply(&self, x: &[f32], b: usize, h: usize, w: usize, stride: usize) -> (Vec<f32>, usize, usize) {
+        let pad = self.k / 2;
+        let (ho, wo) = (conv_out(h, self.k, stride, pad), conv_out(w, self.k, stride, pad));
+        let mut out = vec![0f32; b * ho * wo * self.cout];
+        if self.k == 1 && stride == 1 {
+            matmul(&mut out, self.cout, MatRef::new(x, b * h * w, self.cin, self.cin), self.matrix(), false, 1.0, Threads::Pool);
+        } else if self.k == 1 {
+            let xs = kernels::subsample(x, b, h, w, self.cin, stride);
+            matmul(&mut out, self.cout, MatRef::new(&xs, b * ho * wo, self.cin, self.cin), self.matrix(), false, 1.0, Threads::Pool);
+        } else {
+            let kc = self.k * self.k * self.cin;
+            let per_image = ho * wo * kc;
+            let group = (IM2COL_BUDGET / per_image).clamp(1, b.max(1));
+            let mut col = vec![0f32; group * per_image];
+            let (in_img, out_img) = (h * w * self.cin, ho * wo * self.cout);
+            for (g, dst) in out.chunks_mut(group * out_img).enumerate() {
+                let n = dst.len() / out_img;
+                let src = &x[g * group * in_img..(g * group + n) * in_img];
+                let col = &mut col[..n * per_image];
+                im2col(src, n, h, w, self.cin, self.k, stride, pad, col);
+                matmul(dst, self.cout, MatRef::new(col, n * ho * wo, kc, kc), self.matrix(), false, 1.0, Threads::Pool);
+            }
+        }
+        (out, ho, wo)
+    }
+}
+
+/// A bottleneck block with its BatchNorms folded in.
+struct Bottleneck {
+    conv1: Conv,
+    conv2: Conv,
+    conv3: Conv,
+    down: Option<Conv>,
+    stride: usize,
+    /// conv3's bias plus the downsample's, applied in the residual pass.
+    out_bias: Vec<f32>,
+}
+
+impl Bottleneck {
+    fn new(sd: &StateDict, p: &str, cin: usize, width: usize, stride: usize, has_down: bool) -> Self {
+        let conv1 = Conv::folded(sd, &format!("{p}.conv1"), &format!("{p}.bn1"), cin, 1);
+        let conv2 = Conv::folded(sd, &format!("{p}.conv2"), &format!("{p}.bn2"), width, 3);
+        let conv3 = Conv::folded(sd, &format!("{p}.conv3"), &format!("{p}.bn3"), width, 1);
+        let down = has_down
+            .then(|| Conv::folded(sd, &format!("{p}.downsample.0"), &format!("{p}.downsample.1"), cin, 1));
+        let out_bias = match &down {
+            Some(d) => conv3.bias.iter().zip(&d.bias).map(|(a, b)| a + b).collect(),
+            None => conv3.bias.clone(),
+        };
+        Self { conv1, conv2, conv3, down, stride, out_bias }
+    }
+
+    /// Runs the block on channels-last `x` (`[b, h, w, cin]`), consuming it;
+    /// with `sums` given, adds the per-image channel sums of the output.
+    fn forward(
+        &self,
+        x: Vec<f32>,
+        b: usize,
+        h: usize,
+        w: usize,
+        sums: Option<&mut [f64]>,
+    ) -> (Vec<f32>, usize, usize) {
+        let width = self.conv1.cout;
+        let (mut t1, _, _) = self.conv1.apply(&x, b, h, w, 1);
+        let bias1 = &self.conv1.bias;
+        rows_pass(&mut t1, width, h * w, None, |row, _| {
+            for (v, &bb) in row.iter_mut().zip(bias1) {
+                *v = (*v + bb).max(0.0);
+            }
+        });
+        let (mut t2, ho, wo) = self.conv2.apply(&t1, b, h, w, self.stride);
+        drop(t1);
+        let bias2 = &self.conv2.bias;
+        rows_pass(&mut t2, width, ho * wo, None, |row, _| {
+            for (v, &bb) in row.iter_mut().zip(bias2) {
+                *v = (*v + bb).max(0.0);
+            }
+        });
+        // The residual branch becomes the accumulator of conv3's product:
+        // the identity is `x` itself, a projection is its own product.
+        let mut out = match &self.down {
+            Some(d) => d.apply(&x, b, h, w, self.stride).0,
+            None => x,
+        };
+        let cout = self.conv3.cout;
+        matmul(&mut out, cout, MatRef::new(&t2, b * ho * wo, width, width), self.conv3.matrix(), true, 1.0, Threads::Pool);
+        drop(t2);
+        let bias = &self.out_bias;
+        let want = sums.is_some();
+        rows_pass(&mut out, cout, ho * wo, sums, |row, acc| {
+            for (v, &bb) in row.iter_mut().zip(bias) {
+                *v = (*v + bb).max(0.0);
+            }
+            if want {
+                for (a, &v) in acc.iter_mut().zip(row.iter()) {
+                    *a += v;
+                }
+            }
+        });
+        (out, ho, wo)
+    }
+}
+
+/// ResNet-50 with BatchNorm folded, ready for inference.
+pub struct ResNet50 {
+    /// `conv1` without `bn1` (its raw output is the first tap).
+    conv1: Conv,
+    /// `bn1` as a per-channel affine.
+    bn1_scale: Vec<f32>,
+    bn1_shift: Vec<f32>,
+    stages: Vec<Vec<Bottleneck>>,
+    device: Device,
+}
+
+impl ResNet50 {
+    /// Builds the network from torchvision-named weights, checking first that
+    /// every tensor of [`resnet50_expected_tensors`] is present with its
+    /// shape. Outputs are placed on `device`.
+    pub fn from_state_dict(sd: &StateDict, device: &Device) -> Result<Self, BackboneError> {
+        check_tensors(NAME, sd, &resnet50_expected_tensors())?;
+        let (scale, shift) = bn_affine(sd, "bn1");
+        let conv1 = Conv::new(sd, "conv1", &[1.0; 64], &[0.0; 64], 3, 7);
+        let mut stages = Vec::with_capacity(STAGES.len());
+        let mut cin = 64;
+        for (li, &(blocks, width)) in STAGES.iter().enumerate() {
+            let stage = (0..blocks)
+                .map(|bi| {
+                    let stride = if li > 0 && bi == 0 { 2 } else { 1 };
+                    let block = Bottleneck::new(sd, &format!("layer{}.{bi}", li + 1), cin, width, stride, bi == 0);
+                    cin = 4 * width;
+                    block
+                })
+                .collect();
+            stages.push(stage);
+        }
+        Ok(Self {
+            conv1,
+            bn1_scale: scale.iter().map(|&v| v as f32).collect(),
+            bn1_shift: shift.iter().map(|&v| v as f32).collect(),
+            stages,
+            device: device.clone(),
+        })
+    }
+
+    /// One forward pass over a `[B, 3, 224, 224]` batch normalised with
+    /// [`Normalisation::ImageNet`], giving both the layer stack and the pool.
+    pub fn forward(&self, batch: &Tensor) -> Result<ResNetOutput, BackboneError> {
+        let (b, input) = host_batch(NAME, batch)?;
+        let (stack, pool) = self.forward_host(b, &input);
+        Ok(ResNetOutput {
+            layer_stack: Tensor::from_vec(stack, (b, LAYER_STACK_LEN), &self.device)?,
+            pool: Tensor::from_vec(pool, (b, RESNET_POOL_LEN), &self.device)?,
+        })
+    }
+
+    /// The forward pass on host buffers: `input` is `[b, 3, 224, 224]`;
+    /// returns `[b, 13120]` and `[b, 2051]`, row-major.
+    fn forward_host(&self, b: usize, input: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let mut stack = vec![0f32; b * LAYER_STACK_LEN];
+        let mut offset = 0;
+        // Scatters per-image channel sums into the stack as means.
+        let mut put = |sums: &[f64], c: usize, hw: usize| {
+            for n in 0..b {
+                let dst = &mut stack[n * LAYER_STACK_LEN + offset..n * LAYER_STACK_LEN + offset + c];
+                for (d, &s) in dst.iter_mut().zip(&sums[n * c..(n + 1) * c]) {
+                    *d = (s / hw as f64) as f32;
+                }
+            }
+            offset += c;
+        };
+
+        // Stem: the image goes channels-last, conv1, tap, bn1 + ReLU, max pool.
+        let plane = INPUT_SIZE * INPUT_SIZE;
+        let mut nhwc = vec![0f32; b * 3 * plane];
+        for (src, dst) in input.chunks_exact(3 * plane).zip(nhwc.chunks_exact_mut(3 * plane)) {
+            for (p, px) in dst.chunks_exact_mut(3).enumerate() {
+                for (ch, v) in px.iter_mut().enumerate() {
+                    *v = src[ch * plane + p];
+                }
+            }
+        }
+        let (mut y, h, w) = self.conv1.apply(&nhwc, b, INPUT_SIZE, INPUT_SIZE, 2);
+        drop(nhwc);
+        let mut sums = vec![0f64; b * 64];
+        let (scale, shift) = (&self.bn1_scale, &self.bn1_shift);
+        rows_pass(&mut y, 64, h * w, Some(&mut sums), |row, acc| {
+            for (((v, a), &s), &t) in row.iter_mut().zip(acc.iter_mut()).zip(scale).zip(shift) {
+                *a += *v;
+                *v = (*v * s + t).max(0.0);
+            }
+        });
+        put(&sums, 64, h * w);
+        let mut x = kernels::max_pool_3x3_s2(&y, b, h, w, 64);
+        drop(y);
+        let (mut h, mut w) = (conv_out(h, 3, 2, 1), conv_out(w, 3, 2, 1));
+
+        let mut last_sums = Vec::new();
+        for (li, stage) in self.stages.iter().enumerate() {
+            for (bi, block) in stage.iter().enumerate() {
+                let cout = block.conv3.cout;
+                let tapped = bi < TAPPED[li];
+                let mut sums = vec![0f64; if tapped { b * cout } else { 0 }];
+                let (out, ho, wo) = block.forward(x, b, h, w, tapped.then_some(sums.as_mut_slice()));
+                if tapped {
+                    put(&sums, cout, ho * wo);
+                    last_sums = sums;
+                }
+                (x, h, w) = (out, ho, wo);
+            }
+        }
+
+        // The last tap, layer4[2], is the network's final output: its spatial
+        // means are the global average pool.
+        let c = 2048;
+        let mut pool = vec![0f32; b * RESNET_POOL_LEN];
+        for n in 0..b {
+            let means: Vec<f32> = last_sums[n * c..(n + 1) * c].iter().map(|&s| (s / (h * w) as f64) as f32).collect();
+            let dst = &mut pool[n * RESNET_POOL_LEN..(n + 1) * RESNET_POOL_LEN];
+            dst[..c].copy_from_slice(&means);
+            let (mean, max, std) = mean_max_std(&means);
+            dst[c..].copy_from_slice(&[mean, max, std]);
+        }
+        (stack, pool)
+    }
+}
+
+/// Mean, max and population standard deviation, accumulated in f64.
+pub(crate) fn mean_max_std(v: &[f32]) -> (f32, f32, f32) {
+    let n = v.len().max(1) as f64;
+    let mean = v.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
+    let var = v.iter().map(|&x| (f64::from(x) - mean).powi(2)).sum::<f64>() / n;
+    let max = v.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    (mean as f32, max, var.sqrt() as f32)
+}
+
+impl Backbone for ResNet50 {
+    const NAME: &'static str = NAME;
+    const NORMALISATION: Normalisation = Normalisation::ImageNet;
+    const GFLOP_PER_IMAGE: f64 = 8.2;
+    type Output = ResNetOutput;
+
+    fn expected_tensors() -> Vec<(String, Vec<usize>)> {
+        resnet50_expected_tensors()
+    }
+
+    fn from_state_dict(sd: &StateDict, device: &Device) -> Result<Self, BackboneError> {
+        ResNet50::from_state_dict(sd, device)
+    }
+
+    fn run(&self, batch: &Tensor) -> Result<ResNetOutput, BackboneError> {
+        self.forward(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expected_tensor_count_and_stack_width() {
+        let v = resnet50_expected_tensors();
+        // conv1 + bn1 (5), 16 blocks x 15, 4 downsamples x 5.
+        assert_eq!(v.len(), 5 + 16 * 15 + 4 * 5);
+        let taps: usize = 64 + STAGES.iter().zip(TAPPED).map(|(&(_, w), t)| 4 * w * t).sum::<usize>();
+        assert_eq!(taps, LAYER_STACK_LEN);
+    }
+
+    #[test]
+    fn missing_tensor_is_named() {
+        let mut sd = crate::synthetic::synthetic_state_dict(&resnet50_expected_tensors());
+        sd.remove("layer3.5.bn2.running_var");
+        let err = ResNet50::from_state_dict(&sd, &Device::Cpu).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("layer3.5.bn2.running_var"), "{err}");
+    }
+}

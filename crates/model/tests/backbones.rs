@@ -1,0 +1,247 @@
+//! Parity of the two backbones with the authors' PyTorch code: both networks
+//! filled with synthetic weights (spec v1) on their own state-dict names,
+//! fed the fixtures' stored network inputs, compared with the stored
+//! features by relative L2 error (`||ours - ref|| / ||ref||`, bar 1e-4) for
+//! every tensor of every reference fixture.
+
+use candle_core::Device;
+use relaxvqa_fixtures::{TensorFile, VIDEOS};
+use relaxvqa_image::RgbImage;
+use relaxvqa_model::backbone::{
+    images_to_tensor, resnet50_expected_tensors, vit_b16_expected_tensors, Backbone, BackboneError, Normalisation,
+    ResNet50, VitB16, WeightProblem, LAYER_STACK_LEN, RESNET_POOL_LEN, VIT_POOL_LEN,
+};
+use relaxvqa_model::synthetic::synthetic_state_dict;
+
+/// Largest relative L2 error accepted.
+const BAR: f64 = 1e-4;
+
+fn rel_l2(ours: &[f32], want: &[f32]) -> f64 {
+    assert_eq!(ours.len(), want.len());
+    let num: f64 = ours.iter().zip(want).map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2)).sum();
+    let den: f64 = want.iter().map(|b| f64::from(*b).powi(2)).sum();
+    (num / den).sqrt()
+}
+
+fn image(file: &TensorFile, name: &str) -> RgbImage {
+    let t = file.get(name);
+    RgbImage::from_vec(t.shape[1], t.shape[0], t.u8()).expect("fixture image size")
+}
+
+/// One network input and the fixture tensor its output is compared with.
+struct Case {
+    input: String,
+    want: String,
+}
+
+fn resnet_cases(file: &TensorFile) -> (Vec<Case>, Vec<Case>) {
+    let frames = file.count("video.sampled_frame_count");
+    let pairs = file.count("video.pair_count");
+    let mut stacks: Vec<Case> = (0..frames)
+        .map(|i| Case { input: format!("frame.{i}.resnet_input_rgb"), want: format!("frame.{i}.resnet_layerstack") })
+        .collect();
+    stacks.extend((0..pairs).map(|j| Case {
+        input: format!("pair.{j}.frame_fragment"),
+        want: format!("pair.{j}.frag_resnet_layerstack"),
+    }));
+    let pools =
+        (0..pairs).map(|j| Case { input: format!("pair.{j}.merged_fragment"), want: format!("pair.{j}.merged_resnet_pool") }).collect();
+    (stacks, pools)
+}
+
+fn vit_cases(file: &TensorFile) -> Vec<Case> {
+    let frames = file.count("video.sampled_frame_count");
+    let pairs = file.count("video.pair_count");
+    let mut v: Vec<Case> =
+        (0..frames).map(|i| Case { input: format!("frame.{i}.vit_input_rgb"), want: format!("frame.{i}.vit_pool") }).collect();
+    for j in 0..pairs {
+        v.push(Case { input: format!("pair.{j}.frame_fragment"), want: format!("pair.{j}.frag_vit_pool") });
+        v.push(Case { input: format!("pair.{j}.merged_fragment"), want: format!("pair.{j}.merged_vit_pool") });
+    }
+    v
+}
+
+#[test]
+fn resnet50_matches_reference() {
+    let sd = synthetic_state_dict(&resnet50_expected_tensors());
+    let net = ResNet50::from_state_dict(&sd, &Device::Cpu).expect("build ResNet-50");
+    let mut worst = 0f64;
+    for stem in VIDEOS {
+        let file = TensorFile::reference(stem);
+        let (stacks, pools) = resnet_cases(&file);
+        // One batch per fixture: the stack cases, then the pool cases.
+        let images: Vec<RgbImage> = stacks.iter().chain(&pools).map(|c| image(&file, &c.input)).collect();
+        let batch = images_to_tensor(&images, Normalisation::ImageNet, &Device::Cpu).expect("batch");
+        let start = std::time::Instant::now();
+        let out = net.forward(&batch).expect("forward");
+        println!("{stem}: ResNet-50 batch of {} in {:.2?}", images.len(), start.elapsed());
+        let stack = out.layer_stack.to_vec2::<f32>().expect("stack");
+        let pool = out.pool.to_vec2::<f32>().expect("pool");
+        assert_eq!(stack[0].len(), LAYER_STACK_LEN);
+        assert_eq!(pool[0].len(), RESNET_POOL_LEN);
+        for (i, case) in stacks.iter().enumerate() {
+            let e = rel_l2(&stack[i], &file.get(&case.want).f32());
+            println!("  {stem} {:<32} rel L2 {e:.3e}", case.want);
+            worst = worst.max(e);
+        }
+        for (i, case) in pools.iter().enumerate() {
+            let e = rel_l2(&pool[stacks.len() + i], &file.get(&case.want).f32());
+            println!("  {stem} {:<32} rel L2 {e:.3e}", case.want);
+            worst = worst.max(e);
+        }
+    }
+    println!("ResNet-50 worst rel L2 {worst:.3e}");
+    assert!(worst < BAR, "ResNet-50 worst relative L2 error {worst:e} over {BAR:e}");
+}
+
+#[test]
+fn vit_b16_matches_reference() {
+    let sd = synthetic_state_dict(&vit_b16_expected_tensors());
+    let net = VitB16::from_state_dict(&sd, &Device::Cpu).expect("build ViT-B/16");
+    let mut worst = 0f64;
+    for stem in VIDEOS {
+        let file = TensorFile::reference(stem);
+        let cases = vit_cases(&file);
+        let images: Vec<RgbImage> = cases.iter().map(|c| image(&file, &c.input)).collect();
+        let batch = images_to_tensor(&images, Normalisation::UnitRange, &Device::Cpu).expect("batch");
+        let start = std::time::Instant::now();
+        let pool = net.forward_pool(&batch).expect("forward").to_vec2::<f32>().expect("pool");
+        println!("{stem}: ViT-B/16 batch of {} in {:.2?}", images.len(), start.elapsed());
+        assert_eq!(pool[0].len(), VIT_POOL_LEN);
+        for (i, case) in cases.iter().enumerate() {
+            let e = rel_l2(&pool[i], &file.get(&case.want).f32());
+            println!("  {stem} {:<32} rel L2 {e:.3e}", case.want);
+            worst = worst.max(e);
+        }
+    }
+    println!("ViT-B/16 worst rel L2 {worst:.3e}");
+    assert!(worst < BAR, "ViT-B/16 worst relative L2 error {worst:e} over {BAR:e}");
+}
+
+/// Parameter count without BatchNorm running statistics.
+fn learned_params(specs: &[(String, Vec<usize>)]) -> usize {
+    specs
+        .iter()
+        .filter(|(n, _)| !n.ends_with("running_mean") && !n.ends_with("running_var"))
+        .map(|(_, s)| s.iter().product::<usize>())
+        .sum()
+}
+
+#[test]
+fn expected_tensor_lists_match_the_published_architectures() {
+    let r = resnet50_expected_tensors();
+    // torchvision resnet50: 25,557,032 parameters, 2,049,000 of them in fc.
+    assert_eq!(learned_params(&r), 25_557_032 - 2_049_000);
+    assert_eq!(r.len(), 265);
+    for (name, shape) in [
+        ("conv1.weight", vec![64, 3, 7, 7]),
+        ("layer1.0.downsample.0.weight", vec![256, 64, 1, 1]),
+        ("layer2.0.conv2.weight", vec![128, 128, 3, 3]),
+        ("layer3.5.bn3.running_var", vec![1024]),
+        ("layer4.2.conv3.weight", vec![2048, 512, 1, 1]),
+    ] {
+        assert!(r.contains(&(name.to_owned(), shape)), "{name}");
+    }
+    assert!(!r.iter().any(|(n, _)| n.starts_with("fc.") || n.ends_with("num_batches_tracked")));
+
+    let v = vit_b16_expected_tensors();
+    // timm vit_base_patch16_224 without its classifier: 85,798,656.
+    assert_eq!(learned_params(&v), 85_798_656);
+    assert_eq!(v.len(), 150);
+    for (name, shape) in [
+        ("cls_token", vec![1, 1, 768]),
+        ("pos_embed", vec![1, 197, 768]),
+        ("patch_embed.proj.weight", vec![768, 3, 16, 16]),
+        ("blocks.11.attn.qkv.bias", vec![2304]),
+        ("blocks.7.mlp.fc2.weight", vec![768, 3072]),
+        ("norm.bias", vec![768]),
+    ] {
+        assert!(v.contains(&(name.to_owned(), shape)), "{name}");
+    }
+}
+
+#[test]
+fn loaders_name_every_missing_or_misshapen_tensor() {
+    let mut sd = synthetic_state_dict(&resnet50_expected_tensors());
+    sd.remove("layer2.1.conv2.weight");
+    let bad = relaxvqa_model::HostTensor::new(vec![32], vec![0.0; 32]).expect("tensor");
+    sd.insert("layer4.0.bn1.bias", bad);
+    match ResNet50::from_state_dict(&sd, &Device::Cpu) {
+        Err(BackboneError::Weights { problems, .. }) => {
+            assert_eq!(problems.len(), 2, "{problems:?}");
+            assert!(problems.contains(&WeightProblem::Missing {
+                name: "layer2.1.conv2.weight".into(),
+                expected: vec![128, 128, 3, 3]
+            }));
+            assert!(problems.contains(&WeightProblem::Shape {
+                name: "layer4.0.bn1.bias".into(),
+                expected: vec![512],
+                found: vec![32]
+            }));
+        }
+        other => panic!("expected a weights error, got {:?}", other.err()),
+    }
+    let empty = relaxvqa_model::StateDict::new();
+    let err = VitB16::from_state_dict(&empty, &Device::Cpu).err().expect("empty state dict must fail");
+    assert!(err.to_string().contains("150 problem"), "{err}");
+}
+
+#[test]
+fn wrong_input_shape_is_an_error() {
+    let sd = synthetic_state_dict(&resnet50_expected_tensors());
+    let net = ResNet50::from_state_dict(&sd, &Device::Cpu).expect("build");
+    let batch = images_to_tensor(&[RgbImage::zeros(100, 100)], ResNet50::NORMALISATION, &Device::Cpu).expect("batch");
+    assert!(matches!(net.forward(&batch), Err(BackboneError::InputShape { .. })));
+}
+
+/// Process CPU time (user + system) from `/proc/self/stat`, 0 where absent.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (tick(11) + tick(12)) / 100.0
+}
+
+fn time_network<B: Backbone>(batch_size: usize, passes: usize) {
+    let sd = synthetic_state_dict(&B::expected_tensors());
+    let net = B::from_state_dict(&sd, &Device::Cpu).expect("build");
+    let images: Vec<RgbImage> = (0..batch_size)
+        .map(|s| RgbImage::from_vec(224, 224, (0..224 * 224 * 3).map(|i| ((i * 31 + s * 97) ^ (i >> 7)) as u8).collect()).expect("size"))
+        .collect();
+    let batch = images_to_tensor(&images, B::NORMALISATION, &Device::Cpu).expect("batch");
+    net.run(&batch).expect("warm-up");
+    let (start, cpu0) = (std::time::Instant::now(), cpu_seconds());
+    for _ in 0..passes {
+        net.run(&batch).expect("forward");
+    }
+    let (wall, cpu) = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
+    let gflop = (batch_size * passes) as f64 * B::GFLOP_PER_IMAGE;
+    println!("{} batch {batch_size}: {:.0} GFLOP/s wall, {:.0} GFLOP per CPU-second", B::NAME, gflop / wall, gflop / cpu);
+}
+
+/// Quick throughput check in the test profile (not a benchmark; see
+/// `benches/backbones.rs`): `RELAXVQA_TIME=resnet|vit|both`.
+#[test]
+#[ignore = "timing, run on demand"]
+fn timing() {
+    let which = std::env::var("RELAXVQA_TIME").unwrap_or_else(|_| "both".into());
+    let b: usize = std::env::var("RELAXVQA_TIME_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+    // Calibration: candle's matmul (the same gemm crate) on a ViT MLP shape.
+    let x = candle_core::Tensor::ones((1576, 768), candle_core::DType::F32, &Device::Cpu).expect("x");
+    let w = candle_core::Tensor::ones((768, 3072), candle_core::DType::F32, &Device::Cpu).expect("w");
+    x.matmul(&w).expect("warm-up");
+    let (start, cpu0) = (std::time::Instant::now(), cpu_seconds());
+    for _ in 0..20 {
+        x.matmul(&w).expect("matmul");
+    }
+    let (wall, cpu) = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
+    let gflop = 20.0 * 2.0 * 1576.0 * 768.0 * 3072.0 / 1e9;
+    println!("gemm 1576x768x3072: {:.0} GFLOP/s wall, {:.0} GFLOP per CPU-second", gflop / wall, gflop / cpu);
+    if which != "vit" {
+        time_network::<ResNet50>(b, 3);
+    }
+    if which != "resnet" {
+        time_network::<VitB16>(b, 2);
+    }
+}
