@@ -25,6 +25,18 @@ pub enum Command {
     Extract(ExtractArgs),
     /// Show what the decoder reports about a video and how it is sampled.
     Info(InfoArgs),
+    /// Score videos (or saved features) with a quality head.
+    Score(crate::score::ScoreArgs),
+    /// List, fetch and convert the published quality heads.
+    Models(crate::models::ModelsArgs),
+    /// Write a self-contained HTML quality report for a video.
+    Report(crate::report::ReportArgs),
+    /// Train a quality head on features and MOS (the authors' protocol).
+    Train(crate::train::TrainArgs),
+    /// Evaluate predictions or a head: SRCC, KRCC, PLCC, RMSE.
+    Eval(crate::eval::EvalArgs),
+    /// Make a learnable synthetic-distortion dataset with FFmpeg.
+    SynthDataset(crate::synth::SynthArgs),
 }
 
 /// What `--dump` keeps besides the feature vector.

@@ -4,9 +4,15 @@
 
 mod args;
 mod batch;
+mod eval;
 mod extract;
 mod info;
+mod models;
 mod output;
+mod report;
+mod score;
+mod synth;
+mod train;
 
 use std::process::ExitCode;
 
@@ -18,6 +24,10 @@ pub const EXIT_PARTIAL: u8 = 3;
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
     init_logging(cli.verbose);
+    if cli.verbose < 2 {
+        // FFmpeg's own log lines would repeat our one-line errors in its words.
+        relaxvqa_video::quiet_ffmpeg_log();
+    }
     if let Some(n) = cli.threads {
         configure_threads(n);
     }
@@ -37,6 +47,12 @@ fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         args::Command::Extract(a) => extract::run(a),
         args::Command::Info(a) => info::run(a),
+        args::Command::Score(a) => score::run(a),
+        args::Command::Models(a) => models::run(a),
+        args::Command::Report(a) => report::run(a),
+        args::Command::Train(a) => train::run(a),
+        args::Command::Eval(a) => eval::run(a),
+        args::Command::SynthDataset(a) => synth::run(a),
     }
 }
 

@@ -87,11 +87,11 @@ pub fn sampled_frames(path: impl AsRef<Path>) -> Result<SampledFrames<VideoDecod
     SampledFrames::new(open(path)?)
 }
 
-/// Lets FFmpeg's own log print errors only (it prints warnings to stderr by
+/// Lets FFmpeg's own log print fatal errors only (it prints warnings and errors to stderr by
 /// default): the crate reports every failure through [`VideoError`] anyway.
 /// Global to the process, so it is left to the application to call.
 pub fn quiet_ffmpeg_log() {
-    ff::util::log::set_level(ff::util::log::Level::Error);
+    ff::util::log::set_level(ff::util::log::Level::Fatal);
 }
 
 /// Opens a video for decoding: checks the file, probes it (or reads it as raw

@@ -153,63 +153,68 @@ pub(crate) fn conv_out(size: usize, kernel: usize, stride: usize, pad: usize) ->
     (size + 2 * pad - kernel) / stride + 1
 }
 
-/// Channels-last im2col: `src` is `[b, h, w, c]`, `dst` receives
-/// `[b * ho * wo, k * k * c]` with columns ordered (ky, kx, channel) and zeros
-/// where the window leaves the image.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn im2col(
-    src: &[f32],
-    b: usize,
-    h: usize,
-    w: usize,
-    c: usize,
-    k: usize,
-    stride: usize,
-    pad: usize,
-    dst: &mut [f32],
-) {
-    let (ho, wo) = (conv_out(h, k, stride, pad), conv_out(w, k, stride, pad));
-    let kc = k * k * c;
-    assert_eq!(src.len(), b * h * w * c, "im2col source size");
-    assert_eq!(dst.len(), b * ho * wo * kc, "im2col destination size");
-    dst.par_chunks_mut(wo * kc).enumerate().for_each(|(r, out_row)| {
-        let (n, oy) = (r / ho, r % ho);
-        for (ox, patch) in out_row.chunks_exact_mut(kc).enumerate() {
-            for ky in 0..k {
-                let iy = (oy * stride + ky).wrapping_sub(pad);
-                let line = &mut patch[ky * k * c..(ky + 1) * k * c];
-                if iy >= h {
-                    line.fill(0.0);
-                    continue;
-                }
-                let src_row = &src[(n * h + iy) * w * c..(n * h + iy + 1) * w * c];
-                for kx in 0..k {
-                    let ix = (ox * stride + kx).wrapping_sub(pad);
-                    let d = &mut line[kx * c..(kx + 1) * c];
-                    if ix >= w {
-                        d.fill(0.0);
-                    } else {
-                        d.copy_from_slice(&src_row[ix * c..(ix + 1) * c]);
-                    }
+/// Where a convolution's windows fall on a channels-last `[h, w, c]` image.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Window {
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub k: usize,
+    pub stride: usize,
+    pub pad: usize,
+}
+
+impl Window {
+    /// Output height and width.
+    pub fn out(&self) -> (usize, usize) {
+        (conv_out(self.h, self.k, self.stride, self.pad), conv_out(self.w, self.k, self.stride, self.pad))
+    }
+
+    /// Values per window: `k * k * c`.
+    pub fn len(&self) -> usize {
+        self.k * self.k * self.c
+    }
+
+    /// Writes the window of output pixel `p` (row-major over the output) of
+    /// `image` into `dst` (`k * k * c` values ordered ky, kx, channel),
+    /// zeros where it leaves the image.
+    pub fn gather(&self, image: &[f32], p: usize, dst: &mut [f32]) {
+        let (Window { h, w, c, k, stride, pad }, (_, wo)) = (*self, self.out());
+        let (oy, ox) = (p / wo, p % wo);
+        for (ky, line) in dst.chunks_exact_mut(k * c).enumerate() {
+            let iy = (oy * stride + ky).wrapping_sub(pad);
+            if iy >= h {
+                line.fill(0.0);
+                continue;
+            }
+            let src_row = &image[iy * w * c..(iy + 1) * w * c];
+            for (kx, d) in line.chunks_exact_mut(c).enumerate() {
+                let ix = (ox * stride + kx).wrapping_sub(pad);
+                if ix >= w {
+                    d.fill(0.0);
+                } else {
+                    d.copy_from_slice(&src_row[ix * c..(ix + 1) * c]);
                 }
             }
         }
-    });
+    }
 }
 
-/// Every `stride`-th pixel along both axes of a channels-last `[b, h, w, c]`
-/// buffer: what a strided 1x1 convolution reads.
-pub(crate) fn subsample(src: &[f32], b: usize, h: usize, w: usize, c: usize, stride: usize) -> Vec<f32> {
-    let (ho, wo) = (conv_out(h, 1, stride, 0), conv_out(w, 1, stride, 0));
-    let mut dst = vec![0f32; b * ho * wo * c];
-    dst.par_chunks_mut(wo * c).enumerate().for_each(|(r, out_row)| {
+/// Channels-last im2col of `b` images (`src` is `[b, h, w, c]`) into
+/// `[b * ho * wo, k * k * c]`, in parallel. With `k = 1` and no padding it
+/// is the subsampling a strided 1x1 convolution reads.
+pub(crate) fn im2col(src: &[f32], b: usize, win: Window, dst: &mut [f32]) {
+    let (ho, wo) = win.out();
+    let (kc, image) = (win.len(), win.h * win.w * win.c);
+    assert_eq!(src.len(), b * image, "im2col source size");
+    assert_eq!(dst.len(), b * ho * wo * kc, "im2col destination size");
+    dst.par_chunks_mut(wo * kc).enumerate().for_each(|(r, out_row)| {
         let (n, oy) = (r / ho, r % ho);
-        let src_row = &src[(n * h + oy * stride) * w * c..(n * h + oy * stride + 1) * w * c];
-        for (ox, d) in out_row.chunks_exact_mut(c).enumerate() {
-            d.copy_from_slice(&src_row[ox * stride * c..(ox * stride + 1) * c]);
+        let img = &src[n * image..(n + 1) * image];
+        for (ox, patch) in out_row.chunks_exact_mut(kc).enumerate() {
+            win.gather(img, oy * wo + ox, patch);
         }
     });
-    dst
 }
 
 /// 3x3 max pooling, stride 2, padding 1 (padding never wins), channels-last.
@@ -392,7 +397,54 @@ mod tests {
         // One 2x2 image, one channel, 3x3 kernel, pad 1: the centre tap is the pixel.
         let src = [1.0, 2.0, 3.0, 4.0];
         let mut dst = vec![9.0; 4 * 9];
-        im2col(&src, 1, 2, 2, 1, 3, 1, 1, &mut dst);
+        im2col(&src, 1, Window { h: 2, w: 2, c: 1, k: 3, stride: 1, pad: 1 }, &mut dst);
         assert_eq!(&dst[..9], &[0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 0.0, 3.0, 4.0]);
+    }
+}
+
+#[cfg(test)]
+mod scratch_timing {
+    use super::*;
+
+    fn time(label: &str, m: usize, k: usize, n: usize, mut f: impl FnMut()) {
+        f();
+        let t = std::time::Instant::now();
+        let reps = 5;
+        for _ in 0..reps {
+            f();
+        }
+        let s = t.elapsed().as_secs_f64() / reps as f64;
+        println!("{label} {m}x{k}x{n}: {:.1} GFLOP/s", 2.0 * (m * k * n) as f64 / s / 1e9);
+    }
+
+    #[test]
+    #[ignore = "scratch"]
+    fn shapes() {
+        for (m, k, n, tile) in [(3136 * 8, 576, 64, 224), (3136 * 8, 64, 256, 224), (784 * 8, 1152, 128, 196), (196 * 8, 2304, 256, 196), (1576, 768, 3072, 197)] {
+            let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32).collect();
+            let w: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32).collect();
+            let mut d = vec![0f32; m * n];
+            time("full pool, W [k,n]", m, k, n, || {
+                matmul(&mut d, n, MatRef::new(&a, m, k, k), MatRef::new(&w, k, n, n), false, 1.0, Threads::Pool)
+            });
+            time("full one,  W [k,n]", m, k, n, || {
+                matmul(&mut d, n, MatRef::new(&a, m, k, k), MatRef::new(&w, k, n, n), false, 1.0, Threads::One)
+            });
+            time("full one,  W [n,k]", m, k, n, || {
+                matmul(&mut d, n, MatRef::new(&a, m, k, k), MatRef::new(&w, n, k, k).t(), false, 1.0, Threads::One)
+            });
+            time("tiles one, W [k,n]", m, k, n, || {
+                for (ai, di) in a.chunks(tile * k).zip(d.chunks_mut(tile * n)) {
+                    let r = ai.len() / k;
+                    matmul(di, n, MatRef::new(ai, r, k, k), MatRef::new(&w, k, n, n), false, 1.0, Threads::One)
+                }
+            });
+            time("tiles one, W [n,k]", m, k, n, || {
+                for (ai, di) in a.chunks(tile * k).zip(d.chunks_mut(tile * n)) {
+                    let r = ai.len() / k;
+                    matmul(di, n, MatRef::new(ai, r, k, k), MatRef::new(&w, n, k, k).t(), false, 1.0, Threads::One)
+                }
+            });
+        }
     }
 }

@@ -17,7 +17,9 @@
 
 use candle_core::{Device, Tensor};
 
-use super::kernels::{self, conv_out, im2col, matmul, rows_pass, MatRef, Threads};
+use rayon::prelude::*;
+
+use super::kernels::{self, conv_out, im2col, matmul, rows_pass, MatRef, Threads, Window};
 use super::{check_tensors, host_batch, weight, Backbone, BackboneError, Normalisation, INPUT_SIZE};
 use crate::StateDict;
 
@@ -33,9 +35,15 @@ const STAGES: [(usize, usize); 4] = [(3, 64), (4, 128), (6, 256), (3, 512)];
 /// Blocks of each stage whose outputs the layer stack taps (all but
 /// `layer3[4]` and `layer3[5]`).
 const TAPPED: [usize; 4] = [3, 4, 4, 3];
-/// Largest im2col buffer built at once, in floats: bigger batches are
-/// convolved in groups of images.
-const IM2COL_BUDGET: usize = 1 << 22;
+/// Output rows per tile of a tiled convolution (about; tiles split each
+/// image evenly).
+const TILE_ROWS: usize = 256;
+/// Largest weight matrix (floats) convolved in tiles: each tile's product
+/// packs the whole weight matrix again.
+const TILED_WEIGHTS_MAX: usize = 1 << 18;
+static SCRATCH_MAX: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| std::env::var("SCRATCH_MAX").ok().and_then(|v| v.parse().ok()).unwrap_or(TILED_WEIGHTS_MAX));
+/// Fewest tiles worth tiling for (enough to balance the threads).
+const MIN_TILES: usize = 4;
 /// Name used in errors.
 const NAME: &str = "ResNet-50";
 
@@ -130,33 +138,115 @@ impl Conv {
         MatRef::new(&self.w, self.k * self.k * self.cin, self.cout, self.cout)
     }
 
-    /// Convolves channels-last `x` (`[b, h, w, cin]`, padding `k / 2`) into a
-    /// new `[b, ho, wo, cout]` buffer, without bias; 1x1 kernels read `x` as
-    /// it lies, larger ones go through im2col in groups of images.
-    fn apply(&self, x: &[f32], b: usize, h: usize, w: usize, stride: usize) -> (Vec<f32>, usize, usize) {
-        let pad = self.k / 2;
-        let (ho, wo) = (conv_out(h, self.k, stride, pad), conv_out(w, self.k, stride, pad));
-        let mut out = vec![0f32; b * ho * wo * self.cout];
-        if self.k == 1 && stride == 1 {
-            matmul(&mut out, self.cout, MatRef::new(x, b * h * w, self.cin, self.cin), self.matrix(), false, 1.0, Threads::Pool);
-        } else if self.k == 1 {
-            let xs = kernels::subsample(x, b, h, w, self.cin, stride);
-            matmul(&mut out, self.cout, MatRef::new(&xs, b * ho * wo, self.cin, self.cin), self.matrix(), false, 1.0, Threads::Pool);
-        } else {
-            let kc = self.k * self.k * self.cin;
-            let per_image = ho * wo * kc;
-            let group = (IM2COL_BUDGET / per_image).clamp(1, b.max(1));
-            let mut col = vec![0f32; group * per_image];
-            let (in_img, out_img) = (h * w * self.cin, ho * wo * self.cout);
-            for (g, dst) in out.chunks_mut(group * out_img).enumerate() {
-                let n = dst.len() / out_img;
-                let src = &x[g * group * in_img..(g * group + n) * in_img];
-                let col = &mut col[..n * per_image];
-                im2col(src, n, h, w, self.cin, self.k, stride, pad, col);
-                matmul(dst, self.cout, MatRef::new(col, n * ho * wo, kc, kc), self.matrix(), false, 1.0, Threads::Pool);
+    /// Convolves channels-last `x` (`[b, h, w, cin]`, padding `k / 2`) into
+    /// `out` (`[b, ho, wo, cout]`; added to it when `accumulate`), then runs
+    /// `epilogue(row, acc)` on every output row, where `acc` is a per-task
+    /// `cout`-wide accumulator whose totals land in `sums` (per image, f64)
+    /// when given. Returns `(ho, wo)`.
+    ///
+    /// Small weights with many output rows run as independent row tiles, one
+    /// per task: gather (im2col or subsample) into a cache-sized buffer, a
+    /// single-threaded product, and the epilogue while the tile is still in
+    /// cache. Large weights (where per-tile packing would cost) run as one
+    /// multi-threaded product followed by a parallel epilogue pass.
+    #[allow(clippy::too_many_arguments)]
+    fn conv<F>(
+        &self,
+        x: &[f32],
+        b: usize,
+        h: usize,
+        w: usize,
+        stride: usize,
+        out: &mut [f32],
+        accumulate: bool,
+        sums: Option<&mut [f64]>,
+        epilogue: F,
+    ) -> (usize, usize)
+    where
+        F: Fn(&mut [f32], &mut [f32]) + Sync,
+    {
+        let win = Window { h, w, c: self.cin, k: self.k, stride, pad: self.k / 2 };
+        let (ho, wo) = win.out();
+        let (hw, cout, kc) = (ho * wo, self.cout, win.len());
+        assert_eq!(out.len(), b * hw * cout, "convolution output size");
+        let direct = self.k == 1 && stride == 1;
+        let tiles_per_image = hw.div_ceil(TILE_ROWS);
+        let tiled = self.w.len() <= *SCRATCH_MAX && b * tiles_per_image >= MIN_TILES;
+        if !tiled {
+            let gathered;
+            let lhs = if direct {
+                x
+            } else {
+                let mut col = vec![0f32; b * hw * kc];
+                im2col(x, b, win, &mut col);
+                gathered = col;
+                &gathered
+            };
+            matmul(out, cout, MatRef::new(lhs, b * hw, kc, kc), self.matrix(), accumulate, 1.0, Threads::Pool);
+            rows_pass(out, cout, hw, sums, epilogue);
+            return (ho, wo);
+        }
+        let rows_per_tile = hw.div_ceil(tiles_per_image);
+        let image_in = h * w * self.cin;
+        let mut tasks: Vec<(usize, usize, &mut [f32])> = Vec::with_capacity(b * tiles_per_image);
+        for (n, image_out) in out.chunks_mut(hw * cout).enumerate() {
+            for (t, tile) in image_out.chunks_mut(rows_per_tile * cout).enumerate() {
+                tasks.push((n, t * rows_per_tile, tile));
             }
         }
-        (out, ho, wo)
+        let want = sums.is_some();
+        let partials: Vec<(usize, Vec<f32>)> = tasks
+            .into_par_iter()
+            .map_init(Vec::new, |buf: &mut Vec<f32>, (n, first, tile)| {
+                let rows = tile.len() / cout;
+                let image = &x[n * image_in..(n + 1) * image_in];
+                let lhs = if direct {
+                    MatRef::new(&image[first * kc..(first + rows) * kc], rows, kc, kc)
+                } else {
+                    buf.resize(rows_per_tile * kc, 0.0);
+                    for (i, patch) in buf.chunks_exact_mut(kc).take(rows).enumerate() {
+                        win.gather(image, first + i, patch);
+                    }
+                    MatRef::new(&buf[..rows * kc], rows, kc, kc)
+                };
+                matmul(tile, cout, lhs, self.matrix(), accumulate, 1.0, Threads::One);
+                let mut acc = vec![0f32; cout];
+                for row in tile.chunks_exact_mut(cout) {
+                    epilogue(row, &mut acc);
+                }
+                (n, if want { acc } else { Vec::new() })
+            })
+            .collect();
+        if let Some(sums) = sums {
+            for (n, acc) in partials {
+                for (s, v) in sums[n * cout..(n + 1) * cout].iter_mut().zip(acc) {
+                    *s += f64::from(v);
+                }
+            }
+        }
+        (ho, wo)
+    }
+
+    /// Output buffer for `b` images of `ho x wo` after this convolution.
+    fn output(&self, b: usize, h: usize, w: usize, stride: usize) -> (Vec<f32>, usize, usize) {
+        let (ho, wo) = (conv_out(h, self.k, stride, self.k / 2), conv_out(w, self.k, stride, self.k / 2));
+        (vec![0f32; b * ho * wo * self.cout], ho, wo)
+    }
+}
+
+/// `v = max(v + bias, 0)` over a row.
+#[inline(always)]
+fn bias_relu(row: &mut [f32], bias: &[f32]) {
+    for (v, &b) in row.iter_mut().zip(bias) {
+        *v = (*v + b).max(0.0);
+    }
+}
+
+/// `acc += row`.
+#[inline(always)]
+fn accumulate(acc: &mut [f32], row: &[f32]) {
+    for (a, &v) in acc.iter_mut().zip(row) {
+        *a += v;
     }
 }
 
@@ -195,41 +285,28 @@ impl Bottleneck {
         w: usize,
         sums: Option<&mut [f64]>,
     ) -> (Vec<f32>, usize, usize) {
-        let width = self.conv1.cout;
-        let (mut t1, _, _) = self.conv1.apply(&x, b, h, w, 1);
-        let bias1 = &self.conv1.bias;
-        rows_pass(&mut t1, width, h * w, None, |row, _| {
-            for (v, &bb) in row.iter_mut().zip(bias1) {
-                *v = (*v + bb).max(0.0);
-            }
-        });
-        let (mut t2, ho, wo) = self.conv2.apply(&t1, b, h, w, self.stride);
+        let (c1, c2, c3) = (&self.conv1, &self.conv2, &self.conv3);
+        let (mut t1, _, _) = c1.output(b, h, w, 1);
+        c1.conv(&x, b, h, w, 1, &mut t1, false, None, |row, _| bias_relu(row, &c1.bias));
+        let (mut t2, ho, wo) = c2.output(b, h, w, self.stride);
+        c2.conv(&t1, b, h, w, self.stride, &mut t2, false, None, |row, _| bias_relu(row, &c2.bias));
         drop(t1);
-        let bias2 = &self.conv2.bias;
-        rows_pass(&mut t2, width, ho * wo, None, |row, _| {
-            for (v, &bb) in row.iter_mut().zip(bias2) {
-                *v = (*v + bb).max(0.0);
-            }
-        });
         // The residual branch becomes the accumulator of conv3's product:
         // the identity is `x` itself, a projection is its own product.
         let mut out = match &self.down {
-            Some(d) => d.apply(&x, b, h, w, self.stride).0,
+            Some(d) => {
+                let (mut o, _, _) = d.output(b, h, w, self.stride);
+                d.conv(&x, b, h, w, self.stride, &mut o, false, None, |_, _| {});
+                o
+            }
             None => x,
         };
-        let cout = self.conv3.cout;
-        matmul(&mut out, cout, MatRef::new(&t2, b * ho * wo, width, width), self.conv3.matrix(), true, 1.0, Threads::Pool);
-        drop(t2);
         let bias = &self.out_bias;
         let want = sums.is_some();
-        rows_pass(&mut out, cout, ho * wo, sums, |row, acc| {
-            for (v, &bb) in row.iter_mut().zip(bias) {
-                *v = (*v + bb).max(0.0);
-            }
+        c3.conv(&t2, b, ho, wo, 1, &mut out, true, sums, |row, acc| {
+            bias_relu(row, bias);
             if want {
-                for (a, &v) in acc.iter_mut().zip(row.iter()) {
-                    *a += v;
-                }
+                accumulate(acc, row);
             }
         });
         (out, ho, wo)
@@ -314,16 +391,16 @@ impl ResNet50 {
                 }
             }
         }
-        let (mut y, h, w) = self.conv1.apply(&nhwc, b, INPUT_SIZE, INPUT_SIZE, 2);
-        drop(nhwc);
+        let (mut y, h, w) = self.conv1.output(b, INPUT_SIZE, INPUT_SIZE, 2);
         let mut sums = vec![0f64; b * 64];
         let (scale, shift) = (&self.bn1_scale, &self.bn1_shift);
-        rows_pass(&mut y, 64, h * w, Some(&mut sums), |row, acc| {
+        self.conv1.conv(&nhwc, b, INPUT_SIZE, INPUT_SIZE, 2, &mut y, false, Some(&mut sums), |row, acc| {
             for (((v, a), &s), &t) in row.iter_mut().zip(acc.iter_mut()).zip(scale).zip(shift) {
                 *a += *v;
                 *v = (*v * s + t).max(0.0);
             }
         });
+        drop(nhwc);
         put(&sums, 64, h * w);
         let mut x = kernels::max_pool_3x3_s2(&y, b, h, w, 64);
         drop(y);

@@ -1,0 +1,143 @@
+//! End-to-end tests of `relaxvqa extract` through the binary: parity of the
+//! whole feature vector with the reference fixtures (synthetic weights),
+//! batch mode with a failure and resumption, and bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use relaxvqa_fixtures::{fixture, shared_dir, video, TensorFile, VIDEOS};
+
+fn relaxvqa() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_relaxvqa"));
+    c.env("RELAXVQA_LOG", "error");
+    c
+}
+
+fn run(c: &mut Command) -> Output {
+    let out = c.output().expect("running relaxvqa");
+    println!("stdout: {}", String::from_utf8_lossy(&out.stdout));
+    println!("stderr: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+const BLOCKS: [(&str, usize, usize, f64); 6] = [
+    ("frame_resnet_layerstack", 0, 13120, 1e-3),
+    ("frame_vit_pool", 13120, 2304, 1e-3),
+    ("frag_resnet_layerstack", 15424, 13120, 1e-3),
+    ("merged_resnet_pool", 28544, 2051, 3e-3),
+    ("frag_vit_pool", 30595, 2304, 1e-3),
+    ("merged_vit_pool", 32899, 2304, 3e-3),
+];
+
+fn rel_l2(a: &[f64], b: &[f64]) -> f64 {
+    let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
+    let den: f64 = b.iter().map(|y| y * y).sum();
+    (num / den).sqrt()
+}
+
+#[test]
+fn extract_matches_every_reference_fixture() {
+    let dir = tempfile::tempdir().unwrap();
+    for stem in VIDEOS {
+        let out = dir.path().join(format!("{stem}.safetensors"));
+        let o = run(relaxvqa().args(["extract"]).arg(video(stem)).args(["--weights", "synthetic", "--dump", "all", "-o"]).arg(&out));
+        assert!(o.status.success(), "{stem}: extract failed");
+        let ours = TensorFile::open(&out);
+        let reference = TensorFile::reference(stem);
+        let (f, r) = (ours.get("video.features").f64(), reference.get("video.features").f64());
+        assert_eq!(f.len(), r.len());
+        for (name, off, len, bar) in BLOCKS {
+            let e = rel_l2(&f[off..off + len], &r[off..off + len]);
+            println!("{stem}: block {name}: relative L2 error {e:.3e} (bar {bar:e})");
+            assert!(e < bar, "{stem}: block {name}: {e}");
+        }
+        // The standard-library comparison tool runs every check, exact items included.
+        let tool = shared_dir().join("tools/compare_features.py");
+        let c = run(Command::new("python3").arg(&tool).arg(&out).arg(fixture(&format!("reference/{stem}.safetensors"))));
+        assert!(c.status.success(), "{stem}: compare_features.py reported failures");
+    }
+}
+
+fn write_list(dir: &Path, videos: &[PathBuf]) -> PathBuf {
+    let list = dir.join("videos.csv");
+    let mut s = String::from("path,mos\n");
+    for (i, v) in videos.iter().enumerate() {
+        s.push_str(&format!("{},{}.5\n", v.display(), i + 1));
+    }
+    std::fs::write(&list, s).unwrap();
+    list
+}
+
+#[test]
+fn batch_records_a_failure_goes_on_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let corrupt = dir.path().join("corrupt.mp4");
+    let bytes = std::fs::read(video("testsrc2_noise")).unwrap();
+    std::fs::write(&corrupt, &bytes[..bytes.len() / 3]).unwrap();
+    let mut videos: Vec<PathBuf> = VIDEOS.iter().map(|s| video(s)).collect();
+    videos.push(corrupt);
+    let list = write_list(dir.path(), &videos);
+    let out_dir = dir.path().join("out");
+    let batch = |extra: &[&str]| {
+        run(relaxvqa()
+            .args(["extract", "--list"])
+            .arg(&list)
+            .arg("--out-dir")
+            .arg(&out_dir)
+            .args(["--weights", "synthetic", "--json", "--quiet"])
+            .args(extra))
+    };
+    let first = batch(&["--jobs", "2"]);
+    assert_eq!(first.status.code(), Some(3), "some-failed exit status");
+    let j: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!((j["done"].as_u64(), j["failed"].as_u64(), j["skipped"].as_u64()), (Some(3), Some(1), Some(0)));
+    for stem in VIDEOS {
+        assert!(out_dir.join(format!("{stem}.safetensors")).exists(), "{stem} output");
+    }
+    let failures = std::fs::read_to_string(out_dir.join("failures.csv")).unwrap();
+    assert_eq!(failures.lines().count(), 2, "{failures}");
+    assert!(failures.contains("corrupt.mp4"));
+    let index = std::fs::read_to_string(out_dir.join("index.csv")).unwrap();
+    assert!(index.lines().next().unwrap().ends_with(",mos"), "{index}");
+    let combined = TensorFile::open(&out_dir.join("features.safetensors"));
+    assert_eq!(combined.get("features").shape, vec![3, 35203]);
+    // The combined row of each video equals its own output.
+    let row0 = &combined.get("features").f64()[..35203];
+    let own = TensorFile::open(&out_dir.join(format!("{}.safetensors", VIDEOS[0]))).get("video.features").f64();
+    assert_eq!(row0, own.as_slice());
+
+    let second = batch(&[]);
+    assert_eq!(second.status.code(), Some(3));
+    let j: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    assert_eq!((j["done"].as_u64(), j["failed"].as_u64(), j["skipped"].as_u64()), (Some(0), Some(1), Some(3)));
+}
+
+#[test]
+fn bad_input_gives_one_clear_line_and_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.mp4");
+    std::fs::write(&text, "this is not a video\n").unwrap();
+    let empty = dir.path().join("empty.mp4");
+    std::fs::write(&empty, b"").unwrap();
+    let truncated = dir.path().join("truncated.mp4");
+    let bytes = std::fs::read(video("carphone_pristine")).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let cases: [(PathBuf, &str); 4] = [
+        (dir.path().join("missing.mp4"), "missing.mp4"),
+        (text, "notes.mp4"),
+        (empty, "empty.mp4"),
+        (truncated, "truncated.mp4"),
+    ];
+    for (input, name) in cases {
+        let out = dir.path().join(format!("{name}.safetensors"));
+        let o = run(relaxvqa().arg("extract").arg(&input).args(["--weights", "synthetic", "-o"]).arg(&out));
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{name}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{name}: one line: {stderr}");
+        assert!(stderr.contains(name), "{name}: names the file: {stderr}");
+        assert!(!stderr.contains("panicked"), "{name}");
+        assert!(!out.exists(), "{name}: no output file");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains(".tmp")).collect();
+        assert!(leftovers.is_empty(), "{name}: temporary files left");
+    }
+}
