@@ -1,14 +1,81 @@
 //! `relaxvqa eval`: Evaluate predictions or a head: SRCC, KRCC, PLCC, RMSE.
+//!
+//! Exists so users compare any model's predictions with subjective scores
+//! the way the authors report them (spec section 7), either from a CSV of
+//! predictions or by scoring saved features with a head file.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
+use candle_core::Device;
 use clap::Args;
+use relaxvqa_model::head::load_head_file;
+use relaxvqa_train::metrics::{evaluate, read_predictions_csv};
+use serde_json::json;
+
+use crate::train::data::write_atomically;
+use crate::train::DataArgs;
 
 /// `relaxvqa eval`.
 #[derive(Args, Debug)]
-pub struct EvalArgs {}
+pub struct EvalArgs {
+    /// A CSV of predictions: columns mos and pred, optionally name.
+    #[arg(long, value_name = "CSV", conflicts_with_all = ["model", "features"])]
+    pub predictions: Option<PathBuf>,
+    /// A head file to score --features with (instead of --predictions).
+    #[arg(long, value_name = "FILE", requires_all = ["features", "mos"])]
+    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// With --model: also write the predictions (name, mos, pred) to CSV.
+    #[arg(long, value_name = "CSV", requires = "model")]
+    pub write_predictions: Option<PathBuf>,
+    /// Print JSON (the output is JSON in any case).
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// Runs `relaxvqa eval`.
-pub fn run(_a: EvalArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("relaxvqa eval is not available in this build yet")
+pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &a.predictions {
+        let p = read_predictions_csv(path).with_context(|| format!("{}", path.display()))?;
+        let m = evaluate(&p.mos, &p.pred).with_context(|| format!("{}", path.display()))?;
+        crate::output::print_json(&json!({
+            "schema": "relaxvqa.eval/1",
+            "predictions": path,
+            "metrics": m,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let model = a.model.as_deref().context("give --predictions CSV, or --model FILE with --features and --mos")?;
+    let file = load_head_file(model).with_context(|| format!("{}", model.display()))?;
+    let d = a.data.load(None)?;
+    if d.dim != file.input_width {
+        anyhow::bail!("{}: the head takes {} features, the data has {}", model.display(), file.input_width, d.dim);
+    }
+    let head = file.into_head(&Device::Cpu).with_context(|| format!("{}", model.display()))?;
+    let rows: Vec<&[f64]> = d.x.chunks_exact(d.dim).collect();
+    let mut pred = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(256) {
+        pred.extend(head.score_batch(chunk).with_context(|| format!("scoring with {}", model.display()))?);
+    }
+    if let Some(out) = &a.write_predictions {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(["name", "mos", "pred"])?;
+        for ((n, y), p) in d.names.iter().zip(&d.y).zip(&pred) {
+            w.write_record([n.clone(), y.to_string(), p.to_string()])?;
+        }
+        write_atomically(out, &w.into_inner()?)?;
+    }
+    let m = evaluate(&d.y, &pred).context("computing the metrics")?;
+    crate::output::print_json(&json!({
+        "schema": "relaxvqa.eval/1",
+        "model": model,
+        "output_scale": head.output_scale().as_str(),
+        "features": a.data.features,
+        "mos": a.data.mos,
+        "metrics": m,
+    }))?;
+    Ok(ExitCode::SUCCESS)
 }

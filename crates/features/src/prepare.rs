@@ -100,7 +100,7 @@ pub(crate) fn prepare(sample: Sample, keep_dump: bool, path: &std::path::Path) -
             (Some(PreparedPair { frame_fragment: f.frame_fragment, merged_fragment: f.merged_fragment }), dump)
         }
     };
-    let dump = keep_dump.then(|| SampleDump { rgb: sample.rgb, pair: pair_dump });
+    let dump = keep_dump.then_some(SampleDump { rgb: sample.rgb, pair: pair_dump });
     Ok(Prepared {
         index: sample.index,
         frame_number: sample.frame_number,

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput};
 use relaxvqa_image::RgbImage;
 use relaxvqa_model::backbone::{images_to_tensor, Backbone, ResNet50, VitB16};
 use relaxvqa_model::synthetic::synthetic_state_dict;
@@ -43,7 +43,12 @@ fn bench_network<B: Backbone>(c: &mut Criterion) {
     let sd = synthetic_state_dict(&B::expected_tensors());
     let net = B::from_state_dict(&sd, &Device::Cpu).expect("build network");
     let mut group = c.benchmark_group(B::NAME);
-    group.sample_size(10).warm_up_time(Duration::from_secs(2)).measurement_time(Duration::from_secs(20));
+    // Seconds per iteration: flat sampling, the minimum of 10 samples.
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(10));
     for b in batches() {
         let images: Vec<RgbImage> = (0..b).map(image).collect();
         let batch: Tensor = images_to_tensor(&images, B::NORMALISATION, &Device::Cpu).expect("batch");

@@ -6,5 +6,6 @@ pub mod backbone;
 pub mod head;
 pub mod synthetic;
 pub mod weights;
+pub mod zoo;
 
 pub use weights::state_dict::{HostTensor, StateDict};

@@ -40,20 +40,24 @@ fn resnet_cases(file: &TensorFile) -> (Vec<Case>, Vec<Case>) {
     let mut stacks: Vec<Case> = (0..frames)
         .map(|i| Case { input: format!("frame.{i}.resnet_input_rgb"), want: format!("frame.{i}.resnet_layerstack") })
         .collect();
-    stacks.extend((0..pairs).map(|j| Case {
-        input: format!("pair.{j}.frame_fragment"),
-        want: format!("pair.{j}.frag_resnet_layerstack"),
-    }));
-    let pools =
-        (0..pairs).map(|j| Case { input: format!("pair.{j}.merged_fragment"), want: format!("pair.{j}.merged_resnet_pool") }).collect();
+    stacks.extend(
+        (0..pairs).map(|j| Case {
+            input: format!("pair.{j}.frame_fragment"),
+            want: format!("pair.{j}.frag_resnet_layerstack"),
+        }),
+    );
+    let pools = (0..pairs)
+        .map(|j| Case { input: format!("pair.{j}.merged_fragment"), want: format!("pair.{j}.merged_resnet_pool") })
+        .collect();
     (stacks, pools)
 }
 
 fn vit_cases(file: &TensorFile) -> Vec<Case> {
     let frames = file.count("video.sampled_frame_count");
     let pairs = file.count("video.pair_count");
-    let mut v: Vec<Case> =
-        (0..frames).map(|i| Case { input: format!("frame.{i}.vit_input_rgb"), want: format!("frame.{i}.vit_pool") }).collect();
+    let mut v: Vec<Case> = (0..frames)
+        .map(|i| Case { input: format!("frame.{i}.vit_input_rgb"), want: format!("frame.{i}.vit_pool") })
+        .collect();
     for j in 0..pairs {
         v.push(Case { input: format!("pair.{j}.frame_fragment"), want: format!("pair.{j}.frag_vit_pool") });
         v.push(Case { input: format!("pair.{j}.merged_fragment"), want: format!("pair.{j}.merged_vit_pool") });
@@ -207,7 +211,10 @@ fn time_network<B: Backbone>(batch_size: usize, passes: usize) {
     let sd = synthetic_state_dict(&B::expected_tensors());
     let net = B::from_state_dict(&sd, &Device::Cpu).expect("build");
     let images: Vec<RgbImage> = (0..batch_size)
-        .map(|s| RgbImage::from_vec(224, 224, (0..224 * 224 * 3).map(|i| ((i * 31 + s * 97) ^ (i >> 7)) as u8).collect()).expect("size"))
+        .map(|s| {
+            RgbImage::from_vec(224, 224, (0..224 * 224 * 3).map(|i| ((i * 31 + s * 97) ^ (i >> 7)) as u8).collect())
+                .expect("size")
+        })
         .collect();
     let batch = images_to_tensor(&images, B::NORMALISATION, &Device::Cpu).expect("batch");
     net.run(&batch).expect("warm-up");
@@ -217,7 +224,12 @@ fn time_network<B: Backbone>(batch_size: usize, passes: usize) {
     }
     let (wall, cpu) = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
     let gflop = (batch_size * passes) as f64 * B::GFLOP_PER_IMAGE;
-    println!("{} batch {batch_size}: {:.0} GFLOP/s wall, {:.0} GFLOP per CPU-second", B::NAME, gflop / wall, gflop / cpu);
+    println!(
+        "{} batch {batch_size}: {:.0} GFLOP/s wall, {:.0} GFLOP per CPU-second",
+        B::NAME,
+        gflop / wall,
+        gflop / cpu
+    );
 }
 
 /// Quick throughput check in the test profile (not a benchmark; see

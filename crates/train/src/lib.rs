@@ -5,6 +5,7 @@ pub mod loss;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod preprocess;
 pub mod protocol;
 pub mod rng;
 pub mod train;

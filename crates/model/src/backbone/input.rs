@@ -32,7 +32,13 @@ pub enum Normalisation {
 pub fn images_to_tensor(images: &[RgbImage], norm: Normalisation, device: &Device) -> Result<Tensor, BackboneError> {
     let (w, h) = images.first().map_or((0, 0), |i| (i.width(), i.height()));
     if let Some((index, img)) = images.iter().enumerate().find(|(_, i)| i.width() != w || i.height() != h) {
-        return Err(BackboneError::MixedSizes { index, width: w, height: h, found_w: img.width(), found_h: img.height() });
+        return Err(BackboneError::MixedSizes {
+            index,
+            width: w,
+            height: h,
+            found_w: img.width(),
+            found_h: img.height(),
+        });
     }
     let plane = w * h;
     let mut data = vec![0f32; images.len() * 3 * plane];

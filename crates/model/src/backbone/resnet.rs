@@ -17,9 +17,7 @@
 
 use candle_core::{Device, Tensor};
 
-use rayon::prelude::*;
-
-use super::kernels::{self, conv_out, im2col, matmul, rows_pass, MatRef, Threads, Window};
+use super::kernels::{self, conv_out, im2col, matmul, rows_pass, BufferPool, MatRef, Threads, Window};
 use super::{check_tensors, host_batch, weight, Backbone, BackboneError, Normalisation, INPUT_SIZE};
 use crate::StateDict;
 
@@ -35,15 +33,9 @@ const STAGES: [(usize, usize); 4] = [(3, 64), (4, 128), (6, 256), (3, 512)];
 /// Blocks of each stage whose outputs the layer stack taps (all but
 /// `layer3[4]` and `layer3[5]`).
 const TAPPED: [usize; 4] = [3, 4, 4, 3];
-/// Output rows per tile of a tiled convolution (about; tiles split each
-/// image evenly).
-const TILE_ROWS: usize = 256;
-/// Largest weight matrix (floats) convolved in tiles: each tile's product
-/// packs the whole weight matrix again.
-const TILED_WEIGHTS_MAX: usize = 1 << 18;
-static SCRATCH_MAX: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| std::env::var("SCRATCH_MAX").ok().and_then(|v| v.parse().ok()).unwrap_or(TILED_WEIGHTS_MAX));
-/// Fewest tiles worth tiling for (enough to balance the threads).
-const MIN_TILES: usize = 4;
+/// Largest im2col buffer built at once, in floats: bigger batches are
+/// convolved in groups of images.
+const IM2COL_BUDGET: usize = 1 << 22;
 /// Name used in errors.
 const NAME: &str = "ResNet-50";
 
@@ -144,11 +136,9 @@ impl Conv {
     /// `cout`-wide accumulator whose totals land in `sums` (per image, f64)
     /// when given. Returns `(ho, wo)`.
     ///
-    /// Small weights with many output rows run as independent row tiles, one
-    /// per task: gather (im2col or subsample) into a cache-sized buffer, a
-    /// single-threaded product, and the epilogue while the tile is still in
-    /// cache. Large weights (where per-tile packing would cost) run as one
-    /// multi-threaded product followed by a parallel epilogue pass.
+    /// (Running independent cache-sized row tiles, each gathered, multiplied
+    /// single-threaded and finished while hot, measured no faster than this
+    /// on the target machine, so the simpler form stays.)
     #[allow(clippy::too_many_arguments)]
     fn conv<F>(
         &self,
@@ -160,6 +150,7 @@ impl Conv {
         out: &mut [f32],
         accumulate: bool,
         sums: Option<&mut [f64]>,
+        pool: &BufferPool,
         epilogue: F,
     ) -> (usize, usize)
     where
@@ -169,68 +160,33 @@ impl Conv {
         let (ho, wo) = win.out();
         let (hw, cout, kc) = (ho * wo, self.cout, win.len());
         assert_eq!(out.len(), b * hw * cout, "convolution output size");
-        let direct = self.k == 1 && stride == 1;
-        let tiles_per_image = hw.div_ceil(TILE_ROWS);
-        let tiled = self.w.len() <= *SCRATCH_MAX && b * tiles_per_image >= MIN_TILES;
-        if !tiled {
-            let gathered;
-            let lhs = if direct {
-                x
-            } else {
-                let mut col = vec![0f32; b * hw * kc];
-                im2col(x, b, win, &mut col);
-                gathered = col;
-                &gathered
-            };
-            matmul(out, cout, MatRef::new(lhs, b * hw, kc, kc), self.matrix(), accumulate, 1.0, Threads::Pool);
-            rows_pass(out, cout, hw, sums, epilogue);
-            return (ho, wo);
-        }
-        let rows_per_tile = hw.div_ceil(tiles_per_image);
-        let image_in = h * w * self.cin;
-        let mut tasks: Vec<(usize, usize, &mut [f32])> = Vec::with_capacity(b * tiles_per_image);
-        for (n, image_out) in out.chunks_mut(hw * cout).enumerate() {
-            for (t, tile) in image_out.chunks_mut(rows_per_tile * cout).enumerate() {
-                tasks.push((n, t * rows_per_tile, tile));
+        if self.k == 1 && stride == 1 {
+            // A 1x1 convolution reads the channels-last buffer as it lies.
+            matmul(out, cout, MatRef::new(x, b * hw, kc, kc), self.matrix(), accumulate, 1.0, Threads::Pool);
+        } else {
+            // im2col (a plain subsample for strided 1x1) in groups of images,
+            // to bound the buffer.
+            let per_image = hw * kc;
+            let group = (IM2COL_BUDGET / per_image).clamp(1, b.max(1));
+            let mut col = pool.take(group * per_image);
+            let image_in = h * w * self.cin;
+            for (g, dst) in out.chunks_mut(group * hw * cout).enumerate() {
+                let n = dst.len() / (hw * cout);
+                let col = &mut col[..n * per_image];
+                im2col(&x[g * group * image_in..(g * group + n) * image_in], n, win, col);
+                matmul(dst, cout, MatRef::new(col, n * hw, kc, kc), self.matrix(), accumulate, 1.0, Threads::Pool);
             }
+            pool.give(col);
         }
-        let want = sums.is_some();
-        let partials: Vec<(usize, Vec<f32>)> = tasks
-            .into_par_iter()
-            .map_init(Vec::new, |buf: &mut Vec<f32>, (n, first, tile)| {
-                let rows = tile.len() / cout;
-                let image = &x[n * image_in..(n + 1) * image_in];
-                let lhs = if direct {
-                    MatRef::new(&image[first * kc..(first + rows) * kc], rows, kc, kc)
-                } else {
-                    buf.resize(rows_per_tile * kc, 0.0);
-                    for (i, patch) in buf.chunks_exact_mut(kc).take(rows).enumerate() {
-                        win.gather(image, first + i, patch);
-                    }
-                    MatRef::new(&buf[..rows * kc], rows, kc, kc)
-                };
-                matmul(tile, cout, lhs, self.matrix(), accumulate, 1.0, Threads::One);
-                let mut acc = vec![0f32; cout];
-                for row in tile.chunks_exact_mut(cout) {
-                    epilogue(row, &mut acc);
-                }
-                (n, if want { acc } else { Vec::new() })
-            })
-            .collect();
-        if let Some(sums) = sums {
-            for (n, acc) in partials {
-                for (s, v) in sums[n * cout..(n + 1) * cout].iter_mut().zip(acc) {
-                    *s += f64::from(v);
-                }
-            }
-        }
+        rows_pass(out, cout, hw, sums, epilogue);
         (ho, wo)
     }
 
-    /// Output buffer for `b` images of `ho x wo` after this convolution.
-    fn output(&self, b: usize, h: usize, w: usize, stride: usize) -> (Vec<f32>, usize, usize) {
+    /// Output buffer (from `pool`, contents unspecified) for `b` images
+    /// after this convolution, with the output height and width.
+    fn output(&self, pool: &BufferPool, b: usize, h: usize, w: usize, stride: usize) -> (Vec<f32>, usize, usize) {
         let (ho, wo) = (conv_out(h, self.k, stride, self.k / 2), conv_out(w, self.k, stride, self.k / 2));
-        (vec![0f32; b * ho * wo * self.cout], ho, wo)
+        (pool.take(b * ho * wo * self.cout), ho, wo)
     }
 }
 
@@ -266,8 +222,8 @@ impl Bottleneck {
         let conv1 = Conv::folded(sd, &format!("{p}.conv1"), &format!("{p}.bn1"), cin, 1);
         let conv2 = Conv::folded(sd, &format!("{p}.conv2"), &format!("{p}.bn2"), width, 3);
         let conv3 = Conv::folded(sd, &format!("{p}.conv3"), &format!("{p}.bn3"), width, 1);
-        let down = has_down
-            .then(|| Conv::folded(sd, &format!("{p}.downsample.0"), &format!("{p}.downsample.1"), cin, 1));
+        let down =
+            has_down.then(|| Conv::folded(sd, &format!("{p}.downsample.0"), &format!("{p}.downsample.1"), cin, 1));
         let out_bias = match &down {
             Some(d) => conv3.bias.iter().zip(&d.bias).map(|(a, b)| a + b).collect(),
             None => conv3.bias.clone(),
@@ -277,6 +233,7 @@ impl Bottleneck {
 
     /// Runs the block on channels-last `x` (`[b, h, w, cin]`), consuming it;
     /// with `sums` given, adds the per-image channel sums of the output.
+    #[allow(clippy::too_many_arguments)]
     fn forward(
         &self,
         x: Vec<f32>,
@@ -284,31 +241,34 @@ impl Bottleneck {
         h: usize,
         w: usize,
         sums: Option<&mut [f64]>,
+        pool: &BufferPool,
     ) -> (Vec<f32>, usize, usize) {
         let (c1, c2, c3) = (&self.conv1, &self.conv2, &self.conv3);
-        let (mut t1, _, _) = c1.output(b, h, w, 1);
-        c1.conv(&x, b, h, w, 1, &mut t1, false, None, |row, _| bias_relu(row, &c1.bias));
-        let (mut t2, ho, wo) = c2.output(b, h, w, self.stride);
-        c2.conv(&t1, b, h, w, self.stride, &mut t2, false, None, |row, _| bias_relu(row, &c2.bias));
-        drop(t1);
+        let (mut t1, _, _) = c1.output(pool, b, h, w, 1);
+        c1.conv(&x, b, h, w, 1, &mut t1, false, None, pool, |row, _| bias_relu(row, &c1.bias));
+        let (mut t2, ho, wo) = c2.output(pool, b, h, w, self.stride);
+        c2.conv(&t1, b, h, w, self.stride, &mut t2, false, None, pool, |row, _| bias_relu(row, &c2.bias));
+        pool.give(t1);
         // The residual branch becomes the accumulator of conv3's product:
         // the identity is `x` itself, a projection is its own product.
         let mut out = match &self.down {
             Some(d) => {
-                let (mut o, _, _) = d.output(b, h, w, self.stride);
-                d.conv(&x, b, h, w, self.stride, &mut o, false, None, |_, _| {});
+                let (mut o, _, _) = d.output(pool, b, h, w, self.stride);
+                d.conv(&x, b, h, w, self.stride, &mut o, false, None, pool, |_, _| {});
+                pool.give(x);
                 o
             }
             None => x,
         };
         let bias = &self.out_bias;
         let want = sums.is_some();
-        c3.conv(&t2, b, ho, wo, 1, &mut out, true, sums, |row, acc| {
+        c3.conv(&t2, b, ho, wo, 1, &mut out, true, sums, pool, |row, acc| {
             bias_relu(row, bias);
             if want {
                 accumulate(acc, row);
             }
         });
+        pool.give(t2);
         (out, ho, wo)
     }
 }
@@ -321,6 +281,8 @@ pub struct ResNet50 {
     bn1_scale: Vec<f32>,
     bn1_shift: Vec<f32>,
     stages: Vec<Vec<Bottleneck>>,
+    /// Activation buffers reused across forward passes.
+    buffers: BufferPool,
     device: Device,
 }
 
@@ -350,6 +312,7 @@ impl ResNet50 {
             bn1_scale: scale.iter().map(|&v| v as f32).collect(),
             bn1_shift: shift.iter().map(|&v| v as f32).collect(),
             stages,
+            buffers: BufferPool::default(),
             device: device.clone(),
         })
     }
@@ -383,7 +346,8 @@ impl ResNet50 {
 
         // Stem: the image goes channels-last, conv1, tap, bn1 + ReLU, max pool.
         let plane = INPUT_SIZE * INPUT_SIZE;
-        let mut nhwc = vec![0f32; b * 3 * plane];
+        let pool = &self.buffers;
+        let mut nhwc = pool.take(b * 3 * plane);
         for (src, dst) in input.chunks_exact(3 * plane).zip(nhwc.chunks_exact_mut(3 * plane)) {
             for (p, px) in dst.chunks_exact_mut(3).enumerate() {
                 for (ch, v) in px.iter_mut().enumerate() {
@@ -391,20 +355,22 @@ impl ResNet50 {
                 }
             }
         }
-        let (mut y, h, w) = self.conv1.output(b, INPUT_SIZE, INPUT_SIZE, 2);
+        let (mut y, h, w) = self.conv1.output(pool, b, INPUT_SIZE, INPUT_SIZE, 2);
         let mut sums = vec![0f64; b * 64];
         let (scale, shift) = (&self.bn1_scale, &self.bn1_shift);
-        self.conv1.conv(&nhwc, b, INPUT_SIZE, INPUT_SIZE, 2, &mut y, false, Some(&mut sums), |row, acc| {
+        self.conv1.conv(&nhwc, b, INPUT_SIZE, INPUT_SIZE, 2, &mut y, false, Some(&mut sums), pool, |row, acc| {
             for (((v, a), &s), &t) in row.iter_mut().zip(acc.iter_mut()).zip(scale).zip(shift) {
                 *a += *v;
                 *v = (*v * s + t).max(0.0);
             }
         });
-        drop(nhwc);
+        pool.give(nhwc);
         put(&sums, 64, h * w);
-        let mut x = kernels::max_pool_3x3_s2(&y, b, h, w, 64);
-        drop(y);
-        let (mut h, mut w) = (conv_out(h, 3, 2, 1), conv_out(w, 3, 2, 1));
+        let (hp, wp) = (conv_out(h, 3, 2, 1), conv_out(w, 3, 2, 1));
+        let mut x = pool.take(b * hp * wp * 64);
+        kernels::max_pool_3x3_s2(&y, b, h, w, 64, &mut x);
+        pool.give(y);
+        let (mut h, mut w) = (hp, wp);
 
         let mut last_sums = Vec::new();
         for (li, stage) in self.stages.iter().enumerate() {
@@ -412,7 +378,7 @@ impl ResNet50 {
                 let cout = block.conv3.cout;
                 let tapped = bi < TAPPED[li];
                 let mut sums = vec![0f64; if tapped { b * cout } else { 0 }];
-                let (out, ho, wo) = block.forward(x, b, h, w, tapped.then_some(sums.as_mut_slice()));
+                let (out, ho, wo) = block.forward(x, b, h, w, tapped.then_some(sums.as_mut_slice()), pool);
                 if tapped {
                     put(&sums, cout, ho * wo);
                     last_sums = sums;
@@ -420,6 +386,7 @@ impl ResNet50 {
                 (x, h, w) = (out, ho, wo);
             }
         }
+        pool.give(x);
 
         // The last tap, layer4[2], is the network's final output: its spatial
         // means are the global average pool.

@@ -203,7 +203,15 @@ impl VitB16 {
             kernels::add_bias_rows(&mut qkv, 3 * DIM, &blk.qkv.bias);
             attention(&qkv, &mut heads, &mut attn);
             blk.proj.product(&attn, rows, &mut x, true);
-            kernels::layer_norm_rows(&mut x, &mut h, DIM, Some(&blk.proj.bias), &blk.norm2.gamma, &blk.norm2.beta, LN_EPS);
+            kernels::layer_norm_rows(
+                &mut x,
+                &mut h,
+                DIM,
+                Some(&blk.proj.bias),
+                &blk.norm2.gamma,
+                &blk.norm2.beta,
+                LN_EPS,
+            );
             blk.fc1.product(&h, rows, &mut hidden, false);
             kernels::bias_gelu_rows(&mut hidden, MLP, &blk.fc1.bias);
             blk.fc2.product(&hidden, rows, &mut x, true);
@@ -258,16 +266,16 @@ impl VitB16 {
 fn attention(qkv: &[f32], heads: &mut [f32], out: &mut [f32]) {
     let scale = 1.0 / (HEAD_DIM as f32).sqrt();
     let stride = 3 * DIM;
-    heads.par_chunks_mut(TOKENS * HEAD_DIM).enumerate().for_each(|(task, dst)| {
+    let scratch = || vec![0f32; TOKENS * TOKENS];
+    heads.par_chunks_mut(TOKENS * HEAD_DIM).enumerate().for_each_init(scratch, |scores, (task, dst)| {
         let (n, hd) = (task / HEADS, task % HEADS);
         let base = n * TOKENS * stride + hd * HEAD_DIM;
         let view = |offset: usize| MatRef::new(&qkv[base + offset..], TOKENS, HEAD_DIM, stride);
-        let mut scores = vec![0f32; TOKENS * TOKENS];
-        matmul(&mut scores, TOKENS, view(0), view(DIM).t(), false, scale, Threads::One);
+        matmul(scores, TOKENS, view(0), view(DIM).t(), false, scale, Threads::One);
         for row in scores.chunks_exact_mut(TOKENS) {
             kernels::softmax_in_place(row);
         }
-        matmul(dst, HEAD_DIM, MatRef::new(&scores, TOKENS, TOKENS, TOKENS), view(2 * DIM), false, 1.0, Threads::One);
+        matmul(dst, HEAD_DIM, MatRef::new(scores, TOKENS, TOKENS, TOKENS), view(2 * DIM), false, 1.0, Threads::One);
     });
     out.par_chunks_mut(TOKENS * DIM).zip(heads.par_chunks(TOKENS * DIM)).for_each(|(o, hs)| {
         for (hd, src) in hs.chunks_exact(TOKENS * HEAD_DIM).enumerate() {

@@ -1,0 +1,94 @@
+//! `relaxvqa report` through the binary: one self-contained HTML page with
+//! the score, the timeline and the images; rendered in headless Chromium
+//! (Debian package `chromium`) when it is installed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use relaxvqa_fixtures::{fixture, video};
+use relaxvqa_model::head::{head_tensor_shapes, save_head_file, HeadFile, OutputScale, RELAXVQA_FEATURES};
+use relaxvqa_model::StateDict;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn relaxvqa() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_relaxvqa"));
+    c.env("RELAXVQA_LOG", "error");
+    c
+}
+
+fn run(c: &mut Command) -> Output {
+    let out = c.output().expect("running a command");
+    println!("stdout: {}", String::from_utf8_lossy(&out.stdout));
+    println!("stderr: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn synthetic_head_file(dir: &Path) -> PathBuf {
+    let mut sd = StateDict::new();
+    for (name, shape) in head_tensor_shapes(RELAXVQA_FEATURES) {
+        let t = relaxvqa_model::synthetic::synthetic_tensor(&name, &shape);
+        sd.insert(name, t);
+    }
+    let imputer = relaxvqa_formats::joblib::read_simple_imputer(&fixture("head/konvid_1k_imputer.pkl")).unwrap();
+    let scaler = relaxvqa_formats::joblib::read_min_max_scaler(&fixture("head/konvid_1k_scaler.pkl")).unwrap();
+    let hf = HeadFile::new(sd, Some(imputer.into()), Some(scaler.into()), OutputScale::Raw, "synthetic v1 + konvid_1k")
+        .unwrap();
+    let path = dir.join("synthetic_head.safetensors");
+    save_head_file(&path, &hf).unwrap();
+    path
+}
+
+#[test]
+fn report_is_one_self_contained_page_that_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = synthetic_head_file(dir.path());
+    let html = dir.path().join("report.html");
+    let o = run(relaxvqa()
+        .arg("report")
+        .arg(video("carphone_pristine"))
+        .args(["--weights", "synthetic", "--segments", "1s", "--model"])
+        .arg(&head)
+        .arg("-o")
+        .arg(&html));
+    assert!(o.status.success());
+    let text = std::fs::read_to_string(&html).unwrap();
+    println!("report: {} bytes", text.len());
+    assert!(text.starts_with("<!DOCTYPE html>"));
+    assert!(text.contains("<svg") && text.contains("<polyline"));
+    assert!(text.matches("data:image/png;base64,").count() >= 3);
+    assert!(text.contains("merged fragment") && text.contains("frame fragment"));
+    assert!(!text.contains("src=\"http") && !text.contains("href=\"http"), "nothing external");
+
+    if !Path::new(CHROMIUM).exists() {
+        println!("NOT RUN: the headless-Chromium screenshot check ({CHROMIUM} not found; Debian package `chromium`)");
+        return;
+    }
+    let shot = std::env::var_os("RELAXVQA_REPORT_SCREENSHOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("report.png"));
+    let profile = dir.path().join("chromium-profile");
+    let o = run(Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+        ])
+        .args(["--disable-sync", "--no-first-run", "--window-size=1200,2000"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", html.display())));
+    assert!(o.status.success(), "chromium failed");
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let (w, h) = (
+        u32::from_be_bytes([png[16], png[17], png[18], png[19]]),
+        u32::from_be_bytes([png[20], png[21], png[22], png[23]]),
+    );
+    println!("screenshot {} ({w} x {h}, {} bytes)", shot.display(), png.len());
+    assert_eq!((w, h), (1200, 2000));
+    // A blank page compresses to almost nothing; the report has images and text.
+    assert!(png.len() > 50_000, "screenshot looks blank ({} bytes)", png.len());
+}

@@ -1,0 +1,159 @@
+//! End-to-end tests of `relaxvqa score`: a full-size head with synthetic
+//! weights and the fixture KoNViD-1k imputer and scaler, scored on the
+//! fixture videos (synthetic backbones) against the reference scores; the
+//! same from saved feature files; per-window scores; a failed video in a
+//! batch; resuming from the output CSV; bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use relaxvqa_fixtures::{fixture, video, VIDEOS};
+use relaxvqa_model::head::{head_tensor_shapes, save_head_file, HeadFile, OutputScale, RELAXVQA_FEATURES};
+use relaxvqa_model::StateDict;
+
+/// End-to-end scores against the authors' code on the reference features.
+const VIDEO_TOL: f64 = 1e-3;
+/// Scores from saved features against scores from the videos.
+const FEATURES_TOL: f64 = 1e-6;
+
+fn relaxvqa() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_relaxvqa"));
+    c.env("RELAXVQA_LOG", "error");
+    c
+}
+
+fn run(c: &mut Command) -> Output {
+    let out = c.output().expect("running relaxvqa");
+    println!("stdout: {}", String::from_utf8_lossy(&out.stdout));
+    println!("stderr: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// The full-size head with synthetic weights after the KoNViD-1k imputer and
+/// scaler, raw output scale, saved as a head file.
+fn synthetic_head_file(dir: &Path) -> PathBuf {
+    let mut sd = StateDict::new();
+    for (name, shape) in head_tensor_shapes(RELAXVQA_FEATURES) {
+        let t = relaxvqa_model::synthetic::synthetic_tensor(&name, &shape);
+        sd.insert(name, t);
+    }
+    let imputer = relaxvqa_formats::joblib::read_simple_imputer(&fixture("head/konvid_1k_imputer.pkl")).unwrap();
+    let scaler = relaxvqa_formats::joblib::read_min_max_scaler(&fixture("head/konvid_1k_scaler.pkl")).unwrap();
+    let hf = HeadFile::new(sd, Some(imputer.into()), Some(scaler.into()), OutputScale::Raw, "synthetic v1 + konvid_1k")
+        .unwrap();
+    let path = dir.join("synthetic_head.safetensors");
+    save_head_file(&path, &hf).unwrap();
+    path
+}
+
+fn expected(stem: &str) -> f64 {
+    let text = std::fs::read_to_string(fixture("head/synthetic_head_scores.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["scores"][stem].as_f64().unwrap()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).expect("score --json prints JSON")
+}
+
+fn score_of(doc: &serde_json::Value, name: &str) -> f64 {
+    let v = doc["videos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == name)
+        .unwrap_or_else(|| panic!("{name} missing"));
+    assert_eq!(v["status"], "scored", "{name}: {v}");
+    v["score"].as_f64().unwrap()
+}
+
+#[test]
+fn scores_match_reference_from_videos_and_from_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = synthetic_head_file(dir.path());
+    let broken = dir.path().join("broken.mp4");
+    std::fs::write(&broken, b"not a video").unwrap();
+    let csv = dir.path().join("scores.csv");
+
+    // Videos (and one broken file): exit 3, every good video scored.
+    let mut c = relaxvqa();
+    c.arg("score").args(VIDEOS.map(video)).arg(&broken);
+    c.args(["--weights", "synthetic", "--json", "--segments", "2s", "--model"]).arg(&head).arg("--output").arg(&csv);
+    let o = run(&mut c);
+    assert_eq!(o.status.code(), Some(3), "a failed video gives exit 3");
+    let doc = json(&o);
+    assert_eq!(doc["schema"], "relaxvqa.score/1");
+    assert_eq!(doc["failed"], 1);
+    assert_eq!(doc["model"]["output_scale"], "raw");
+    let mut worst = 0.0_f64;
+    for stem in VIDEOS {
+        let got = score_of(&doc, stem);
+        let d = (got - expected(stem)).abs();
+        println!("{stem}: video score {got}, reference {}, diff {d:e} (tolerance {VIDEO_TOL:e})", expected(stem));
+        worst = worst.max(d);
+        let v = doc["videos"].as_array().unwrap().iter().find(|v| v["name"] == stem).unwrap();
+        let segs = v["segments"].as_array().unwrap();
+        assert!(!segs.is_empty(), "{stem}: no segments");
+        for s in segs {
+            assert!(s["score"].as_f64().unwrap().is_finite());
+            assert!(s["end"].as_f64().unwrap() > s["start"].as_f64().unwrap());
+        }
+    }
+    println!("video scores: max abs diff {worst:e}");
+    assert!(worst <= VIDEO_TOL);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.contains("broken") && text.lines().count() == 5, "csv:\n{text}");
+
+    // Resume: the scored videos are skipped (no backbones needed), the broken one retried.
+    let mut c = relaxvqa();
+    c.arg("score").args(VIDEOS.map(video)).arg(&broken).args(["--weights", "synthetic", "--json", "--model"]);
+    c.arg(&head).arg("--output").arg(&csv);
+    let o = run(&mut c);
+    assert_eq!(o.status.code(), Some(3));
+    let again = json(&o);
+    assert_eq!(again["skipped"], 3);
+    assert_eq!(again["failed"], 1);
+
+    // Saved features give the same numbers as the videos.
+    let mut files = Vec::new();
+    for stem in VIDEOS {
+        let out = dir.path().join(format!("{stem}.features.safetensors"));
+        let o = run(relaxvqa().arg("extract").arg(video(stem)).args(["--weights", "synthetic", "-o"]).arg(&out));
+        assert!(o.status.success());
+        files.push(out);
+    }
+    let o = run(relaxvqa().arg("score").arg("--model").arg(&head).arg("--json").arg("--features").args(&files));
+    assert!(o.status.success());
+    let from_features = json(&o);
+    let mut worst = 0.0_f64;
+    for stem in VIDEOS {
+        let (a, b) = (score_of(&from_features, stem), score_of(&doc, stem));
+        println!("{stem}: from features {a}, from video {b}, diff {:e} (tolerance {FEATURES_TOL:e})", (a - b).abs());
+        worst = worst.max((a - b).abs());
+    }
+    assert!(worst <= FEATURES_TOL);
+
+    // Plain output: one line per input, name, score, scale.
+    let o = run(relaxvqa().arg("score").arg("--model").arg(&head).arg("--features").arg(&files[0]));
+    assert!(o.status.success());
+    let line = String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").to_owned();
+    assert!(line.starts_with(VIDEOS[0]) && line.ends_with("raw"), "{line}");
+}
+
+#[test]
+fn bad_inputs_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(relaxvqa().args(["score", "x.mp4", "--model", "no-such-head"]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no-such-head"));
+    let bad = dir.path().join("bad.safetensors");
+    std::fs::write(&bad, b"garbage").unwrap();
+    let o = run(relaxvqa().arg("score").arg("x.mp4").arg("--model").arg(&bad));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("bad.safetensors"));
+    let o = run(relaxvqa().args(["score", "--segments", "fast", "x.mp4"]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--segments fast"));
+    let o = run(relaxvqa().args(["score"]));
+    assert_eq!(o.status.code(), Some(1));
+}

@@ -1,0 +1,185 @@
+//! `relaxvqa eval` and `relaxvqa train` through the binary: the metrics of
+//! every case of the reference metrics fixture, training a head on a small
+//! synthetic feature matrix (reproducible bit for bit), scoring it with
+//! `eval --model`, the split protocol with groups, and bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use relaxvqa_fixtures::shared_dir;
+
+fn relaxvqa() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_relaxvqa"));
+    c.env("RELAXVQA_LOG", "error");
+    c
+}
+
+fn run(c: &mut Command) -> Output {
+    let out = c.output().expect("running relaxvqa");
+    println!("stdout: {}", String::from_utf8_lossy(&out.stdout));
+    println!("stderr: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn json_of(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "relaxvqa failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+#[test]
+fn eval_predictions_matches_metrics_fixture() {
+    let text = std::fs::read_to_string(shared_dir().join("fixtures/head/metrics.json")).unwrap();
+    let fixture: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for case in fixture["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let y: Vec<f64> = serde_json::from_value(case["y_true"].clone()).unwrap();
+        let p: Vec<f64> = serde_json::from_value(case["y_pred"].clone()).unwrap();
+        let mut csv = String::from("name,mos,pred\n");
+        for (i, (a, b)) in y.iter().zip(&p).enumerate() {
+            // `{:?}` prints the shortest string that reads back to the same f64.
+            csv.push_str(&format!("v{i},{a:?},{b:?}\n"));
+        }
+        let path = dir.path().join(format!("{name}.csv"));
+        std::fs::write(&path, csv).unwrap();
+        let out = json_of(&run(relaxvqa().args(["eval", "--json", "--predictions"]).arg(&path)));
+        let m = &out["metrics"];
+        for (key, tol) in [("srcc", 1e-9), ("krcc", 1e-9), ("plcc_raw", 1e-9), ("plcc", 1e-4), ("rmse", 1e-4)] {
+            let got = m[key].as_f64().unwrap();
+            let want = case[key].as_f64().unwrap();
+            println!("{name} {key}: got {got} want {want} diff {:.3e}", (got - want).abs());
+            assert!((got - want).abs() <= tol, "{name} {key}: {got} vs {want}");
+        }
+    }
+}
+
+const DIM: usize = 35203;
+
+/// A small deterministic generator for the synthetic data.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Writes a combined feature matrix of `n` rows where the first 50 columns
+/// carry the target (plus noise) and the rest are noise; a few NaNs. Also a
+/// MOS CSV with names, MOS and a content column (8 contents). Returns the
+/// paths.
+fn synthetic_dataset(dir: &Path, n: usize) -> (std::path::PathBuf, std::path::PathBuf) {
+    let mut rng = Lcg(42);
+    let mut x = Vec::with_capacity(n * DIM);
+    let mut mos = String::from("name,mos,content\n");
+    let mut names = Vec::new();
+    for i in 0..n {
+        let y = 1.0 + 4.0 * rng.next();
+        for c in 0..DIM {
+            let v = if c < 50 { y + 0.2 * rng.next() } else { rng.next() };
+            x.push(if (i * 7 + c) % 9973 == 0 { f64::NAN } else { v });
+        }
+        let name = format!("clip{i:02}");
+        mos.push_str(&format!("{name}.mp4,{y:?},c{}\n", i % 8));
+        names.push(name);
+    }
+    let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F64, vec![n, DIM], &bytes).unwrap();
+    let meta = std::collections::HashMap::from([("names".to_owned(), serde_json::to_string(&names).unwrap())]);
+    let st = safetensors::serialize([("features", view)], Some(meta)).unwrap();
+    let features = dir.join("features.safetensors");
+    std::fs::write(&features, st).unwrap();
+    let mos_path = dir.join("mos.csv");
+    std::fs::write(&mos_path, mos).unwrap();
+    (features, mos_path)
+}
+
+#[test]
+fn train_is_reproducible_and_eval_scores_the_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let (features, mos) = synthetic_dataset(dir.path(), 40);
+    let train = |out: &str, seed: &str| {
+        let t = std::time::Instant::now();
+        let o = json_of(&run(relaxvqa()
+            .args(["train", "--features"])
+            .arg(&features)
+            .arg("--mos")
+            .arg(&mos)
+            .args(["--epochs", "4", "--folds", "3", "--seed", seed, "--scale", "mos_1_5", "-o"])
+            .arg(dir.path().join(out))));
+        println!("train {out}: {:.1} s", t.elapsed().as_secs_f64());
+        o
+    };
+    let a = train("a.safetensors", "5");
+    assert_eq!(a["videos"], 40);
+    assert_eq!(a["features"], DIM);
+    train("b.safetensors", "5");
+    train("c.safetensors", "6");
+    let read = |f: &str| std::fs::read(dir.path().join(f)).unwrap();
+    assert!(read("a.safetensors") == read("b.safetensors"), "same seed must give the same head bit for bit");
+    assert!(read("a.safetensors") != read("c.safetensors"), "another seed gives another head");
+
+    let preds = dir.path().join("preds.csv");
+    let e = json_of(&run(relaxvqa()
+        .args(["eval", "--features"])
+        .arg(&features)
+        .arg("--mos")
+        .arg(&mos)
+        .arg("--model")
+        .arg(dir.path().join("a.safetensors"))
+        .arg("--write-predictions")
+        .arg(&preds)));
+    assert_eq!(e["output_scale"], "mos_1_5");
+    let srcc = e["metrics"]["srcc"].as_f64().unwrap();
+    println!("training-set SRCC of the trained head: {srcc:.4}");
+    assert!(srcc > 0.5, "the head learned the target columns: SRCC {srcc}");
+    // The written predictions give the same metrics through --predictions.
+    let again = json_of(&run(relaxvqa().args(["eval", "--predictions"]).arg(&preds)));
+    let d = (again["metrics"]["srcc"].as_f64().unwrap() - srcc).abs();
+    assert!(d < 1e-12, "predictions CSV round trip: {d}");
+}
+
+#[test]
+fn train_splits_keep_groups_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (features, mos) = synthetic_dataset(dir.path(), 40);
+    let o = json_of(&run(relaxvqa().args(["train", "--features"]).arg(&features).arg("--mos").arg(&mos).args([
+        "--epochs",
+        "3",
+        "--folds",
+        "3",
+        "--splits",
+        "3",
+        "--group-column",
+        "content",
+        "--seed",
+        "1",
+    ])));
+    assert_eq!(o["splits"], 3);
+    assert_eq!(o["test"].as_array().unwrap().len(), 3);
+    // 8 contents of 5 clips: ceil(0.2 * 8) = 2 contents = 10 test clips per split.
+    assert!(o["test"].as_array().unwrap().iter().all(|m| m["n"] == 10));
+    println!("median SRCC {}", o["median"]["srcc"]);
+    assert!(o["median"]["srcc"].as_f64().unwrap().is_finite());
+}
+
+#[test]
+fn bad_input_is_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.csv");
+    let out = run(relaxvqa().args(["eval", "--predictions"]).arg(&missing));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nope.csv"), "error names the file: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+
+    let (features, _) = synthetic_dataset(dir.path(), 4);
+    let mos = dir.path().join("other.csv");
+    std::fs::write(&mos, "vid,mos\nunrelated,3.0\n").unwrap();
+    let head = dir.path().join("head.safetensors");
+    let out = run(relaxvqa().args(["train", "--features"]).arg(&features).arg("--mos").arg(&mos).arg("-o").arg(&head));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no feature row"));
+    assert!(!head.exists(), "no partial head file");
+}
