@@ -118,7 +118,7 @@ pub fn run(a: ExtractArgs) -> anyhow::Result<ExitCode> {
 
 /// The videos of the batch, in order, and the extra column names.
 fn entries(a: &ExtractArgs) -> anyhow::Result<(Vec<Entry>, Vec<String>)> {
-    let mut raw: Vec<(PathBuf, Vec<(String, String)>)> = Vec::new();
+    let mut raw: Vec<ListRow> = Vec::new();
     let mut extra_columns = Vec::new();
     if let Some(list) = &a.list {
         let (rows, cols) = read_list(list, a.path_column.as_deref(), a.ext.as_deref())?;
@@ -161,8 +161,11 @@ fn entries(a: &ExtractArgs) -> anyhow::Result<(Vec<Entry>, Vec<String>)> {
     Ok((entries, extra_columns))
 }
 
+/// A list row: the video path and its other columns, by name.
+type ListRow = (PathBuf, Vec<(String, String)>);
+
 /// Reads a CSV list: the path column and every other column.
-fn read_list(list: &Path, column: Option<&str>, ext: Option<&str>) -> anyhow::Result<(Vec<(PathBuf, Vec<(String, String)>)>, Vec<String>)> {
+fn read_list(list: &Path, column: Option<&str>, ext: Option<&str>) -> anyhow::Result<(Vec<ListRow>, Vec<String>)> {
     let mut rdr = csv::ReaderBuilder::new().flexible(false).from_path(list).with_context(|| format!("reading {}", list.display()))?;
     let headers: Vec<String> = rdr.headers().with_context(|| format!("{}: no header row", list.display()))?.iter().map(|h| h.trim().to_owned()).collect();
     let pick = |c: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(c));

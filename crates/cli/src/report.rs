@@ -147,7 +147,7 @@ fn render(
     if p.weights.trim().eq_ignore_ascii_case("synthetic") {
         h.push_str("<p class=\"note\">Synthetic backbone weights: these scores are for tests, not quality.</p>\n");
     }
-    write!(h, "<h2>Timeline ({} s windows)</h2>\n", p.window)?;
+    writeln!(h, "<h2>Timeline ({} s windows)</h2>", p.window)?;
     h.push_str(&timeline_svg(segments, p.score, p.scale));
     h.push_str("\n<h2>What the model looked at</h2>\n<p class=\"note\">Each sampled frame, and for frames with a pair the frame fragment and the merged (residual + optical-flow) fragment fed to the networks.</p>\n<div class=\"grid\">\n");
     let dump = out.dump.as_ref().context("the extraction kept no images")?;
@@ -208,10 +208,12 @@ fn timeline_svg(segments: &[Segment], overall: f64, scale: OutputScale) -> Strin
     let y = |v: f64| t + (h - t - b) * (1.0 - (v - lo) / (hi - lo));
     let mut s = String::new();
     let _ = write!(s, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-size=\"11\" font-family=\"sans-serif\">");
+    // Enough decimals that the five tick labels differ.
+    let prec = (-((hi - lo) / 4.0).log10()).ceil().clamp(0.0, 6.0) as usize + 1;
     for k in 0..=4 {
         let v = lo + (hi - lo) * k as f64 / 4.0;
         let yy = y(v);
-        let _ = write!(s, "<line x1=\"{l}\" x2=\"{}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" stroke=\"#eee\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#666\">{v:.2}</text>", w - r, l - 6.0, yy + 4.0);
+        let _ = write!(s, "<line x1=\"{l}\" x2=\"{}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" stroke=\"#eee\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#666\">{v:.prec$}</text>", w - r, l - 6.0, yy + 4.0);
     }
     for k in 0..=5 {
         let tt = t_end * k as f64 / 5.0;

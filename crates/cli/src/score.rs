@@ -192,9 +192,10 @@ pub fn pool_windows(samples: &[SampleFeatures], fps: f64, window: f64) -> Vec<(u
                 if over.is_empty() {
                     continue;
                 }
-                for i in b.offset..(b.offset + b.len).min(len) {
+                let end = (b.offset + b.len).min(len);
+                for (i, slot) in pooled.iter_mut().enumerate().take(end).skip(b.offset) {
                     let sum: f64 = over.iter().map(|r| f64::from(r.values[i])).sum();
-                    pooled[i] = sum / over.len() as f64;
+                    *slot = sum / over.len() as f64;
                 }
             }
             (w, rows.len(), paired.len(), pooled)

@@ -89,5 +89,31 @@ fn vit(c: &mut Criterion) {
     bench_network::<VitB16>(c);
 }
 
-criterion_group!(benches, resnet, vit);
+/// The matrix product both networks are built on, alone (candle's CPU
+/// matmul, the same `gemm` crate), on a ViT MLP shape: the yardstick that
+/// says how close the networks come to their own ceiling under the load
+/// present when the benchmark runs.
+fn gemm_yardstick(c: &mut Criterion) {
+    let (m, k, n) = (1576, 768, 3072);
+    let x = Tensor::ones((m, k), candle_core::DType::F32, &Device::Cpu).expect("x");
+    let w = Tensor::ones((k, n), candle_core::DType::F32, &Device::Cpu).expect("w");
+    let gflop = 2.0 * (m * k * n) as f64 / 1e9;
+    x.matmul(&w).expect("warm-up");
+    let (start, cpu0) = (Instant::now(), cpu_seconds());
+    for _ in 0..10 {
+        x.matmul(&w).expect("matmul");
+    }
+    let (wall, cpu) = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
+    println!(
+        "gemm {m}x{k}x{n}: {:.0} GFLOP/s wall; {:.0} GFLOP per CPU-second",
+        10.0 * gflop / wall,
+        10.0 * gflop / cpu
+    );
+    let mut group = c.benchmark_group("gemm");
+    group.sample_size(10).measurement_time(Duration::from_secs(5));
+    group.bench_function(format!("{m}x{k}x{n}"), |bench| bench.iter(|| x.matmul(&w).expect("matmul")));
+    group.finish();
+}
+
+criterion_group!(benches, gemm_yardstick, resnet, vit);
 criterion_main!(benches);
