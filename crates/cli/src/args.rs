@@ -79,6 +79,10 @@ pub struct ExtractArgs {
     /// filename, video, vid, name).
     #[arg(long, value_name = "NAME")]
     pub path_column: Option<String>,
+    /// Folder that relative list entries are resolved against (default: the
+    /// CSV's own folder).
+    #[arg(long, value_name = "DIR", requires = "list")]
+    pub video_dir: Option<PathBuf>,
     /// File extension appended to list entries that have none (e.g. mp4, for
     /// the authors' metadata whose `vid` column has bare names).
     #[arg(long, value_name = "EXT")]

@@ -121,7 +121,7 @@ fn entries(a: &ExtractArgs) -> anyhow::Result<(Vec<Entry>, Vec<String>)> {
     let mut raw: Vec<ListRow> = Vec::new();
     let mut extra_columns = Vec::new();
     if let Some(list) = &a.list {
-        let (rows, cols) = read_list(list, a.path_column.as_deref(), a.ext.as_deref())?;
+        let (rows, cols) = read_list(list, a.video_dir.as_deref(), a.path_column.as_deref(), a.ext.as_deref())?;
         raw.extend(rows);
         extra_columns = cols;
     }
@@ -165,7 +165,7 @@ fn entries(a: &ExtractArgs) -> anyhow::Result<(Vec<Entry>, Vec<String>)> {
 type ListRow = (PathBuf, Vec<(String, String)>);
 
 /// Reads a CSV list: the path column and every other column.
-fn read_list(list: &Path, column: Option<&str>, ext: Option<&str>) -> anyhow::Result<(Vec<ListRow>, Vec<String>)> {
+fn read_list(list: &Path, video_dir: Option<&Path>, column: Option<&str>, ext: Option<&str>) -> anyhow::Result<(Vec<ListRow>, Vec<String>)> {
     let mut rdr = csv::ReaderBuilder::new().flexible(false).from_path(list).with_context(|| format!("reading {}", list.display()))?;
     let headers: Vec<String> = rdr.headers().with_context(|| format!("{}: no header row", list.display()))?.iter().map(|h| h.trim().to_owned()).collect();
     let pick = |c: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(c));
@@ -176,7 +176,7 @@ fn read_list(list: &Path, column: Option<&str>, ext: Option<&str>) -> anyhow::Re
             .find_map(|c| pick(c))
             .with_context(|| format!("{}: no path column (path, file, filename, video, vid or name); say which with --path-column", list.display()))?,
     };
-    let base = list.parent().unwrap_or(Path::new("."));
+    let base = video_dir.unwrap_or_else(|| list.parent().unwrap_or(Path::new(".")));
     let extra_columns: Vec<String> = headers.iter().enumerate().filter(|&(i, _)| i != col).map(|(_, h)| h.clone()).collect();
     let mut rows = Vec::new();
     for (line, rec) in rdr.records().enumerate() {

@@ -3,7 +3,8 @@
 //! cost per image, also printed once per configuration from a timed run).
 //!
 //! `cargo bench -p relaxvqa-model --bench backbones`; set
-//! `RELAXVQA_BENCH_BATCHES=8` (comma-separated) to run fewer sizes.
+//! `RELAXVQA_BENCH_BATCHES=8` (comma-separated) to run fewer sizes and
+//! `RELAXVQA_BENCH_NETS=resnet` (or `vit`, `gemm`) to run one part only.
 
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,11 @@ fn cpu_seconds() -> f64 {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     (tick(11) + tick(12)) / 100.0
+}
+
+/// Whether `part` was asked for by `RELAXVQA_BENCH_NETS` (all when unset).
+fn wanted(part: &str) -> bool {
+    std::env::var("RELAXVQA_BENCH_NETS").map_or(true, |v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case(part)))
 }
 
 fn bench_network<B: Backbone>(c: &mut Criterion) {
@@ -82,11 +88,15 @@ fn bench_network<B: Backbone>(c: &mut Criterion) {
 }
 
 fn resnet(c: &mut Criterion) {
-    bench_network::<ResNet50>(c);
+    if wanted("resnet") {
+        bench_network::<ResNet50>(c);
+    }
 }
 
 fn vit(c: &mut Criterion) {
-    bench_network::<VitB16>(c);
+    if wanted("vit") {
+        bench_network::<VitB16>(c);
+    }
 }
 
 /// The matrix product both networks are built on, alone (candle's CPU
@@ -94,6 +104,9 @@ fn vit(c: &mut Criterion) {
 /// says how close the networks come to their own ceiling under the load
 /// present when the benchmark runs.
 fn gemm_yardstick(c: &mut Criterion) {
+    if !wanted("gemm") {
+        return;
+    }
     let (m, k, n) = (1576, 768, 3072);
     let x = Tensor::ones((m, k), candle_core::DType::F32, &Device::Cpu).expect("x");
     let w = Tensor::ones((k, n), candle_core::DType::F32, &Device::Cpu).expect("w");

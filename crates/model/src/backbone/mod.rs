@@ -4,9 +4,16 @@
 //! every tensor they need up front ([`BackboneError::Weights`] lists what is
 //! missing or misshapen), and take a batch of images as a candle tensor
 //! `[B, 3, 224, 224]` made by [`images_to_tensor`], the one place where image
-//! buffers become tensors. They compute on the host with channels-last
-//! matrix products (see `kernels`), which is several times faster than
-//! candle's CPU convolution.
+//! buffers become tensors.
+//!
+//! The forward passes compute on the host with channels-last matrix products
+//! (the `gemm` crate that candle's CPU backend uses, see `kernels`), several
+//! times faster than candle's CPU convolution: BatchNorm folded at load time,
+//! im2col for spatial kernels, bias/ReLU/residual/tap sums in one pass per
+//! convolution. Inputs may live on any candle device (they are read back to
+//! the host) and outputs are placed on the device the network was built
+//! for; a GPU forward pass would be a separate implementation behind a
+//! feature flag.
 
 mod input;
 mod kernels;

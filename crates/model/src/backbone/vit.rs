@@ -272,9 +272,7 @@ fn attention(qkv: &[f32], heads: &mut [f32], out: &mut [f32]) {
         let base = n * TOKENS * stride + hd * HEAD_DIM;
         let view = |offset: usize| MatRef::new(&qkv[base + offset..], TOKENS, HEAD_DIM, stride);
         matmul(scores, TOKENS, view(0), view(DIM).t(), false, scale, Threads::One);
-        for row in scores.chunks_exact_mut(TOKENS) {
-            kernels::softmax_in_place(row);
-        }
+        kernels::softmax_rows(scores, TOKENS);
         matmul(dst, HEAD_DIM, MatRef::new(scores, TOKENS, TOKENS, TOKENS), view(2 * DIM), false, 1.0, Threads::One);
     });
     out.par_chunks_mut(TOKENS * DIM).zip(heads.par_chunks(TOKENS * DIM)).for_each(|(o, hs)| {
