@@ -16,8 +16,10 @@ use crate::args::{Dump, ExtractArgs};
 use crate::extract::{decode_options, extract_video, load_backbones, warnings, write_features};
 
 /// File extensions taken from a folder.
-const VIDEO_EXTENSIONS: &[&str] =
-    &["mp4", "mkv", "mov", "avi", "webm", "m4v", "flv", "ts", "mts", "m2ts", "mpg", "mpeg", "wmv", "3gp", "ogv", "y4m", "yuv"];
+const VIDEO_EXTENSIONS: &[&str] = &[
+    "mp4", "mkv", "mov", "avi", "webm", "m4v", "flv", "ts", "mts", "m2ts", "mpg", "mpeg", "wmv", "3gp", "ogv", "y4m",
+    "yuv",
+];
 
 /// One video of a batch.
 #[derive(Clone, Debug)]
@@ -50,7 +52,8 @@ pub fn run(a: ExtractArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let output_of = |e: &Entry| out_dir.join(format!("{}.safetensors", e.name));
     let todo: Vec<usize> = (0..entries.len()).filter(|&i| a.force || !is_complete(&output_of(&entries[i]))).collect();
-    let outcomes: Mutex<Vec<Option<Outcome>>> = Mutex::new((0..entries.len()).map(|_| Some(Outcome::Skipped)).collect());
+    let outcomes: Mutex<Vec<Option<Outcome>>> =
+        Mutex::new((0..entries.len()).map(|_| Some(Outcome::Skipped)).collect());
     if !todo.is_empty() {
         let nets = load_backbones(&a.weights)?;
         let jobs = a.jobs.clamp(1, todo.len());
@@ -68,7 +71,11 @@ pub fn run(a: ExtractArgs) -> anyhow::Result<ExitCode> {
                     let r = extract_video(&e.path, &decode, &nets, &opts, &mut |_| {})
                         .and_then(|out| write_features(&output_of(e), &out, &a.weights, a.f32, &e.path).map(|()| out));
                     let outcome = match r {
-                        Ok(out) => Outcome::Done { seconds: out.timings.total, frames: out.frames_decoded, warnings: warnings(&out) },
+                        Ok(out) => Outcome::Done {
+                            seconds: out.timings.total,
+                            frames: out.frames_decoded,
+                            warnings: warnings(&out),
+                        },
                         Err(err) => {
                             pb.suspend(|| eprintln!("relaxvqa: error: {}: {err:#}", e.path.display()));
                             Outcome::Failed(format!("{err:#}"))
@@ -83,7 +90,8 @@ pub fn run(a: ExtractArgs) -> anyhow::Result<ExitCode> {
         });
         pb.finish_and_clear();
     }
-    let outcomes: Vec<Outcome> = outcomes.into_inner().map_err(|_| anyhow::anyhow!("a worker panicked"))?.into_iter().flatten().collect();
+    let outcomes: Vec<Outcome> =
+        outcomes.into_inner().map_err(|_| anyhow::anyhow!("a worker panicked"))?.into_iter().flatten().collect();
     let combined = write_reports(&out_dir, &entries, &extra_columns, &outcomes, &output_of)?;
     let failed = outcomes.iter().filter(|o| matches!(o, Outcome::Failed(_))).count();
     let skipped = outcomes.iter().filter(|o| matches!(o, Outcome::Skipped)).count();
@@ -108,7 +116,11 @@ pub fn run(a: ExtractArgs) -> anyhow::Result<ExitCode> {
             "videos": videos,
         }))?;
     } else {
-        println!("{} videos: {done} extracted, {skipped} already done, {failed} failed -> {}", entries.len(), out_dir.display());
+        println!(
+            "{} videos: {done} extracted, {skipped} already done, {failed} failed -> {}",
+            entries.len(),
+            out_dir.display()
+        );
         if failed > 0 {
             println!("failures listed in {}", out_dir.join("failures.csv").display());
         }
@@ -132,7 +144,9 @@ fn entries(a: &ExtractArgs) -> anyhow::Result<(Vec<Entry>, Vec<String>)> {
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
                     p.is_file()
-                        && p.extension().is_some_and(|x| VIDEO_EXTENSIONS.contains(&x.to_string_lossy().to_ascii_lowercase().as_str()))
+                        && p.extension().is_some_and(|x| {
+                            VIDEO_EXTENSIONS.contains(&x.to_string_lossy().to_ascii_lowercase().as_str())
+                        })
                 })
                 .collect();
             files.sort();
@@ -147,7 +161,12 @@ fn entries(a: &ExtractArgs) -> anyhow::Result<(Vec<Entry>, Vec<String>)> {
         .map(|(path, extra)| {
             let stem: String = path
                 .file_stem()
-                .map(|s| s.to_string_lossy().chars().map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect())
+                .map(|s| {
+                    s.to_string_lossy()
+                        .chars()
+                        .map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+                        .collect()
+                })
                 .unwrap_or_else(|| "video".into());
             let mut name = stem.clone();
             let mut n = 2;
@@ -165,19 +184,38 @@ fn entries(a: &ExtractArgs) -> anyhow::Result<(Vec<Entry>, Vec<String>)> {
 type ListRow = (PathBuf, Vec<(String, String)>);
 
 /// Reads a CSV list: the path column and every other column.
-fn read_list(list: &Path, video_dir: Option<&Path>, column: Option<&str>, ext: Option<&str>) -> anyhow::Result<(Vec<ListRow>, Vec<String>)> {
-    let mut rdr = csv::ReaderBuilder::new().flexible(false).from_path(list).with_context(|| format!("reading {}", list.display()))?;
-    let headers: Vec<String> = rdr.headers().with_context(|| format!("{}: no header row", list.display()))?.iter().map(|h| h.trim().to_owned()).collect();
+fn read_list(
+    list: &Path,
+    video_dir: Option<&Path>,
+    column: Option<&str>,
+    ext: Option<&str>,
+) -> anyhow::Result<(Vec<ListRow>, Vec<String>)> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_path(list)
+        .with_context(|| format!("reading {}", list.display()))?;
+    let headers: Vec<String> = rdr
+        .headers()
+        .with_context(|| format!("{}: no header row", list.display()))?
+        .iter()
+        .map(|h| h.trim().to_owned())
+        .collect();
     let pick = |c: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(c));
     let col = match column {
-        Some(c) => pick(c).with_context(|| format!("{}: no column named {c} (columns: {})", list.display(), headers.join(", ")))?,
-        None => ["path", "file", "filename", "video", "vid", "name"]
-            .iter()
-            .find_map(|c| pick(c))
-            .with_context(|| format!("{}: no path column (path, file, filename, video, vid or name); say which with --path-column", list.display()))?,
+        Some(c) => pick(c)
+            .with_context(|| format!("{}: no column named {c} (columns: {})", list.display(), headers.join(", ")))?,
+        None => {
+            ["path", "file", "filename", "video", "vid", "name"].iter().find_map(|c| pick(c)).with_context(|| {
+                format!(
+                    "{}: no path column (path, file, filename, video, vid or name); say which with --path-column",
+                    list.display()
+                )
+            })?
+        }
     };
     let base = video_dir.unwrap_or_else(|| list.parent().unwrap_or(Path::new(".")));
-    let extra_columns: Vec<String> = headers.iter().enumerate().filter(|&(i, _)| i != col).map(|(_, h)| h.clone()).collect();
+    let extra_columns: Vec<String> =
+        headers.iter().enumerate().filter(|&(i, _)| i != col).map(|(_, h)| h.clone()).collect();
     let mut rows = Vec::new();
     for (line, rec) in rdr.records().enumerate() {
         let rec = rec.with_context(|| format!("{}: row {}", list.display(), line + 2))?;
@@ -192,7 +230,12 @@ fn read_list(list: &Path, video_dir: Option<&Path>, column: Option<&str>, ext: O
         if p.is_relative() {
             p = base.join(p);
         }
-        let extra = rec.iter().enumerate().filter(|&(i, _)| i != col).map(|(i, v)| (headers[i].clone(), v.to_owned())).collect();
+        let extra = rec
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != col)
+            .map(|(i, v)| (headers[i].clone(), v.to_owned()))
+            .collect();
         rows.push((p, extra));
     }
     Ok((rows, extra_columns))
@@ -206,11 +249,18 @@ pub fn is_complete(path: &Path) -> bool {
 /// The feature vector of a feature file.
 pub fn read_features(path: &Path) -> anyhow::Result<Vec<f64>> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes).with_context(|| format!("{}: not a safetensors file", path.display()))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .with_context(|| format!("{}: not a safetensors file", path.display()))?;
     let t = st.tensor("video.features").with_context(|| format!("{}: no video.features", path.display()))?;
     let v: Vec<f64> = match t.dtype() {
-        safetensors::Dtype::F64 => t.data().chunks_exact(8).map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])).collect(),
-        safetensors::Dtype::F32 => t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64).collect(),
+        safetensors::Dtype::F64 => t
+            .data()
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+            .collect(),
+        safetensors::Dtype::F32 => {
+            t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64).collect()
+        }
         d => bail!("{}: video.features has dtype {d:?}", path.display()),
     };
     if v.len() != FEATURE_LEN {
@@ -248,13 +298,18 @@ fn write_reports(
                 Ok(v) => {
                     names.push(e.name.clone());
                     matrix.extend(v);
-                    if matches!(o, Outcome::Skipped) { "skipped" } else { "done" }
+                    if matches!(o, Outcome::Skipped) {
+                        "skipped"
+                    } else {
+                        "done"
+                    }
                 }
                 Err(_) => "missing",
             },
         };
         let mut row = vec![e.name.clone(), e.path.display().to_string(), status.to_owned(), out.display().to_string()];
-        let extra: std::collections::HashMap<&str, &str> = e.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let extra: std::collections::HashMap<&str, &str> =
+            e.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         row.extend(extra_columns.iter().map(|c| extra.get(c.as_str()).copied().unwrap_or("").to_owned()));
         index.write_record(&row)?;
     }
@@ -272,7 +327,10 @@ fn write_reports(
     ]);
     write_safetensors(&combined, &tensors, Some(meta))?;
     write_file(&out_dir.join("features.npy"), &npy_f64(&matrix, n, FEATURE_LEN))?;
-    write_file(&out_dir.join("features.names.txt"), names.iter().map(|s| format!("{s}\n")).collect::<String>().as_bytes())?;
+    write_file(
+        &out_dir.join("features.names.txt"),
+        names.iter().map(|s| format!("{s}\n")).collect::<String>().as_bytes(),
+    )?;
     Ok(json!({"path": combined, "rows": n, "npy": out_dir.join("features.npy")}))
 }
 

@@ -14,7 +14,8 @@ use crate::args::{Dump, ExtractArgs, RawArgs};
 
 /// Runs `relaxvqa extract`.
 pub fn run(a: ExtractArgs) -> anyhow::Result<ExitCode> {
-    let batch = a.list.is_some() || a.out_dir.is_some() || a.inputs.len() != 1 || a.inputs.first().is_some_and(|p| p.is_dir());
+    let batch =
+        a.list.is_some() || a.out_dir.is_some() || a.inputs.len() != 1 || a.inputs.first().is_some_and(|p| p.is_dir());
     if batch {
         return crate::batch::run(a);
     }
@@ -74,8 +75,14 @@ pub fn decode_options(raw: &RawArgs, threads: usize) -> anyhow::Result<DecodeOpt
                 .filter(|&(w, h)| w > 0 && h > 0)
                 .with_context(|| format!("--size {size}: expected WxH, e.g. 1920x1080"))?;
             let fps = raw.fps.as_deref().unwrap_or("25");
-            let frame_rate = parse_rate(fps).with_context(|| format!("--fps {fps}: expected N or N/D, e.g. 30000/1001"))?;
-            Some(RawVideo { width: w, height: h, pixel_format: raw.pix_fmt.clone().unwrap_or_else(|| "yuv420p".into()), frame_rate })
+            let frame_rate =
+                parse_rate(fps).with_context(|| format!("--fps {fps}: expected N or N/D, e.g. 30000/1001"))?;
+            Some(RawVideo {
+                width: w,
+                height: h,
+                pixel_format: raw.pix_fmt.clone().unwrap_or_else(|| "yuv420p".into()),
+                frame_rate,
+            })
         }
     };
     Ok(DecodeOptions { threads, raw })
@@ -103,7 +110,13 @@ pub fn extract_video(
 }
 
 /// Writes a feature file (temporary file, then rename).
-pub fn write_features(output: &Path, out: &VideoFeatures, weights: &str, as_f32: bool, video: &Path) -> anyhow::Result<()> {
+pub fn write_features(
+    output: &Path,
+    out: &VideoFeatures,
+    weights: &str,
+    as_f32: bool,
+    video: &Path,
+) -> anyhow::Result<()> {
     if output.is_dir() {
         bail!("{}: is a folder; give a file name ending in .safetensors", output.display());
     }
@@ -129,7 +142,13 @@ pub fn warnings(out: &VideoFeatures) -> Vec<String> {
 }
 
 /// The `--json` summary of one video.
-pub fn summary_json(video: &Path, output: &Path, out: &VideoFeatures, weights: &str, warnings: &[String]) -> serde_json::Value {
+pub fn summary_json(
+    video: &Path,
+    output: &Path,
+    out: &VideoFeatures,
+    weights: &str,
+    warnings: &[String],
+) -> serde_json::Value {
     json!({
         "schema": "relaxvqa.extract/1",
         "video": video,

@@ -33,12 +33,15 @@ pub fn bar(len: u64, unit: &'static str, quiet: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::new(len);
-    let template = format!("{{spinner}} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} {unit} ({{per_min}}, {{eta}} left) {{msg}}");
-    let style = ProgressStyle::with_template(&template)
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .with_key("per_min", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+    let template = format!(
+        "{{spinner}} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} {unit} ({{per_min}}, {{eta}} left) {{msg}}"
+    );
+    let style = ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()).with_key(
+        "per_min",
+        |s: &ProgressState, w: &mut dyn std::fmt::Write| {
             let _ = write!(w, "{:.1}/min", s.per_sec() * 60.0);
-        });
+        },
+    );
     pb.set_style(style);
     pb
 }

@@ -197,8 +197,18 @@ pub fn run(a: SynthArgs) -> anyhow::Result<ExitCode> {
                 args.extend(["-vf".to_owned(), format!("{f},format=yuv420p")]);
             }
             args.extend(
-                ["-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", crf.to_string().as_str(), "-pix_fmt", "yuv420p"]
-                    .map(String::from),
+                [
+                    "-an",
+                    "-c:v",
+                    "libx264",
+                    "-preset",
+                    "veryfast",
+                    "-crf",
+                    crf.to_string().as_str(),
+                    "-pix_fmt",
+                    "yuv420p",
+                ]
+                .map(String::from),
             );
             args.push(path.display().to_string());
             ffmpeg(&a.ffmpeg, &args, &path.display().to_string())?;

@@ -40,7 +40,11 @@ fn extract_matches_every_reference_fixture() {
     let dir = tempfile::tempdir().unwrap();
     for stem in VIDEOS {
         let out = dir.path().join(format!("{stem}.safetensors"));
-        let o = run(relaxvqa().args(["extract"]).arg(video(stem)).args(["--weights", "synthetic", "--dump", "all", "-o"]).arg(&out));
+        let o = run(relaxvqa()
+            .args(["extract"])
+            .arg(video(stem))
+            .args(["--weights", "synthetic", "--dump", "all", "-o"])
+            .arg(&out));
         assert!(o.status.success(), "{stem}: extract failed");
         let ours = TensorFile::open(&out);
         let reference = TensorFile::reference(stem);
@@ -53,7 +57,8 @@ fn extract_matches_every_reference_fixture() {
         }
         // The standard-library comparison tool runs every check, exact items included.
         let tool = shared_dir().join("tools/compare_features.py");
-        let c = run(Command::new("python3").arg(&tool).arg(&out).arg(fixture(&format!("reference/{stem}.safetensors"))));
+        let c =
+            run(Command::new("python3").arg(&tool).arg(&out).arg(fixture(&format!("reference/{stem}.safetensors"))));
         assert!(c.status.success(), "{stem}: compare_features.py reported failures");
     }
 }
@@ -137,7 +142,11 @@ fn bad_input_gives_one_clear_line_and_no_output() {
         assert!(stderr.contains(name), "{name}: names the file: {stderr}");
         assert!(!stderr.contains("panicked"), "{name}");
         assert!(!out.exists(), "{name}: no output file");
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains(".tmp")).collect();
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+            .collect();
         assert!(leftovers.is_empty(), "{name}: temporary files left");
     }
 }

@@ -15,7 +15,10 @@ impl Backbones for NoNets {
     fn resnet(&self, images: &[&RgbImage]) -> Result<Vec<ResNetOutput>, FeatureError> {
         Ok(images
             .iter()
-            .map(|_| ResNetOutput { layer_stack: vec![0.0; layout::RESNET_LAYER_STACK], pool: vec![0.0; layout::RESNET_POOL] })
+            .map(|_| ResNetOutput {
+                layer_stack: vec![0.0; layout::RESNET_LAYER_STACK],
+                pool: vec![0.0; layout::RESNET_POOL],
+            })
             .collect())
     }
     fn vit(&self, images: &[&RgbImage]) -> Result<Vec<Vec<f32>>, FeatureError> {
@@ -39,7 +42,8 @@ fn hd_clip() -> PathBuf {
 }
 
 fn bench(c: &mut Criterion) {
-    let videos = [("carphone_176x144", relaxvqa_fixtures::video("carphone_pristine")), ("testsrc2_1280x720", hd_clip())];
+    let videos =
+        [("carphone_176x144", relaxvqa_fixtures::video("carphone_pristine")), ("testsrc2_1280x720", hd_clip())];
     let mut g = c.benchmark_group("before_networks");
     g.sample_size(10);
     for (name, path) in videos {

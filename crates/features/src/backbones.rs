@@ -24,4 +24,3 @@ pub trait Backbones: Sync {
     /// DINO ViT-B/16 on 224x224 RGB images: the 2,304-value pool per image.
     fn vit(&self, images: &[&RgbImage]) -> Result<Vec<Vec<f32>>, FeatureError>;
 }
-

@@ -20,7 +20,8 @@ impl CandleBackbones {
     /// Loads both networks' weights from `sources` onto `device`.
     pub fn load(sources: &WeightSources, device: &Device) -> Result<Self, FeatureError> {
         let load = |network: Network, source| {
-            load_state_dict(network, source).map_err(|e| FeatureError::Network { network: network.key(), message: e.to_string() })
+            load_state_dict(network, source)
+                .map_err(|e| FeatureError::Network { network: network.key(), message: e.to_string() })
         };
         let resnet_sd = load(Network::ResNet50, &sources.resnet50)?;
         let resnet = ResNet50::from_state_dict(&resnet_sd, device).map_err(|e| net_err("resnet50", e))?;
@@ -39,7 +40,12 @@ fn rows(t: &Tensor, network: &'static str) -> Result<Vec<Vec<f32>>, FeatureError
     t.to_vec2::<f32>().map_err(|e| net_err(network, e))
 }
 
-fn batch(images: &[&RgbImage], norm: Normalisation, device: &Device, network: &'static str) -> Result<Tensor, FeatureError> {
+fn batch(
+    images: &[&RgbImage],
+    norm: Normalisation,
+    device: &Device,
+    network: &'static str,
+) -> Result<Tensor, FeatureError> {
     let owned: Vec<RgbImage> = images.iter().map(|&i| i.clone()).collect();
     images_to_tensor(&owned, norm, device).map_err(|e| net_err(network, e))
 }

@@ -94,7 +94,10 @@ impl VideoFeatures {
     /// intermediate.
     pub fn tensors(&self) -> BTreeMap<String, DumpTensor> {
         let mut t = self.dump.clone().unwrap_or_default();
-        t.insert("video.features".into(), DumpTensor::new(vec![self.features.len()], TensorData::F64(self.features.clone())));
+        t.insert(
+            "video.features".into(),
+            DumpTensor::new(vec![self.features.len()], TensorData::F64(self.features.clone())),
+        );
         t.insert("video.frame_interval".into(), DumpTensor::scalar_i64(self.frame_interval as i64));
         t.insert("video.sampled_frame_count".into(), DumpTensor::scalar_i64(self.sampled_frames as i64));
         t.insert("video.pair_count".into(), DumpTensor::scalar_i64(self.pairs as i64));

@@ -75,7 +75,10 @@ fn exact_items_survive_the_pipeline() {
 
         // Means: block 0 is the mean over frames of each ResNet input's mean byte.
         let frame_means: Vec<f64> = (0..out.sampled_frames)
-            .map(|i| mean(&RgbImage::from_vec(224, 224, reference.get(&format!("frame.{i}.resnet_input_rgb")).u8()).unwrap()) as f64)
+            .map(|i| {
+                mean(&RgbImage::from_vec(224, 224, reference.get(&format!("frame.{i}.resnet_input_rgb")).u8()).unwrap())
+                    as f64
+            })
             .collect();
         let want = frame_means.iter().sum::<f64>() / frame_means.len() as f64;
         let got = out.features[0];
@@ -89,15 +92,18 @@ fn exact_items_survive_the_pipeline() {
 #[test]
 fn batch_size_does_not_change_the_features() {
     let path = video("testsrc2_noise");
-    let a = extract_path(&path, &MeanNets, &ExtractOptions { batch_size: 1, ..Default::default() }, &mut |_| {}).unwrap();
-    let b = extract_path(&path, &MeanNets, &ExtractOptions { batch_size: 64, ..Default::default() }, &mut |_| {}).unwrap();
+    let a =
+        extract_path(&path, &MeanNets, &ExtractOptions { batch_size: 1, ..Default::default() }, &mut |_| {}).unwrap();
+    let b =
+        extract_path(&path, &MeanNets, &ExtractOptions { batch_size: 64, ..Default::default() }, &mut |_| {}).unwrap();
     assert_eq!(a.features.len(), layout::FEATURE_LEN);
     assert_eq!(a.features, b.features);
 }
 
 #[test]
 fn a_missing_file_is_an_error_naming_it() {
-    let e = extract_path(std::path::Path::new("/nonexistent/clip.mp4"), &MeanNets, &ExtractOptions::default(), &mut |_| {})
-        .unwrap_err();
+    let e =
+        extract_path(std::path::Path::new("/nonexistent/clip.mp4"), &MeanNets, &ExtractOptions::default(), &mut |_| {})
+            .unwrap_err();
     assert!(e.to_string().contains("/nonexistent/clip.mp4"), "{e}");
 }

@@ -30,9 +30,7 @@ pub enum FormatError {
     },
 
     /// The input ended before a value it announces.
-    #[error(
-        "truncated input at offset {offset}: {what} needs {needed} bytes, only {available} left"
-    )]
+    #[error("truncated input at offset {offset}: {what} needs {needed} bytes, only {available} left")]
     Truncated {
         /// Byte offset where the value starts.
         offset: usize,
@@ -105,26 +103,17 @@ impl FormatError {
     pub(crate) fn in_file(self, path: &std::path::Path) -> Self {
         match self {
             e @ (FormatError::Io { .. } | FormatError::InFile { .. }) => e,
-            e => FormatError::InFile {
-                path: path.to_path_buf(),
-                source: Box::new(e),
-            },
+            e => FormatError::InFile { path: path.to_path_buf(), source: Box::new(e) },
         }
     }
 
     /// Shorthand for [`FormatError::InvalidContent`].
     pub(crate) fn invalid(context: impl Into<String>, reason: impl Into<String>) -> Self {
-        FormatError::InvalidContent {
-            context: context.into(),
-            reason: reason.into(),
-        }
+        FormatError::InvalidContent { context: context.into(), reason: reason.into() }
     }
 }
 
 /// Reads a whole file, attaching its path to the error.
 pub(crate) fn read_file(path: &std::path::Path) -> Result<Vec<u8>, FormatError> {
-    std::fs::read(path).map_err(|source| FormatError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::read(path).map_err(|source| FormatError::Io { path: path.to_path_buf(), source })
 }

@@ -32,16 +32,13 @@ impl BuildHook for ArrayHook {
         }
         let at = input.offset();
         let ctx = format!("joblib array at offset {at}");
-        let inst = pk
-            .as_instance(built)
-            .ok_or_else(|| FormatError::invalid(&ctx, "not an object"))?;
+        let inst = pk.as_instance(built).ok_or_else(|| FormatError::invalid(&ctx, "not an object"))?;
         let state = inst
             .state
             .filter(|s| pk.mapping(*s).is_some())
             .ok_or_else(|| FormatError::invalid(&ctx, "wrapper state is not a dict"))?;
         let field = |name: &str| {
-            pk.lookup(state, name)
-                .ok_or_else(|| FormatError::invalid(&ctx, format!("wrapper has no {name:?}")))
+            pk.lookup(state, name).ok_or_else(|| FormatError::invalid(&ctx, format!("wrapper has no {name:?}")))
         };
         let shape = shape_from_pickle(pk, field("shape")?, &ctx)?;
         let fortran_order = match pk.as_str(field("order")?) {
@@ -61,30 +58,18 @@ impl BuildHook for ArrayHook {
                     .and_then(|t| pk.as_str(*t))
                     == Some("O");
                 if is_object {
-                    return Err(FormatError::invalid(
-                        &ctx,
-                        "arrays of Python objects are not supported",
-                    ));
+                    return Err(FormatError::invalid(&ctx, "arrays of Python objects are not supported"));
                 }
                 return Err(e);
             }
         };
-        if pk
-            .lookup(state, "numpy_array_alignment_bytes")
-            .is_some_and(|a| !matches!(pk.get(a), Object::None))
-        {
+        if pk.lookup(state, "numpy_array_alignment_bytes").is_some_and(|a| !matches!(pk.get(a), Object::None)) {
             let pad = input.take(1, "joblib padding length")?[0];
             input.take(u64::from(pad), "joblib padding")?;
         }
-        let n = byte_len(&shape, dtype.itemsize)
-            .ok_or_else(|| FormatError::invalid(&ctx, "shape overflows"))?;
+        let n = byte_len(&shape, dtype.itemsize).ok_or_else(|| FormatError::invalid(&ctx, "shape overflows"))?;
         let data = input.take(n, "joblib array data")?.to_vec();
-        Ok(Some(Object::Array(NdArray {
-            dtype,
-            shape,
-            fortran_order,
-            data,
-        })))
+        Ok(Some(Object::Array(NdArray { dtype, shape, fortran_order, data })))
     }
 }
 
@@ -178,25 +163,14 @@ impl MinMaxScaler {
 
 /// The class of the pickle's root object, or a description of the value.
 fn root_class(pk: &Pickle) -> String {
-    pk.class_of(pk.root())
-        .map_or_else(|| pk.describe(pk.root()), |(m, n)| format!("{m}.{n}"))
+    pk.class_of(pk.root()).map_or_else(|| pk.describe(pk.root()), |(m, n)| format!("{m}.{n}"))
 }
 
 /// Checks that the root is an instance of `name` from an sklearn module starting with `module`.
-fn expect_class(
-    pk: &Pickle,
-    module: &str,
-    name: &str,
-    expected: &'static str,
-) -> Result<ObjRef, FormatError> {
+fn expect_class(pk: &Pickle, module: &str, name: &str, expected: &'static str) -> Result<ObjRef, FormatError> {
     match pk.class_of(pk.root()) {
         Some((m, n)) if m.starts_with(module) && n == name => {}
-        _ => {
-            return Err(FormatError::UnexpectedClass {
-                expected,
-                found: root_class(pk),
-            })
-        }
+        _ => return Err(FormatError::UnexpectedClass { expected, found: root_class(pk) }),
     }
     pk.as_instance(pk.root())
         .and_then(|i| i.state)
@@ -205,12 +179,8 @@ fn expect_class(
 }
 
 fn field(pk: &Pickle, state: ObjRef, name: &str, class: &str) -> Result<ObjRef, FormatError> {
-    pk.lookup(state, name).ok_or_else(|| {
-        FormatError::invalid(
-            class,
-            format!("no attribute {name} (is the object fitted?)"),
-        )
-    })
+    pk.lookup(state, name)
+        .ok_or_else(|| FormatError::invalid(class, format!("no attribute {name} (is the object fitted?)")))
 }
 
 /// A fitted 1-D float array attribute, as f64.
@@ -218,10 +188,7 @@ fn vector(pk: &Pickle, state: ObjRef, name: &str, class: &str) -> Result<Vec<f64
     let ctx = format!("{class}.{name}");
     let arr = array_from_pickle(pk, field(pk, state, name, class)?, &ctx)?;
     if arr.shape.len() != 1 {
-        return Err(FormatError::invalid(
-            ctx,
-            format!("shape {:?}, a vector expected", arr.shape),
-        ));
+        return Err(FormatError::invalid(ctx, format!("shape {:?}, a vector expected", arr.shape)));
     }
     Ok(arr.to_f64())
 }
@@ -229,10 +196,7 @@ fn vector(pk: &Pickle, state: ObjRef, name: &str, class: &str) -> Result<Vec<f64
 fn all_finite(values: &[f64], ctx: &str) -> Result<(), FormatError> {
     match values.iter().position(|v| !v.is_finite()) {
         None => Ok(()),
-        Some(i) => Err(FormatError::invalid(
-            ctx,
-            format!("column {i} is {} (all-NaN training column?)", values[i]),
-        )),
+        Some(i) => Err(FormatError::invalid(ctx, format!("column {i} is {} (all-NaN training column?)", values[i]))),
     }
 }
 
@@ -252,44 +216,24 @@ pub fn simple_imputer_from(pk: &Pickle) -> Result<SimpleImputer, FormatError> {
         if !pk.as_f64(mv).is_some_and(f64::is_nan) {
             return Err(FormatError::invalid(
                 CLASS,
-                format!(
-                    "missing_values is {}, only NaN is supported",
-                    pk.describe(mv)
-                ),
+                format!("missing_values is {}, only NaN is supported", pk.describe(mv)),
             ));
         }
     }
-    if pk
-        .lookup(state, "add_indicator")
-        .and_then(|a| pk.as_int(a))
-        .unwrap_or(0)
-        != 0
-    {
-        return Err(FormatError::invalid(
-            CLASS,
-            "add_indicator=True is not supported",
-        ));
+    if pk.lookup(state, "add_indicator").and_then(|a| pk.as_int(a)).unwrap_or(0) != 0 {
+        return Err(FormatError::invalid(CLASS, "add_indicator=True is not supported"));
     }
     let statistics = vector(pk, state, "statistics_", CLASS)?;
     all_finite(&statistics, "SimpleImputer.statistics_")?;
-    if let Some(n) = pk
-        .lookup(state, "n_features_in_")
-        .and_then(|n| pk.as_int(n))
-    {
+    if let Some(n) = pk.lookup(state, "n_features_in_").and_then(|n| pk.as_int(n)) {
         if n != statistics.len() as i64 {
             return Err(FormatError::invalid(
                 CLASS,
-                format!(
-                    "n_features_in_ is {n} but statistics_ has {} columns",
-                    statistics.len()
-                ),
+                format!("n_features_in_ is {n} but statistics_ has {} columns", statistics.len()),
             ));
         }
     }
-    Ok(SimpleImputer {
-        strategy,
-        statistics,
-    })
+    Ok(SimpleImputer { strategy, statistics })
 }
 
 /// Reads a fitted `MinMaxScaler` out of a parsed joblib pickle.
@@ -306,17 +250,11 @@ pub fn min_max_scaler_from(pk: &Pickle) -> Result<MinMaxScaler, FormatError> {
     let data_max = vector(pk, state, "data_max_", CLASS)?;
     let data_range = vector(pk, state, "data_range_", CLASS)?;
     let n = min.len();
-    for (name, v) in [
-        ("scale_", &scale),
-        ("data_min_", &data_min),
-        ("data_max_", &data_max),
-        ("data_range_", &data_range),
-    ] {
+    for (name, v) in
+        [("scale_", &scale), ("data_min_", &data_min), ("data_max_", &data_max), ("data_range_", &data_range)]
+    {
         if v.len() != n {
-            return Err(FormatError::invalid(
-                CLASS,
-                format!("{name} has {} columns, min_ has {n}", v.len()),
-            ));
+            return Err(FormatError::invalid(CLASS, format!("{name} has {} columns, min_ has {n}", v.len())));
         }
     }
     all_finite(&min, "MinMaxScaler.min_")?;
@@ -325,36 +263,14 @@ pub fn min_max_scaler_from(pk: &Pickle) -> Result<MinMaxScaler, FormatError> {
     let feature_range = match pk.as_seq(fr) {
         Some([a, b]) => match (pk.as_f64(*a), pk.as_f64(*b)) {
             (Some(a), Some(b)) => (a, b),
-            _ => {
-                return Err(FormatError::invalid(
-                    CLASS,
-                    "feature_range is not two numbers",
-                ))
-            }
+            _ => return Err(FormatError::invalid(CLASS, "feature_range is not two numbers")),
         },
-        _ => {
-            return Err(FormatError::invalid(
-                CLASS,
-                format!("feature_range is {}", pk.describe(fr)),
-            ))
-        }
+        _ => return Err(FormatError::invalid(CLASS, format!("feature_range is {}", pk.describe(fr)))),
     };
-    if pk
-        .lookup(state, "clip")
-        .and_then(|c| pk.as_int(c))
-        .unwrap_or(0)
-        != 0
-    {
+    if pk.lookup(state, "clip").and_then(|c| pk.as_int(c)).unwrap_or(0) != 0 {
         return Err(FormatError::invalid(CLASS, "clip=True is not supported"));
     }
-    Ok(MinMaxScaler {
-        min,
-        scale,
-        data_min,
-        data_max,
-        data_range,
-        feature_range,
-    })
+    Ok(MinMaxScaler { min, scale, data_min, data_max, data_range, feature_range })
 }
 
 /// Reads a joblib pickle of a fitted `SimpleImputer` (e.g. `konvid_1k_imputer.pkl`).

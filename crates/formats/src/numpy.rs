@@ -59,11 +59,7 @@ impl NpDtype {
             _ => (false, s),
         };
         if rest == "?" {
-            return Some(Self {
-                kind: ScalarKind::Bool,
-                itemsize: 1,
-                big_endian: false,
-            });
+            return Some(Self { kind: ScalarKind::Bool, itemsize: 1, big_endian: false });
         }
         let mut chars = rest.chars();
         let kind = match chars.next()? {
@@ -79,56 +75,33 @@ impl NpDtype {
             ScalarKind::Int | ScalarKind::UInt => matches!(itemsize, 1 | 2 | 4 | 8),
             ScalarKind::Bool => itemsize == 1,
         };
-        ok.then_some(Self {
-            kind,
-            itemsize,
-            big_endian,
-        })
+        ok.then_some(Self { kind, itemsize, big_endian })
     }
 
     /// Reads a `numpy.dtype(typestr, align, copy)` object with its `BUILD`
     /// state `(version, byteorder, ...)`, as pickled by NumPy.
     pub fn from_pickle(pk: &Pickle, r: ObjRef) -> Result<Self, FormatError> {
-        let bad = |why: &str| {
-            FormatError::invalid("numpy dtype", format!("{why} (found {})", pk.describe(r)))
-        };
-        let inst = pk
-            .as_instance(r)
-            .ok_or_else(|| bad("not a numpy.dtype object"))?;
+        let bad = |why: &str| FormatError::invalid("numpy dtype", format!("{why} (found {})", pk.describe(r)));
+        let inst = pk.as_instance(r).ok_or_else(|| bad("not a numpy.dtype object"))?;
         match pk.as_global(inst.callable) {
             Some((m, "dtype")) if m.starts_with("numpy") => {}
             _ => return Err(bad("not a numpy.dtype object")),
         }
-        let args = pk
-            .as_seq(inst.args)
-            .ok_or_else(|| bad("arguments are not a tuple"))?;
-        let typestr = args
-            .first()
-            .and_then(|a| pk.as_str(*a))
-            .ok_or_else(|| bad("no type string"))?;
-        let mut dtype = Self::from_typestr(typestr).ok_or_else(|| {
-            FormatError::invalid("numpy dtype", format!("unsupported dtype {typestr:?}"))
-        })?;
+        let args = pk.as_seq(inst.args).ok_or_else(|| bad("arguments are not a tuple"))?;
+        let typestr = args.first().and_then(|a| pk.as_str(*a)).ok_or_else(|| bad("no type string"))?;
+        let mut dtype = Self::from_typestr(typestr)
+            .ok_or_else(|| FormatError::invalid("numpy dtype", format!("unsupported dtype {typestr:?}")))?;
         if let Some(state) = inst.state.and_then(|s| pk.as_seq(s)) {
             match state.get(1).and_then(|b| pk.as_str(*b)) {
                 Some(">") => dtype.big_endian = true,
                 Some("<") | Some("|") | Some("=") | None => dtype.big_endian = false,
                 Some(other) => {
-                    return Err(FormatError::invalid(
-                        "numpy dtype",
-                        format!("unknown byte order {other:?}"),
-                    ));
+                    return Err(FormatError::invalid("numpy dtype", format!("unknown byte order {other:?}")));
                 }
             }
             // Fields (structured dtypes) are the 4th state item; plain arrays have None.
-            if state
-                .get(3)
-                .is_some_and(|f| !matches!(pk.get(*f), Object::None))
-            {
-                return Err(FormatError::invalid(
-                    "numpy dtype",
-                    "structured dtypes are not supported",
-                ));
+            if state.get(3).is_some_and(|f| !matches!(pk.get(*f), Object::None)) {
+                return Err(FormatError::invalid("numpy dtype", "structured dtypes are not supported"));
             }
         }
         Ok(dtype)
@@ -178,12 +151,8 @@ impl NdArray {
                 let le = &b[..size];
                 match (self.dtype.kind, size) {
                     (ScalarKind::Float, 8) => f64::from_le_bytes(b),
-                    (ScalarKind::Float, 4) => {
-                        f64::from(f32::from_le_bytes([le[0], le[1], le[2], le[3]]))
-                    }
-                    (ScalarKind::Float, _) => {
-                        f64::from(crate::half::f16_to_f32(u16::from_le_bytes([le[0], le[1]])))
-                    }
+                    (ScalarKind::Float, 4) => f64::from(f32::from_le_bytes([le[0], le[1], le[2], le[3]])),
+                    (ScalarKind::Float, _) => f64::from(crate::half::f16_to_f32(u16::from_le_bytes([le[0], le[1]]))),
                     (ScalarKind::Int, _) => {
                         let shift = 64 - 8 * size as u32;
                         ((i64::from_le_bytes(b) << shift) >> shift) as f64
@@ -226,31 +195,23 @@ fn fortran_to_c(values: &[f64], shape: &[usize]) -> Vec<f64> {
 }
 
 /// Reads a shape tuple of non-negative ints.
-pub(crate) fn shape_from_pickle(
-    pk: &Pickle,
-    r: ObjRef,
-    context: &str,
-) -> Result<Vec<usize>, FormatError> {
-    let items = pk.as_seq(r).ok_or_else(|| {
-        FormatError::invalid(context, format!("shape is {}, not a tuple", pk.describe(r)))
-    })?;
+pub(crate) fn shape_from_pickle(pk: &Pickle, r: ObjRef, context: &str) -> Result<Vec<usize>, FormatError> {
+    let items = pk
+        .as_seq(r)
+        .ok_or_else(|| FormatError::invalid(context, format!("shape is {}, not a tuple", pk.describe(r))))?;
     items
         .iter()
         .map(|d| {
             pk.as_int(*d)
                 .and_then(|v| usize::try_from(v).ok())
-                .ok_or_else(|| {
-                    FormatError::invalid(context, format!("shape entry is {}", pk.describe(*d)))
-                })
+                .ok_or_else(|| FormatError::invalid(context, format!("shape entry is {}", pk.describe(*d))))
         })
         .collect()
 }
 
 /// Number of bytes an array of `shape` and `itemsize` takes, or `None` on overflow.
 pub(crate) fn byte_len(shape: &[usize], itemsize: usize) -> Option<u64> {
-    shape
-        .iter()
-        .try_fold(itemsize as u64, |acc, &d| acc.checked_mul(d as u64))
+    shape.iter().try_fold(itemsize as u64, |acc, &d| acc.checked_mul(d as u64))
 }
 
 /// Interprets an array embedded in a plain pickle:
@@ -261,26 +222,14 @@ pub fn array_from_pickle(pk: &Pickle, r: ObjRef, context: &str) -> Result<NdArra
     if let Object::Array(a) = pk.get(r) {
         return Ok(a.clone());
     }
-    let not_array = || {
-        FormatError::invalid(
-            context,
-            format!("expected a NumPy array, found {}", pk.describe(r)),
-        )
-    };
+    let not_array = || FormatError::invalid(context, format!("expected a NumPy array, found {}", pk.describe(r)));
     match pk.class_of(r) {
         Some((m, "_reconstruct")) if m.starts_with("numpy") => {}
         _ => return Err(not_array()),
     }
-    let state = pk
-        .as_instance(r)
-        .and_then(|i| i.state)
-        .and_then(|s| pk.as_seq(s))
-        .ok_or_else(not_array)?;
+    let state = pk.as_instance(r).and_then(|i| i.state).and_then(|s| pk.as_seq(s)).ok_or_else(not_array)?;
     if state.len() != 5 {
-        return Err(FormatError::invalid(
-            context,
-            "array state is not (version, shape, dtype, fortran, data)",
-        ));
+        return Err(FormatError::invalid(context, "array state is not (version, shape, dtype, fortran, data)"));
     }
     let shape = shape_from_pickle(pk, state[1], context)?;
     let dtype = NpDtype::from_pickle(pk, state[2])?;
@@ -288,36 +237,17 @@ pub fn array_from_pickle(pk: &Pickle, r: ObjRef, context: &str) -> Result<NdArra
     let data = match pk.get(state[4]) {
         Object::Bytes(b) => b.clone(),
         // Python 2 era pickles store the buffer as a latin-1 str.
-        Object::Str(s) => s
-            .chars()
-            .map(|c| c as u32)
-            .map(|c| u8::try_from(c).unwrap_or(0))
-            .collect(),
-        _ => {
-            return Err(FormatError::invalid(
-                context,
-                "array data is not bytes (object arrays are not supported)",
-            ))
-        }
+        Object::Str(s) => s.chars().map(|c| c as u32).map(|c| u8::try_from(c).unwrap_or(0)).collect(),
+        _ => return Err(FormatError::invalid(context, "array data is not bytes (object arrays are not supported)")),
     };
-    let expected = byte_len(&shape, dtype.itemsize)
-        .ok_or_else(|| FormatError::invalid(context, "shape overflows"))?;
+    let expected = byte_len(&shape, dtype.itemsize).ok_or_else(|| FormatError::invalid(context, "shape overflows"))?;
     if data.len() as u64 != expected {
         return Err(FormatError::invalid(
             context,
-            format!(
-                "array of shape {shape:?} {} needs {expected} bytes, found {}",
-                dtype.descr(),
-                data.len()
-            ),
+            format!("array of shape {shape:?} {} needs {expected} bytes, found {}", dtype.descr(), data.len()),
         ));
     }
-    Ok(NdArray {
-        dtype,
-        shape,
-        fortran_order,
-        data,
-    })
+    Ok(NdArray { dtype, shape, fortran_order, data })
 }
 
 #[cfg(test)]
@@ -327,14 +257,7 @@ mod tests {
     #[test]
     fn typestr() {
         let d = NpDtype::from_typestr("f8").unwrap();
-        assert_eq!(
-            d,
-            NpDtype {
-                kind: ScalarKind::Float,
-                itemsize: 8,
-                big_endian: false
-            }
-        );
+        assert_eq!(d, NpDtype { kind: ScalarKind::Float, itemsize: 8, big_endian: false });
         assert!(NpDtype::from_typestr(">i4").unwrap().big_endian);
         assert!(NpDtype::from_typestr("O").is_none());
         assert!(NpDtype::from_typestr("f3").is_none());
@@ -354,10 +277,7 @@ mod tests {
             dtype: NpDtype::from_typestr("<f8").unwrap(),
             shape: vec![2, 2],
             fortran_order: true,
-            data: [1.0f64, 3.0, 2.0, 4.0]
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect(),
+            data: [1.0f64, 3.0, 2.0, 4.0].iter().flat_map(|v| v.to_le_bytes()).collect(),
         };
         assert_eq!(f.to_f64(), vec![1.0, 2.0, 3.0, 4.0]);
     }

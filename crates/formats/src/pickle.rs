@@ -221,20 +221,10 @@ fn opcode_name(code: u8) -> &'static str {
 }
 
 /// Takes `n` bytes at `*pos`, checking the length against what is left first.
-fn take<'a>(
-    data: &'a [u8],
-    pos: &mut usize,
-    n: u64,
-    what: &'static str,
-) -> Result<&'a [u8], FormatError> {
+fn take<'a>(data: &'a [u8], pos: &mut usize, n: u64, what: &'static str) -> Result<&'a [u8], FormatError> {
     let available = data.len().saturating_sub(*pos);
     if n > available as u64 {
-        return Err(FormatError::Truncated {
-            offset: *pos,
-            what,
-            needed: n,
-            available: available as u64,
-        });
+        return Err(FormatError::Truncated { offset: *pos, what, needed: n, available: available as u64 });
     }
     // `n <= available <= usize::MAX`, so the cast is lossless and the range in bounds.
     let n = n as usize;
@@ -243,11 +233,7 @@ fn take<'a>(
     Ok(out)
 }
 
-fn take_array<const N: usize>(
-    data: &[u8],
-    pos: &mut usize,
-    what: &'static str,
-) -> Result<[u8; N], FormatError> {
+fn take_array<const N: usize>(data: &[u8], pos: &mut usize, what: &'static str) -> Result<[u8; N], FormatError> {
     let bytes = take(data, pos, N as u64, what)?;
     let mut out = [0u8; N];
     out.copy_from_slice(bytes);
@@ -282,15 +268,11 @@ struct Parser<'a, 'h> {
 
 impl<'a> Parser<'a, '_> {
     fn malformed(&self, reason: impl Into<String>) -> FormatError {
-        FormatError::MalformedPickle {
-            offset: self.op_offset,
-            reason: reason.into(),
-        }
+        FormatError::MalformedPickle { offset: self.op_offset, reason: reason.into() }
     }
 
     fn alloc(&mut self, obj: Object) -> Result<ObjRef, FormatError> {
-        let id = u32::try_from(self.objects.len())
-            .map_err(|_| self.malformed("more than 2^32 objects"))?;
+        let id = u32::try_from(self.objects.len()).map_err(|_| self.malformed("more than 2^32 objects"))?;
         self.objects.push(obj);
         Ok(ObjRef(id))
     }
@@ -307,9 +289,7 @@ impl<'a> Parser<'a, '_> {
         if self.stack.len() <= floor {
             return Err(self.malformed("stack underflow"));
         }
-        self.stack
-            .pop()
-            .ok_or_else(|| self.malformed("stack underflow"))
+        self.stack.pop().ok_or_else(|| self.malformed("stack underflow"))
     }
 
     fn top(&self) -> Result<ObjRef, FormatError> {
@@ -317,18 +297,12 @@ impl<'a> Parser<'a, '_> {
         if self.stack.len() <= floor {
             return Err(self.malformed("stack underflow"));
         }
-        self.stack
-            .last()
-            .copied()
-            .ok_or_else(|| self.malformed("stack underflow"))
+        self.stack.last().copied().ok_or_else(|| self.malformed("stack underflow"))
     }
 
     /// Pops everything above the last mark, and the mark.
     fn pop_mark(&mut self) -> Result<Vec<ObjRef>, FormatError> {
-        let mark = self
-            .marks
-            .pop()
-            .ok_or_else(|| self.malformed("no MARK on the stack"))?;
+        let mark = self.marks.pop().ok_or_else(|| self.malformed("no MARK on the stack"))?;
         if mark > self.stack.len() {
             return Err(self.malformed("MARK above the stack top"));
         }
@@ -344,24 +318,18 @@ impl<'a> Parser<'a, '_> {
         let bytes = self.bytes(n, what)?;
         std::str::from_utf8(bytes)
             .map(str::to_owned)
-            .map_err(|e| FormatError::MalformedPickle {
-                offset: start,
-                reason: format!("{what} is not UTF-8: {e}"),
-            })
+            .map_err(|e| FormatError::MalformedPickle { offset: start, reason: format!("{what} is not UTF-8: {e}") })
     }
 
     /// Reads a `GLOBAL` operand line (up to `\n`).
     fn line(&mut self) -> Result<String, FormatError> {
         let rest = self.data.get(self.pos..).unwrap_or(&[]);
-        let len = rest
-            .iter()
-            .position(|&b| b == b'\n')
-            .ok_or(FormatError::Truncated {
-                offset: self.pos,
-                what: "GLOBAL name line",
-                needed: rest.len() as u64 + 1,
-                available: rest.len() as u64,
-            })?;
+        let len = rest.iter().position(|&b| b == b'\n').ok_or(FormatError::Truncated {
+            offset: self.pos,
+            what: "GLOBAL name line",
+            needed: rest.len() as u64 + 1,
+            available: rest.len() as u64,
+        })?;
         let s = self.string(len as u64, "GLOBAL name")?;
         self.pos += 1; // the newline, known present
         Ok(s)
@@ -374,19 +342,12 @@ impl<'a> Parser<'a, '_> {
     }
 
     fn memo_get(&mut self, key: u32) -> Result<(), FormatError> {
-        let r = *self
-            .memo
-            .get(&key)
-            .ok_or_else(|| self.malformed(format!("memo key {key} not defined")))?;
+        let r = *self.memo.get(&key).ok_or_else(|| self.malformed(format!("memo key {key} not defined")))?;
         self.stack.push(r);
         Ok(())
     }
 
-    fn set_items(
-        &mut self,
-        target: ObjRef,
-        pairs: Vec<(ObjRef, ObjRef)>,
-    ) -> Result<(), FormatError> {
+    fn set_items(&mut self, target: ObjRef, pairs: Vec<(ObjRef, ObjRef)>) -> Result<(), FormatError> {
         let reason = match &mut self.objects[target.index()] {
             Object::Dict(items) => {
                 items.extend(pairs);
@@ -424,15 +385,12 @@ impl<'a> Parser<'a, '_> {
                 0x80 => {
                     let version = take_array::<1>(self.data, &mut self.pos, "PROTO version")?[0];
                     if version > 5 {
-                        return Err(
-                            self.malformed(format!("pickle protocol {version} is newer than 5"))
-                        );
+                        return Err(self.malformed(format!("pickle protocol {version} is newer than 5")));
                     }
                 }
                 0x95 => {
                     // FRAME: a length hint; opcodes continue across frames unchanged.
-                    let len =
-                        u64::from_le_bytes(take_array(self.data, &mut self.pos, "FRAME length")?);
+                    let len = u64::from_le_bytes(take_array(self.data, &mut self.pos, "FRAME length")?);
                     let left = self.data.len().saturating_sub(self.pos) as u64;
                     if len > left {
                         return Err(FormatError::Truncated {
@@ -445,11 +403,7 @@ impl<'a> Parser<'a, '_> {
                 }
                 b'.' => {
                     let root = self.pop()?;
-                    return Ok(Pickle {
-                        objects: self.objects,
-                        root,
-                        end: self.pos,
-                    });
+                    return Ok(Pickle { objects: self.objects, root, end: self.pos });
                 }
                 b'(' => self.marks.push(self.stack.len()),
                 b'0' => {
@@ -488,10 +442,8 @@ impl<'a> Parser<'a, '_> {
                     self.push(decode_long(bytes))?
                 }
                 0x8b => {
-                    let n =
-                        i32::from_le_bytes(take_array(self.data, &mut self.pos, "LONG4 length")?);
-                    let n =
-                        u64::try_from(n).map_err(|_| self.malformed("negative LONG4 length"))?;
+                    let n = i32::from_le_bytes(take_array(self.data, &mut self.pos, "LONG4 length")?);
+                    let n = u64::try_from(n).map_err(|_| self.malformed("negative LONG4 length"))?;
                     let bytes = self.bytes(n, "LONG4")?;
                     self.push(decode_long(bytes))?
                 }
@@ -500,26 +452,17 @@ impl<'a> Parser<'a, '_> {
                     self.push(Object::Float(v))?
                 }
                 b'X' => {
-                    let n = u32::from_le_bytes(take_array(
-                        self.data,
-                        &mut self.pos,
-                        "BINUNICODE length",
-                    )?);
+                    let n = u32::from_le_bytes(take_array(self.data, &mut self.pos, "BINUNICODE length")?);
                     let s = self.string(u64::from(n), "BINUNICODE")?;
                     self.push(Object::Str(s))?
                 }
                 0x8c => {
-                    let n =
-                        take_array::<1>(self.data, &mut self.pos, "SHORT_BINUNICODE length")?[0];
+                    let n = take_array::<1>(self.data, &mut self.pos, "SHORT_BINUNICODE length")?[0];
                     let s = self.string(u64::from(n), "SHORT_BINUNICODE")?;
                     self.push(Object::Str(s))?
                 }
                 0x8d => {
-                    let n = u64::from_le_bytes(take_array(
-                        self.data,
-                        &mut self.pos,
-                        "BINUNICODE8 length",
-                    )?);
+                    let n = u64::from_le_bytes(take_array(self.data, &mut self.pos, "BINUNICODE8 length")?);
                     let s = self.string(n, "BINUNICODE8")?;
                     self.push(Object::Str(s))?
                 }
@@ -529,20 +472,12 @@ impl<'a> Parser<'a, '_> {
                     self.push(Object::Bytes(b))?
                 }
                 b'B' => {
-                    let n = u32::from_le_bytes(take_array(
-                        self.data,
-                        &mut self.pos,
-                        "BINBYTES length",
-                    )?);
+                    let n = u32::from_le_bytes(take_array(self.data, &mut self.pos, "BINBYTES length")?);
                     let b = self.bytes(u64::from(n), "BINBYTES")?.to_vec();
                     self.push(Object::Bytes(b))?
                 }
                 0x8e => {
-                    let n = u64::from_le_bytes(take_array(
-                        self.data,
-                        &mut self.pos,
-                        "BINBYTES8 length",
-                    )?);
+                    let n = u64::from_le_bytes(take_array(self.data, &mut self.pos, "BINBYTES8 length")?);
                     let b = self.bytes(n, "BINBYTES8")?.to_vec();
                     self.push(Object::Bytes(b))?
                 }
@@ -592,34 +527,18 @@ impl<'a> Parser<'a, '_> {
                     else {
                         return Err(self.malformed("STACK_GLOBAL operands are not strings"));
                     };
-                    let g = Object::Global {
-                        module: module.clone(),
-                        name: name.clone(),
-                    };
+                    let g = Object::Global { module: module.clone(), name: name.clone() };
                     self.push(g)?
                 }
                 b'R' | 0x81 => {
                     let args = self.pop()?;
                     let callable = self.pop()?;
                     if !matches!(self.objects[args.index()], Object::Tuple(_)) {
-                        return Err(self.malformed(format!(
-                            "{} arguments are not a tuple",
-                            opcode_name(code)
-                        )));
+                        return Err(self.malformed(format!("{} arguments are not a tuple", opcode_name(code))));
                     }
-                    let construct = if code == b'R' {
-                        Construct::Reduce
-                    } else {
-                        Construct::NewObj
-                    };
-                    let inst = Instance {
-                        callable,
-                        args,
-                        construct,
-                        state: None,
-                        items: Vec::new(),
-                        appended: Vec::new(),
-                    };
+                    let construct = if code == b'R' { Construct::Reduce } else { Construct::NewObj };
+                    let inst =
+                        Instance { callable, args, construct, state: None, items: Vec::new(), appended: Vec::new() };
                     self.push(Object::Instance(Box::new(inst)))?
                 }
                 b'b' => {
@@ -633,15 +552,9 @@ impl<'a> Parser<'a, '_> {
                         }
                     }
                     if let Some(hook) = self.hook.take() {
-                        let snapshot = Pickle {
-                            objects: std::mem::take(&mut self.objects),
-                            root: target,
-                            end: self.pos,
-                        };
-                        let mut raw = RawInput {
-                            data: self.data,
-                            pos: &mut self.pos,
-                        };
+                        let snapshot =
+                            Pickle { objects: std::mem::take(&mut self.objects), root: target, end: self.pos };
+                        let mut raw = RawInput { data: self.data, pos: &mut self.pos };
                         let result = hook.after_build(&snapshot, target, &mut raw);
                         self.objects = snapshot.objects;
                         self.hook = Some(hook);
@@ -660,16 +573,11 @@ impl<'a> Parser<'a, '_> {
                     self.memo_put(u32::from(key))?
                 }
                 b'r' => {
-                    let key = u32::from_le_bytes(take_array(
-                        self.data,
-                        &mut self.pos,
-                        "LONG_BINPUT index",
-                    )?);
+                    let key = u32::from_le_bytes(take_array(self.data, &mut self.pos, "LONG_BINPUT index")?);
                     self.memo_put(key)?
                 }
                 0x94 => {
-                    let key = u32::try_from(self.memo.len())
-                        .map_err(|_| self.malformed("memo overflow"))?;
+                    let key = u32::try_from(self.memo.len()).map_err(|_| self.malformed("memo overflow"))?;
                     self.memo_put(key)?
                 }
                 b'h' => {
@@ -677,11 +585,7 @@ impl<'a> Parser<'a, '_> {
                     self.memo_get(u32::from(key))?
                 }
                 b'j' => {
-                    let key = u32::from_le_bytes(take_array(
-                        self.data,
-                        &mut self.pos,
-                        "LONG_BINGET index",
-                    )?);
+                    let key = u32::from_le_bytes(take_array(self.data, &mut self.pos, "LONG_BINGET index")?);
                     self.memo_get(key)?
                 }
                 b's' => {
@@ -761,11 +665,7 @@ pub fn parse(data: &[u8]) -> Result<Pickle, FormatError> {
 
 /// Parses the pickle starting at byte `offset` of `data`, running `hook`
 /// (if any) after every `BUILD`. Offsets in errors are offsets into `data`.
-pub fn parse_from(
-    data: &[u8],
-    offset: usize,
-    hook: Option<&mut dyn BuildHook>,
-) -> Result<Pickle, FormatError> {
+pub fn parse_from(data: &[u8], offset: usize, hook: Option<&mut dyn BuildHook>) -> Result<Pickle, FormatError> {
     let parser = Parser {
         data,
         pos: offset,
@@ -864,11 +764,7 @@ impl Pickle {
 
     /// The value under string key `key` in a mapping (the last one when repeated).
     pub fn lookup(&self, mapping: ObjRef, key: &str) -> Option<ObjRef> {
-        self.mapping(mapping)?
-            .iter()
-            .rev()
-            .find(|(k, _)| self.as_str(*k) == Some(key))
-            .map(|(_, v)| *v)
+        self.mapping(mapping)?.iter().rev().find(|(k, _)| self.as_str(*k) == Some(key)).map(|(_, v)| *v)
     }
 
     /// A one-line description of an object for error messages: its type, a
@@ -893,11 +789,7 @@ impl Pickle {
             Object::Set(v) => format!("set of {}", v.len()),
             Object::Global { module, name } => format!("{module}.{name}"),
             Object::Instance(inst) => {
-                let class = if depth < 3 {
-                    self.describe_depth(inst.callable, depth + 1)
-                } else {
-                    "?".into()
-                };
+                let class = if depth < 3 { self.describe_depth(inst.callable, depth + 1) } else { "?".into() };
                 match inst.construct {
                     Construct::Reduce => format!("{class}(...) result"),
                     Construct::NewObj => format!("{class} object"),
@@ -954,17 +846,7 @@ mod tests {
     #[test]
     fn errors_name_opcode_and_offset() {
         let e = parse(b"\x80\x02I1\n.").unwrap_err();
-        assert!(
-            matches!(
-                e,
-                FormatError::UnsupportedOpcode {
-                    code: b'I',
-                    offset: 2,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, FormatError::UnsupportedOpcode { code: b'I', offset: 2, .. }), "{e}");
         assert!(e.to_string().contains("INT"), "{e}");
         let e = parse(b"\x80\x02X\xff\xff\xff\xff").unwrap_err();
         assert!(matches!(e, FormatError::Truncated { .. }), "{e}");

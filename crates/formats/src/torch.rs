@@ -133,14 +133,8 @@ pub fn read_state_dict(path: &Path) -> Result<Vec<(String, TorchTensor)>, Format
 /// Like [`read_state_dict`], for a checkpoint that nests its state dict
 /// under a key of the top-level dict (e.g. `"state_dict"`, `"model"`,
 /// `"teacher"`); `None` reads the top level.
-pub fn read_state_dict_entry(
-    path: &Path,
-    entry: Option<&str>,
-) -> Result<Vec<(String, TorchTensor)>, FormatError> {
-    let file = std::fs::File::open(path).map_err(|source| FormatError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+pub fn read_state_dict_entry(path: &Path, entry: Option<&str>) -> Result<Vec<(String, TorchTensor)>, FormatError> {
+    let file = std::fs::File::open(path).map_err(|source| FormatError::Io { path: path.to_path_buf(), source })?;
     read_state_dict_from(std::io::BufReader::new(file), entry).map_err(|e| e.in_file(path))
 }
 
@@ -180,10 +174,7 @@ pub fn read_state_dict_from<R: Read + Seek>(
                 ))
             }
         },
-        Err(FormatError::ZipEntry {
-            source: zip::result::ZipError::FileNotFound,
-            ..
-        }) => false,
+        Err(FormatError::ZipEntry { source: zip::result::ZipError::FileNotFound, .. }) => false,
         Err(e) => return Err(e),
     };
     let pkl_name = format!("{prefix}data.pkl");
@@ -195,10 +186,7 @@ pub fn read_state_dict_from<R: Read + Seek>(
         dict = pk.lookup(dict, key).ok_or_else(|| {
             FormatError::invalid(
                 "checkpoint",
-                format!(
-                    "no entry {key:?}; top-level keys: {}",
-                    key_list(&pk, pk.root())
-                ),
+                format!("no entry {key:?}; top-level keys: {}", key_list(&pk, pk.root())),
             )
         })?;
     }
@@ -207,30 +195,22 @@ pub fn read_state_dict_from<R: Read + Seek>(
     // Read each storage once, in key order, and cut every tensor viewing it.
     let mut by_storage: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, s) in specs.iter().enumerate() {
-        by_storage
-            .entry(s.storage_key.as_str())
-            .or_default()
-            .push(i);
+        by_storage.entry(s.storage_key.as_str()).or_default().push(i);
     }
     let mut out: Vec<Option<TorchTensor>> = vec![None; specs.len()];
     for (key, users) in by_storage {
         let first = &specs[users[0]];
         let itemsize = first.dtype.itemsize() as u64;
-        let needed = first.storage_numel.checked_mul(itemsize).ok_or_else(|| {
-            FormatError::invalid(
-                format!("storage {key}"),
-                "element count overflows".to_string(),
-            )
-        })?;
+        let needed = first
+            .storage_numel
+            .checked_mul(itemsize)
+            .ok_or_else(|| FormatError::invalid(format!("storage {key}"), "element count overflows".to_string()))?;
         let entry_name = format!("{prefix}data/{key}");
         let bytes = read_entry(&mut archive, &entry_name, needed)?;
         if (bytes.len() as u64) < needed {
             return Err(FormatError::invalid(
                 format!("storage {key} (tensor {})", first.name),
-                format!(
-                    "holds {} bytes, the tensor's storage needs {needed}",
-                    bytes.len()
-                ),
+                format!("holds {} bytes, the tensor's storage needs {needed}", bytes.len()),
             ));
         }
         for &i in &users {
@@ -244,18 +224,12 @@ pub fn read_state_dict_from<R: Read + Seek>(
             out[i] = Some(cut_tensor(spec, &bytes, big_endian)?);
         }
     }
-    Ok(specs
-        .iter()
-        .zip(out)
-        .filter_map(|(s, t)| t.map(|t| (s.name.clone(), t)))
-        .collect())
+    Ok(specs.iter().zip(out).filter_map(|(s, t)| t.map(|t| (s.name.clone(), t))).collect())
 }
 
 /// How a legacy `torch.save` file starts: protocol 2, then the pickled magic
 /// number 0x1950a86a20f9469cfc6c as a `LONG1`.
-const LEGACY_MAGIC: [u8; 14] = [
-    0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19,
-];
+const LEGACY_MAGIC: [u8; 14] = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
 
 /// Reads into `buf` until it is full or the input ends; returns the count.
 fn read_up_to<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -299,10 +273,7 @@ fn read_entry<R: Read + Seek>(
     name: &str,
     limit: u64,
 ) -> Result<Vec<u8>, FormatError> {
-    let wrap = |source| FormatError::ZipEntry {
-        entry: name.to_owned(),
-        source,
-    };
+    let wrap = |source| FormatError::ZipEntry { entry: name.to_owned(), source };
     let file = archive.by_name(name).map_err(wrap)?;
     let declared = file.size();
     if declared > limit {
@@ -314,10 +285,7 @@ fn read_entry<R: Read + Seek>(
     let mut buf = Vec::new();
     file.take(limit)
         .read_to_end(&mut buf)
-        .map_err(|e| FormatError::ZipEntry {
-            entry: name.to_owned(),
-            source: zip::result::ZipError::Io(e),
-        })?;
+        .map_err(|e| FormatError::ZipEntry { entry: name.to_owned(), source: zip::result::ZipError::Io(e) })?;
     Ok(buf)
 }
 
@@ -340,97 +308,56 @@ fn key_list(pk: &Pickle, mapping: ObjRef) -> String {
 }
 
 fn collect_specs(pk: &Pickle, dict: ObjRef) -> Result<Vec<TensorSpec>, FormatError> {
-    let is_dict = matches!(pk.get(dict), Object::Dict(_))
-        || matches!(pk.class_of(dict), Some(("collections", "OrderedDict")));
-    let items = pk.mapping(dict).filter(|_| is_dict).ok_or_else(|| {
-        FormatError::invalid(
-            "checkpoint",
-            format!("holds {}, not a state dict", pk.describe(dict)),
-        )
-    })?;
+    let is_dict =
+        matches!(pk.get(dict), Object::Dict(_)) || matches!(pk.class_of(dict), Some(("collections", "OrderedDict")));
+    let items = pk
+        .mapping(dict)
+        .filter(|_| is_dict)
+        .ok_or_else(|| FormatError::invalid("checkpoint", format!("holds {}, not a state dict", pk.describe(dict))))?;
     let mut specs = Vec::with_capacity(items.len());
     for (k, v) in items {
-        let name = pk.as_str(*k).ok_or_else(|| {
-            FormatError::invalid(
-                "checkpoint",
-                format!("key {} is not a string", pk.describe(*k)),
-            )
-        })?;
+        let name = pk
+            .as_str(*k)
+            .ok_or_else(|| FormatError::invalid("checkpoint", format!("key {} is not a string", pk.describe(*k))))?;
         specs.push(tensor_spec(pk, *v, name, 0)?);
     }
     Ok(specs)
 }
 
-fn tensor_spec(
-    pk: &Pickle,
-    r: ObjRef,
-    name: &str,
-    depth: usize,
-) -> Result<TensorSpec, FormatError> {
+fn tensor_spec(pk: &Pickle, r: ObjRef, name: &str, depth: usize) -> Result<TensorSpec, FormatError> {
     let ctx = || format!("entry {name}");
     let bad = |why: String| FormatError::invalid(ctx(), why);
     let class = pk.class_of(r).ok_or_else(|| {
-        let hint = if pk.mapping(r).is_some() {
-            " (a nested dict: read it with read_state_dict_entry)"
-        } else {
-            ""
-        };
+        let hint = if pk.mapping(r).is_some() { " (a nested dict: read it with read_state_dict_entry)" } else { "" };
         bad(format!("is {}, not a tensor{hint}", pk.describe(r)))
     })?;
-    let args = pk
-        .as_instance(r)
-        .and_then(|i| pk.as_seq(i.args))
-        .unwrap_or(&[]);
+    let args = pk.as_instance(r).and_then(|i| pk.as_seq(i.args)).unwrap_or(&[]);
     match class {
         ("torch._utils", "_rebuild_tensor_v2") | ("torch._utils", "_rebuild_tensor") => {}
-        ("torch._utils", "_rebuild_parameter")
-        | ("torch._utils", "_rebuild_parameter_with_state")
-            if depth == 0 =>
-        {
-            let data = args
-                .first()
-                .ok_or_else(|| bad("parameter without data".into()))?;
+        ("torch._utils", "_rebuild_parameter") | ("torch._utils", "_rebuild_parameter_with_state") if depth == 0 => {
+            let data = args.first().ok_or_else(|| bad("parameter without data".into()))?;
             return tensor_spec(pk, *data, name, depth + 1);
         }
-        (m, n) => {
-            return Err(bad(format!(
-                "is built by {m}.{n}, which this reader does not support"
-            )))
-        }
+        (m, n) => return Err(bad(format!("is built by {m}.{n}, which this reader does not support"))),
     }
     if args.len() < 4 {
-        return Err(bad(format!(
-            "tensor rebuilt with {} arguments, at least 4 expected",
-            args.len()
-        )));
+        return Err(bad(format!("tensor rebuilt with {} arguments, at least 4 expected", args.len())));
     }
     let Object::Persistent(pid) = pk.get(args[0]) else {
-        return Err(bad(format!(
-            "storage is {}, not a persistent reference",
-            pk.describe(args[0])
-        )));
+        return Err(bad(format!("storage is {}, not a persistent reference", pk.describe(args[0]))));
     };
-    let pid = pk
-        .as_seq(*pid)
-        .ok_or_else(|| bad("storage id is not a tuple".into()))?;
+    let pid = pk.as_seq(*pid).ok_or_else(|| bad("storage id is not a tuple".into()))?;
     if pid.len() < 5 || pk.as_str(pid[0]) != Some("storage") {
-        return Err(bad(
-            "storage id is not ('storage', type, key, location, numel)".into(),
-        ));
+        return Err(bad("storage id is not ('storage', type, key, location, numel)".into()));
     }
     let dtype = match pk.as_global(pid[1]) {
         Some(("torch", cls)) => TorchDtype::from_storage_class(cls)
             .ok_or_else(|| bad(format!("storage type torch.{cls} is not supported")))?,
         _ => return Err(bad(format!("storage type is {}", pk.describe(pid[1])))),
     };
-    let storage_key = pk
-        .as_str(pid[2])
-        .ok_or_else(|| bad("storage key is not a string".into()))?
-        .to_owned();
+    let storage_key = pk.as_str(pid[2]).ok_or_else(|| bad("storage key is not a string".into()))?.to_owned();
     if storage_key.is_empty() || storage_key.contains(['/', '\\']) || storage_key.contains("..") {
-        return Err(bad(format!(
-            "storage key {storage_key:?} is not a plain name"
-        )));
+        return Err(bad(format!("storage key {storage_key:?} is not a plain name")));
     }
     let storage_numel = pk
         .as_int(pid[4])
@@ -441,32 +368,16 @@ fn tensor_spec(
         .and_then(|v| u64::try_from(v).ok())
         .ok_or_else(|| bad(format!("storage offset is {}", pk.describe(args[1]))))?;
     let shape = crate::numpy::shape_from_pickle(pk, args[2], &ctx())?;
-    let stride: Vec<u64> = crate::numpy::shape_from_pickle(pk, args[3], &ctx())?
-        .into_iter()
-        .map(|s| s as u64)
-        .collect();
+    let stride: Vec<u64> =
+        crate::numpy::shape_from_pickle(pk, args[3], &ctx())?.into_iter().map(|s| s as u64).collect();
     if stride.len() != shape.len() {
-        return Err(bad(format!(
-            "size {shape:?} and stride {stride:?} differ in length"
-        )));
+        return Err(bad(format!("size {shape:?} and stride {stride:?} differ in length")));
     }
-    Ok(TensorSpec {
-        name: name.to_owned(),
-        dtype,
-        storage_key,
-        storage_numel,
-        offset,
-        shape,
-        stride,
-    })
+    Ok(TensorSpec { name: name.to_owned(), dtype, storage_key, storage_numel, offset, shape, stride })
 }
 
 /// Copies one (possibly strided) tensor out of its storage bytes.
-fn cut_tensor(
-    spec: &TensorSpec,
-    storage: &[u8],
-    big_endian: bool,
-) -> Result<TorchTensor, FormatError> {
+fn cut_tensor(spec: &TensorSpec, storage: &[u8], big_endian: bool) -> Result<TorchTensor, FormatError> {
     let bad = |why: String| FormatError::invalid(format!("tensor {}", spec.name), why);
     let numel = byte_len(&spec.shape, 1).ok_or_else(|| bad("size overflows".into()))?;
     if numel > spec.storage_numel {
@@ -479,12 +390,8 @@ fn cut_tensor(
         // Highest element index the view touches, with overflow checks.
         let mut last = spec.offset;
         for (&d, &s) in spec.shape.iter().zip(&spec.stride) {
-            let step = (d as u64 - 1)
-                .checked_mul(s)
-                .ok_or_else(|| bad("stride overflows".into()))?;
-            last = last
-                .checked_add(step)
-                .ok_or_else(|| bad("stride overflows".into()))?;
+            let step = (d as u64 - 1).checked_mul(s).ok_or_else(|| bad("stride overflows".into()))?;
+            last = last.checked_add(step).ok_or_else(|| bad("stride overflows".into()))?;
         }
         if last >= spec.storage_numel {
             return Err(bad(format!(
@@ -497,12 +404,7 @@ fn cut_tensor(
     // Bounds proven above: every index below is < storage_numel, and the
     // storage holds storage_numel * size bytes; `numel` fits in memory
     // because it is at most storage_numel, which we have read.
-    let elem = |i: u64| {
-        spec.dtype.decode(
-            &storage[i as usize * size..(i as usize + 1) * size],
-            big_endian,
-        )
-    };
+    let elem = |i: u64| spec.dtype.decode(&storage[i as usize * size..(i as usize + 1) * size], big_endian);
     let mut data = Vec::with_capacity(numel as usize);
     let contiguous = {
         let mut expect = 1u64;
@@ -520,12 +422,7 @@ fn cut_tensor(
     } else if numel > 0 {
         let mut index = vec![0usize; spec.shape.len()];
         for _ in 0..numel {
-            let at: u64 = spec.offset
-                + index
-                    .iter()
-                    .zip(&spec.stride)
-                    .map(|(&i, &s)| i as u64 * s)
-                    .sum::<u64>();
+            let at: u64 = spec.offset + index.iter().zip(&spec.stride).map(|(&i, &s)| i as u64 * s).sum::<u64>();
             data.push(elem(at));
             for d in (0..index.len()).rev() {
                 index[d] += 1;
@@ -536,9 +433,5 @@ fn cut_tensor(
             }
         }
     }
-    Ok(TorchTensor {
-        dtype: spec.dtype,
-        shape: spec.shape.clone(),
-        data,
-    })
+    Ok(TorchTensor { dtype: spec.dtype, shape: spec.shape.clone(), data })
 }

@@ -114,15 +114,7 @@ fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
             }
             5 => {
                 // An interesting 32- or 64-bit value, e.g. over a length field.
-                let vals: [u64; 7] = [
-                    0xffff_ffff,
-                    0x7fff_ffff,
-                    0x8000_0000,
-                    u64::MAX,
-                    1 << 40,
-                    0x1_0000,
-                    rng.next(),
-                ];
+                let vals: [u64; 7] = [0xffff_ffff, 0x7fff_ffff, 0x8000_0000, u64::MAX, 1 << 40, 0x1_0000, rng.next()];
                 let bytes = vals[rng.below(vals.len())].to_le_bytes();
                 let n = if rng.below(2) == 0 { 4 } else { 8 };
                 for (i, b) in bytes[..n].iter().enumerate() {
@@ -175,23 +167,16 @@ fn shared(rel: &str) -> PathBuf {
 }
 
 fn seeds(dir: &str) -> Vec<PathBuf> {
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/seeds")
-        .join(dir);
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&d)
-        .unwrap_or_else(|e| panic!("{}: {e}", d.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds").join(dir);
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())).map(|e| e.unwrap().path()).collect();
     v.sort();
     v
 }
 
 #[test]
 fn mutated_inputs_never_panic_or_overallocate() {
-    let cases: usize = std::env::var("RELAXVQA_ROBUSTNESS_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5000);
+    let cases: usize = std::env::var("RELAXVQA_ROBUSTNESS_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(5000);
     let mut inputs: Vec<(Target, PathBuf, usize)> = Vec::new();
     for p in seeds("pickle") {
         inputs.push((Target::Pickle, p, cases));
@@ -203,16 +188,8 @@ fn mutated_inputs_never_panic_or_overallocate() {
         inputs.push((Target::Torch, p, cases));
     }
     // The full-size fixtures: fewer cases, each costs a copy of the file.
-    inputs.push((
-        Target::Joblib,
-        shared("head/konvid_1k_imputer.pkl"),
-        cases / 5,
-    ));
-    inputs.push((
-        Target::Joblib,
-        shared("head/konvid_1k_scaler.pkl"),
-        cases / 10,
-    ));
+    inputs.push((Target::Joblib, shared("head/konvid_1k_imputer.pkl"), cases / 5));
+    inputs.push((Target::Joblib, shared("head/konvid_1k_scaler.pkl"), cases / 10));
     inputs.push((Target::Torch, shared("head/head_plain_64.pth"), cases / 5));
     inputs.push((Target::Torch, shared("head/head_swa_64.pth"), cases / 5));
 
@@ -228,11 +205,7 @@ fn mutated_inputs_never_panic_or_overallocate() {
         let mut rng = Rng(0x5eed_0000 + seed_index as u64);
         let mut largest_here = 0usize;
         for case in 0..*n {
-            let input = if case == 0 {
-                original.clone()
-            } else {
-                mutate(&mut rng, &original)
-            };
+            let input = if case == 0 { original.clone() } else { mutate(&mut rng, &original) };
             LARGEST.store(0, Ordering::Relaxed);
             let outcome = catch_unwind(AssertUnwindSafe(|| run(*target, &input)));
             let largest = LARGEST.load(Ordering::Relaxed);
@@ -245,8 +218,7 @@ fn mutated_inputs_never_panic_or_overallocate() {
                 worst_ratio = worst_ratio.max(largest as f64 / input.len() as f64);
             }
             if outcome.is_err() || largest > limit {
-                let out = std::env::temp_dir()
-                    .join(format!("relaxvqa-robustness-{seed_index}-{case}.bin"));
+                let out = std::env::temp_dir().join(format!("relaxvqa-robustness-{seed_index}-{case}.bin"));
                 let _ = std::fs::write(&out, &input);
                 failures.push(format!(
                     "{target:?} on {} case {case}: {} (largest allocation {largest} bytes for {} input bytes); input saved to {}",

@@ -26,46 +26,25 @@ fn head_fixtures_read_alike() {
     let plain = read_state_dict(&fixture("head/head_plain_64.pth")).unwrap();
     let names: Vec<&str> = plain.iter().map(|(n, _)| n.as_str()).collect();
     println!("plain: {names:?}");
-    assert_eq!(
-        names,
-        HEAD_NAMES.iter().map(|(n, _)| *n).collect::<Vec<_>>()
-    );
+    assert_eq!(names, HEAD_NAMES.iter().map(|(n, _)| *n).collect::<Vec<_>>());
     for ((name, t), (_, shape)) in plain.iter().zip(HEAD_NAMES) {
         assert_eq!(t.shape, shape, "{name}");
         assert_eq!(t.data.len(), shape.iter().product::<usize>(), "{name}");
-        let want = if name.ends_with("num_batches_tracked") {
-            TorchDtype::I64
-        } else {
-            TorchDtype::F32
-        };
+        let want = if name.ends_with("num_batches_tracked") { TorchDtype::I64 } else { TorchDtype::F32 };
         assert_eq!(t.dtype, want, "{name}");
     }
 
     // The weights equal the raw little-endian bytes of their storages.
-    let mut zip =
-        zip::ZipArchive::new(std::fs::File::open(fixture("head/head_plain_64.pth")).unwrap())
-            .unwrap();
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(fixture("head/head_plain_64.pth")).unwrap()).unwrap();
     let mut raw = Vec::new();
-    zip.by_name("head_plain_64/data/0")
-        .unwrap()
-        .read_to_end(&mut raw)
-        .unwrap();
-    let raw: Vec<f32> = raw
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
+    zip.by_name("head_plain_64/data/0").unwrap().read_to_end(&mut raw).unwrap();
+    let raw: Vec<f32> = raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
     assert_eq!(raw, plain[0].1.data);
 
     let dp = read_state_dict(&fixture("head/head_dataparallel_64.pth")).unwrap();
     let swa = read_state_dict(&fixture("head/head_swa_64.pth")).unwrap();
-    println!(
-        "dataparallel: {:?}",
-        dp.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>()
-    );
-    println!(
-        "swa: {:?}",
-        swa.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>()
-    );
+    println!("dataparallel: {:?}", dp.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>());
+    println!("swa: {:?}", swa.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>());
     assert_eq!(dp.len(), plain.len());
     for ((n, t), (pn, pt)) in dp.iter().zip(&plain) {
         assert_eq!(n, &format!("module.{pn}"));
@@ -85,10 +64,7 @@ fn head_fixtures_read_alike() {
 fn truncated_and_garbage_checkpoints_are_errors() {
     let bytes = std::fs::read(fixture("head/head_plain_64.pth")).unwrap();
     let mut cases = 0;
-    for cut in (0..bytes.len())
-        .step_by(997)
-        .chain([bytes.len() - 1, bytes.len() - 22, 3, 4])
-    {
+    for cut in (0..bytes.len()).step_by(997).chain([bytes.len() - 1, bytes.len() - 22, 3, 4]) {
         let e = read_state_dict_from(Cursor::new(&bytes[..cut]), None).unwrap_err();
         if cut == bytes.len() - 1 || cut == 5000 {
             println!("cut at {cut}: {e}");
@@ -96,9 +72,7 @@ fn truncated_and_garbage_checkpoints_are_errors() {
         cases += 1;
     }
     println!("{cases} truncations, all errors");
-    let legacy = [
-        0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, b'.',
-    ];
+    let legacy = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, b'.'];
     let e = read_state_dict_from(Cursor::new(legacy.to_vec()), None).unwrap_err();
     println!("legacy: {e}");
     assert!(e.to_string().contains("legacy"), "{e}");
@@ -109,10 +83,7 @@ fn truncated_and_garbage_checkpoints_are_errors() {
     // A joblib pickle is not a checkpoint.
     let e = read_state_dict(&fixture("head/konvid_1k_imputer.pkl")).unwrap_err();
     println!("joblib file: {e}");
-    assert!(
-        e.to_string().contains("konvid_1k_imputer.pkl") && e.to_string().contains("plain pickle"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("konvid_1k_imputer.pkl") && e.to_string().contains("plain pickle"), "{e}");
 }
 
 /// Writes protocol-2 pickles by hand, as `torch.save` does.
@@ -144,30 +115,10 @@ impl Pk {
         self.raw(b"t")
     }
     /// `_rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict())`.
-    fn tensor(
-        &mut self,
-        class: &str,
-        key: &str,
-        numel: i32,
-        offset: i32,
-        size: &[i32],
-        stride: &[i32],
-    ) -> &mut Self {
-        self.global("torch._utils", "_rebuild_tensor_v2")
-            .raw(b"((")
-            .s("storage")
-            .global("torch", class);
-        self.s(key)
-            .s("cpu")
-            .i(numel)
-            .raw(b"tQ")
-            .i(offset)
-            .tuple(size)
-            .tuple(stride);
-        self.raw(b"\x89")
-            .global("collections", "OrderedDict")
-            .raw(b")Rt")
-            .raw(b"R")
+    fn tensor(&mut self, class: &str, key: &str, numel: i32, offset: i32, size: &[i32], stride: &[i32]) -> &mut Self {
+        self.global("torch._utils", "_rebuild_tensor_v2").raw(b"((").s("storage").global("torch", class);
+        self.s(key).s("cpu").i(numel).raw(b"tQ").i(offset).tuple(size).tuple(stride);
+        self.raw(b"\x89").global("collections", "OrderedDict").raw(b")Rt").raw(b"R")
     }
 }
 
@@ -175,22 +126,13 @@ fn checkpoint(pickle: &[u8], storages: &[(&str, Vec<u8>)], deflate_key: Option<&
     use zip::write::SimpleFileOptions;
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let stored = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-    let deflated =
-        SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let deflated = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
     w.start_file("archive/data.pkl", stored).unwrap();
     w.write_all(pickle).unwrap();
     w.start_file("archive/byteorder", stored).unwrap();
     w.write_all(b"little").unwrap();
     for (key, bytes) in storages {
-        w.start_file(
-            format!("archive/data/{key}"),
-            if deflate_key == Some(key) {
-                deflated
-            } else {
-                stored
-            },
-        )
-        .unwrap();
+        w.start_file(format!("archive/data/{key}"), if deflate_key == Some(key) { deflated } else { stored }).unwrap();
         w.write_all(bytes).unwrap();
     }
     w.finish().unwrap().into_inner()
@@ -201,31 +143,22 @@ fn le<T: Copy, const N: usize>(v: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
 }
 
 fn find<'a>(sd: &'a [(String, TorchTensor)], name: &str) -> &'a TorchTensor {
-    &sd.iter()
-        .find(|(n, _)| n == name)
-        .unwrap_or_else(|| panic!("{name} missing"))
-        .1
+    &sd.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("{name} missing")).1
 }
 
 #[test]
 fn dtypes_views_and_parameters() {
     let mut p = Pk::default();
-    p.raw(b"\x80\x02")
-        .global("collections", "OrderedDict")
-        .raw(b")R(");
+    p.raw(b"\x80\x02").global("collections", "OrderedDict").raw(b")R(");
     p.s("a").tensor("FloatStorage", "0", 6, 0, &[2, 3], &[3, 1]);
-    p.s("a_t")
-        .tensor("FloatStorage", "0", 6, 0, &[3, 2], &[1, 3]);
+    p.s("a_t").tensor("FloatStorage", "0", 6, 0, &[3, 2], &[1, 3]);
     p.s("a_off").tensor("FloatStorage", "0", 6, 2, &[2], &[2]);
-    p.s("a_empty")
-        .tensor("FloatStorage", "0", 6, 0, &[0, 3], &[3, 1]);
+    p.s("a_empty").tensor("FloatStorage", "0", 6, 0, &[0, 3], &[3, 1]);
     p.s("d").tensor("DoubleStorage", "1", 2, 0, &[2], &[1]);
     p.s("h").tensor("HalfStorage", "2", 2, 0, &[2], &[1]);
     p.s("b").tensor("BFloat16Storage", "3", 1, 0, &[1], &[1]);
     p.s("n").tensor("LongStorage", "4", 1, 0, &[], &[]);
-    p.s("param")
-        .global("torch._utils", "_rebuild_parameter")
-        .raw(b"(");
+    p.s("param").global("torch._utils", "_rebuild_parameter").raw(b"(");
     p.tensor("IntStorage", "5", 2, 1, &[1], &[1])
         .raw(b"\x89")
         .global("collections", "OrderedDict")
@@ -233,10 +166,7 @@ fn dtypes_views_and_parameters() {
         .raw(b"R");
     p.raw(b"u.");
     let storages = [
-        (
-            "0",
-            le(&[0.0f32, 1.0, 2.0, 3.0, 4.0, 5.0], f32::to_le_bytes),
-        ),
+        ("0", le(&[0.0f32, 1.0, 2.0, 3.0, 4.0, 5.0], f32::to_le_bytes)),
         ("1", le(&[1.5f64, -2.25], f64::to_le_bytes)),
         ("2", le(&[0x3c00u16, 0xc000], u16::to_le_bytes)),
         ("3", le(&[0x3f80u16], u16::to_le_bytes)),
@@ -266,24 +196,13 @@ fn bad_views_and_nesting() {
     let f32s = le(&[0.0f32, 1.0, 2.0, 3.0], f32::to_le_bytes);
     let one = |offset, size: &[i32], stride: &[i32], numel| {
         let mut p = Pk::default();
-        p.raw(b"\x80\x02}(")
-            .s("w")
-            .tensor("FloatStorage", "0", numel, offset, size, stride)
-            .raw(b"u.");
+        p.raw(b"\x80\x02}(").s("w").tensor("FloatStorage", "0", numel, offset, size, stride).raw(b"u.");
         p.0
     };
     for (what, pickle, storage) in [
         ("past the end", one(3, &[2], &[1], 4), f32s.clone()),
-        (
-            "stride past the end",
-            one(0, &[2, 2], &[3, 1], 4),
-            f32s.clone(),
-        ),
-        (
-            "more elements than storage",
-            one(0, &[8], &[0], 4),
-            f32s.clone(),
-        ),
+        ("stride past the end", one(0, &[2, 2], &[3, 1], 4), f32s.clone()),
+        ("more elements than storage", one(0, &[8], &[0], 4), f32s.clone()),
         ("short storage", one(0, &[4], &[1], 4), f32s[..12].to_vec()),
         ("huge numel", one(0, &[4], &[1], i32::MAX), f32s.clone()),
     ] {
@@ -299,12 +218,7 @@ fn bad_views_and_nesting() {
 
     // A checkpoint nesting its state dict.
     let mut p = Pk::default();
-    p.raw(b"\x80\x02}(")
-        .s("epoch")
-        .i(3)
-        .s("state_dict")
-        .raw(b"}(")
-        .s("w");
+    p.raw(b"\x80\x02}(").s("epoch").i(3).s("state_dict").raw(b"}(").s("w");
     p.tensor("FloatStorage", "0", 4, 0, &[4], &[1]).raw(b"uu.");
     let file = checkpoint(&p.0, &[("0", f32s.clone())], None);
     let e = read_state_dict_from(Cursor::new(file.clone()), None).unwrap_err();
@@ -317,14 +231,10 @@ fn bad_views_and_nesting() {
 
     // Path traversal in a storage key.
     let mut p = Pk::default();
-    p.raw(b"\x80\x02}(")
-        .s("w")
-        .tensor("FloatStorage", "../x", 4, 0, &[4], &[1])
-        .raw(b"u.");
+    p.raw(b"\x80\x02}(").s("w").tensor("FloatStorage", "../x", 4, 0, &[4], &[1]).raw(b"u.");
     let e = read_state_dict_from(Cursor::new(checkpoint(&p.0, &[], None)), None).unwrap_err();
     println!("traversal: {e}");
 
-    let e =
-        read_state_dict_entry(&fixture("head/head_plain_64.pth"), Some("fc1.weight")).unwrap_err();
+    let e = read_state_dict_entry(&fixture("head/head_plain_64.pth"), Some("fc1.weight")).unwrap_err();
     println!("entry that is a tensor: {e}");
 }

@@ -33,9 +33,7 @@ fn bench_flow(c: &mut Criterion) {
         bench.iter(|| farneback_flow(black_box(&a), black_box(&b)).expect("same size"))
     });
     let flow = farneback_flow(&a, &b).expect("same size");
-    group.bench_function("flow_to_rgb", |bench| {
-        bench.iter(|| flow_to_rgb(black_box(&flow)))
-    });
+    group.bench_function("flow_to_rgb", |bench| bench.iter(|| flow_to_rgb(black_box(&flow))));
     group.finish();
 }
 

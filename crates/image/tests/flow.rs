@@ -21,8 +21,7 @@ fn flow(t: &TensorFile, name: &str) -> FlowField {
     let ten = t.get(name);
     assert_eq!(ten.shape.len(), 3);
     assert_eq!(ten.shape[2], 2);
-    FlowField::from_vec(ten.shape[1], ten.shape[0], ten.f32())
-        .expect("fixture flow has H*W*2 values")
+    FlowField::from_vec(ten.shape[1], ten.shape[0], ten.f32()).expect("fixture flow has H*W*2 values")
 }
 
 /// Per-pixel end-point errors, sorted ascending.
@@ -68,20 +67,11 @@ fn farneback_flow_matches_opencv() {
             let max = e[e.len() - 1];
             println!("{stem} pair {j}: mean EPE {mean:.3e}, p99 EPE {p99:.3e}, max EPE {max:.3e}");
             worst = (worst.0.max(mean), worst.1.max(p99));
-            assert!(
-                mean < MAX_MEAN_EPE,
-                "{stem} pair {j}: mean EPE {mean} >= {MAX_MEAN_EPE}"
-            );
-            assert!(
-                p99 < MAX_P99_EPE,
-                "{stem} pair {j}: p99 EPE {p99} >= {MAX_P99_EPE}"
-            );
+            assert!(mean < MAX_MEAN_EPE, "{stem} pair {j}: mean EPE {mean} >= {MAX_MEAN_EPE}");
+            assert!(p99 < MAX_P99_EPE, "{stem} pair {j}: p99 EPE {p99} >= {MAX_P99_EPE}");
         }
     }
-    println!(
-        "worst mean EPE {:.3e}, worst p99 EPE {:.3e}",
-        worst.0, worst.1
-    );
+    println!("worst mean EPE {:.3e}, worst p99 EPE {:.3e}", worst.0, worst.1);
 }
 
 /// Bytes of a reference flow image allowed to differ from ours: two pixels of
@@ -101,27 +91,11 @@ fn flow_image_is_byte_identical() {
             let got = flow_to_rgb(&f);
             let want = rgb(&t, &format!("pair.{j}.flow_rgb"));
             assert_eq!((got.width(), got.height()), (want.width(), want.height()));
-            let diffs: Vec<u8> = got
-                .as_bytes()
-                .iter()
-                .zip(want.as_bytes())
-                .map(|(a, b)| a.abs_diff(*b))
-                .filter(|&d| d != 0)
-                .collect();
-            println!(
-                "{stem} pair {j}: flow image differs in {} of {} bytes",
-                diffs.len(),
-                want.as_bytes().len()
-            );
-            assert!(
-                diffs.len() <= MAX_DIFF_BYTES_PER_PAIR,
-                "{stem} pair {j}: {} bytes differ",
-                diffs.len()
-            );
-            assert!(
-                diffs.iter().all(|&d| d <= 1),
-                "{stem} pair {j}: a byte differs by more than 1"
-            );
+            let diffs: Vec<u8> =
+                got.as_bytes().iter().zip(want.as_bytes()).map(|(a, b)| a.abs_diff(*b)).filter(|&d| d != 0).collect();
+            println!("{stem} pair {j}: flow image differs in {} of {} bytes", diffs.len(), want.as_bytes().len());
+            assert!(diffs.len() <= MAX_DIFF_BYTES_PER_PAIR, "{stem} pair {j}: {} bytes differ", diffs.len());
+            assert!(diffs.iter().all(|&d| d <= 1), "{stem} pair {j}: a byte differs by more than 1");
             total += diffs.len();
         }
     }
@@ -140,12 +114,7 @@ fn flow_image_of_computed_flow_is_close() {
             let (prev, next) = gray_pair(&t, j);
             let got = flow_to_rgb(&farneback_flow(&prev, &next).expect("same-size frames"));
             let want = rgb(&t, &format!("pair.{j}.flow_rgb"));
-            let diffs: Vec<u8> = got
-                .as_bytes()
-                .iter()
-                .zip(want.as_bytes())
-                .map(|(a, b)| a.abs_diff(*b))
-                .collect();
+            let diffs: Vec<u8> = got.as_bytes().iter().zip(want.as_bytes()).map(|(a, b)| a.abs_diff(*b)).collect();
             let n = diffs.iter().filter(|&&d| d != 0).count();
             let max = diffs.iter().copied().max().unwrap_or(0);
             println!("{stem} pair {j}: end-to-end flow image differs in {n} bytes, max {max}");
@@ -184,9 +153,7 @@ fn recovers_a_known_translation() {
 fn translation_case(w: usize, h: usize) {
     let (sx, sy) = (1.5f64, -0.75f64);
     let pattern = |x: f64, y: f64| {
-        let v = 128.0
-            + 60.0 * (x * 0.21).sin() * (y * 0.17).cos()
-            + 40.0 * ((x + 2.0 * y) * 0.07).sin();
+        let v = 128.0 + 60.0 * (x * 0.21).sin() * (y * 0.17).cos() + 40.0 * ((x + 2.0 * y) * 0.07).sin();
         v.round().clamp(0.0, 255.0) as u8
     };
     let mut a = Vec::with_capacity(w * h);

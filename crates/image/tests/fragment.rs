@@ -57,7 +57,8 @@ fn merged_fragment_from_reference_flow_image_is_identical() {
             let flow_rgb = rgb(&t, &format!("pair.{j}.flow_rgb"));
             let f = pair_fragments(&prev, &next, &flow_rgb).unwrap();
             let flow_pos_ok = f.flow_positions == positions(&t, &format!("pair.{j}.flow_positions"));
-            let merged_diff = diff_count(f.merged_fragment.as_bytes(), &t.get(&format!("pair.{j}.merged_fragment")).u8());
+            let merged_diff =
+                diff_count(f.merged_fragment.as_bytes(), &t.get(&format!("pair.{j}.merged_fragment")).u8());
             println!("{stem} pair {j}: flow positions identical {flow_pos_ok}, merged fragment bytes differing {merged_diff}");
             assert!(flow_pos_ok);
             assert_eq!(merged_diff, 0);

@@ -5,8 +5,8 @@
 use candle_core::Device;
 use relaxvqa_fixtures::{fixture, TensorFile, VIDEOS};
 use relaxvqa_model::head::{
-    head_tensor_shapes, load_head_file, save_head_file, state_dict_from_torch, Head, HeadError,
-    HeadFile, Imputer, Mlp, OutputScale, Scaler, RELAXVQA_FEATURES,
+    head_tensor_shapes, load_head_file, save_head_file, state_dict_from_torch, Head, HeadError, HeadFile, Imputer, Mlp,
+    OutputScale, Scaler, RELAXVQA_FEATURES,
 };
 use relaxvqa_model::StateDict;
 
@@ -16,9 +16,7 @@ const HEAD64_TOL: f64 = 1e-5;
 const SYNTHETIC_TOL: f64 = 1e-5;
 
 fn pth(name: &str) -> StateDict {
-    state_dict_from_torch(
-        relaxvqa_formats::torch::read_state_dict(&fixture(&format!("head/{name}"))).unwrap(),
-    )
+    state_dict_from_torch(relaxvqa_formats::torch::read_state_dict(&fixture(&format!("head/{name}"))).unwrap())
 }
 
 #[test]
@@ -28,20 +26,12 @@ fn head_64_matches_pytorch_for_every_checkpoint_flavour() {
     assert_eq!(inputs.shape, [4, 64]);
     let inputs = inputs.f32();
     let want = exp.get("outputs").f32();
-    for name in [
-        "head_plain_64.pth",
-        "head_dataparallel_64.pth",
-        "head_swa_64.pth",
-    ] {
+    for name in ["head_plain_64.pth", "head_dataparallel_64.pth", "head_swa_64.pth"] {
         let mlp = Mlp::from_state_dict(pth(name), &Device::Cpu).unwrap();
         assert_eq!(mlp.input_width(), 64);
         let got = mlp.forward_rows(&inputs).unwrap();
         assert_eq!(got.len(), 4);
-        let max_diff = got
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| f64::from((a - b).abs()))
-            .fold(0.0, f64::max);
+        let max_diff = got.iter().zip(&want).map(|(a, b)| f64::from((a - b).abs())).fold(0.0, f64::max);
         println!("{name}: outputs {got:?}, expected {want:?}, max abs diff {max_diff:e} (tolerance {HEAD64_TOL:e})");
         assert!(max_diff <= HEAD64_TOL, "{name}: max abs diff {max_diff:e}");
     }
@@ -57,12 +47,8 @@ fn synthetic_head_weights() -> StateDict {
 }
 
 fn konvid() -> (Imputer, Scaler) {
-    let imputer =
-        relaxvqa_formats::joblib::read_simple_imputer(&fixture("head/konvid_1k_imputer.pkl"))
-            .unwrap();
-    let scaler =
-        relaxvqa_formats::joblib::read_min_max_scaler(&fixture("head/konvid_1k_scaler.pkl"))
-            .unwrap();
+    let imputer = relaxvqa_formats::joblib::read_simple_imputer(&fixture("head/konvid_1k_imputer.pkl")).unwrap();
+    let scaler = relaxvqa_formats::joblib::read_min_max_scaler(&fixture("head/konvid_1k_scaler.pkl")).unwrap();
     (imputer.into(), scaler.into())
 }
 
@@ -86,18 +72,13 @@ fn full_size_synthetic_head_matches_reference_scores() {
     }
     let mut worst = 0.0f64;
     for (stem, f) in VIDEOS.iter().zip(&features) {
-        let want = scores[*stem]
-            .as_f64()
-            .unwrap_or_else(|| panic!("no score for {stem}"));
+        let want = scores[*stem].as_f64().unwrap_or_else(|| panic!("no score for {stem}"));
         let got = head.score(f).unwrap();
         let diff = (got - want).abs();
         worst = worst.max(diff);
         let nans = f.iter().filter(|v| v.is_nan()).count();
         println!("{stem}: score {got:.9} (raw output), expected {want:.9}, abs diff {diff:e}, {nans} NaN features");
-        assert!(
-            diff <= SYNTHETIC_TOL,
-            "{stem}: abs diff {diff:e} > {SYNTHETIC_TOL:e}"
-        );
+        assert!(diff <= SYNTHETIC_TOL, "{stem}: abs diff {diff:e} > {SYNTHETIC_TOL:e}");
     }
     // A batch gives the same scores as one at a time, up to f32 summation
     // order (the matrix product blocks differently for other batch sizes).
@@ -122,52 +103,19 @@ fn widths_must_agree() {
     let mlp = Mlp::from_state_dict(pth("head_plain_64.pth"), &Device::Cpu).unwrap();
     let e = Head::new(mlp.clone(), None, Some(scaler), OutputScale::Raw).unwrap_err();
     println!("{e}");
-    assert!(
-        matches!(
-            e,
-            HeadError::WidthMismatch {
-                what: "scaler",
-                head: 64,
-                found: 35203
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, HeadError::WidthMismatch { what: "scaler", head: 64, found: 35203 }), "{e}");
     let e = Head::new(mlp.clone(), Some(imputer), None, OutputScale::Raw).unwrap_err();
     println!("{e}");
-    assert!(
-        matches!(
-            e,
-            HeadError::WidthMismatch {
-                what: "imputer",
-                head: 64,
-                found: 35203
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, HeadError::WidthMismatch { what: "imputer", head: 64, found: 35203 }), "{e}");
     let head = Head::new(mlp, None, None, OutputScale::Raw).unwrap();
     let e = head.score(&[0.5; 63]).unwrap_err();
     println!("{e}");
-    assert!(
-        matches!(
-            e,
-            HeadError::WidthMismatch {
-                what: "feature vector",
-                head: 64,
-                found: 63
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, HeadError::WidthMismatch { what: "feature vector", head: 64, found: 63 }), "{e}");
     let mut nan = vec![0.5; 64];
     nan[7] = f64::NAN;
     let e = head.score(&nan).unwrap_err();
     println!("{e}");
-    assert!(
-        matches!(e, HeadError::NonFiniteFeature { index: 7, .. }),
-        "{e}"
-    );
+    assert!(matches!(e, HeadError::NonFiniteFeature { index: 7, .. }), "{e}");
 
     let e = Head::from_published(
         &fixture("head/head_plain_64.pth"),
@@ -186,32 +134,17 @@ fn bad_state_dicts_are_named() {
     sd.remove("bn1.running_var");
     let e = Mlp::from_state_dict(sd, &Device::Cpu).unwrap_err();
     println!("{e}");
-    assert!(
-        matches!(&e, HeadError::MissingTensor { name, .. } if name == "bn1.running_var"),
-        "{e}"
-    );
+    assert!(matches!(&e, HeadError::MissingTensor { name, .. } if name == "bn1.running_var"), "{e}");
 
     let mut sd = pth("head_plain_64.pth");
     let t = sd.remove("fc2.bias").unwrap();
-    sd.insert(
-        "fc2.bias",
-        relaxvqa_model::HostTensor {
-            shape: vec![127],
-            data: t.data[..127].to_vec(),
-        },
-    );
+    sd.insert("fc2.bias", relaxvqa_model::HostTensor { shape: vec![127], data: t.data[..127].to_vec() });
     let e = Mlp::from_state_dict(sd, &Device::Cpu).unwrap_err();
     println!("{e}");
     assert!(matches!(e, HeadError::ShapeMismatch { .. }), "{e}");
 
     let mut sd = pth("head_plain_64.pth");
-    sd.insert(
-        "layer1.0.conv1.weight",
-        relaxvqa_model::HostTensor {
-            shape: vec![1],
-            data: vec![0.0],
-        },
-    );
+    sd.insert("layer1.0.conv1.weight", relaxvqa_model::HostTensor { shape: vec![1], data: vec![0.0] });
     let e = Mlp::from_state_dict(sd, &Device::Cpu).unwrap_err();
     println!("{e}");
     assert!(matches!(e, HeadError::UnexpectedTensors { .. }), "{e}");
@@ -219,32 +152,13 @@ fn bad_state_dicts_are_named() {
 
 #[test]
 fn output_scales() {
-    assert_eq!(
-        OutputScale::Mos0To100.convert(50.0, OutputScale::Mos1To5),
-        Some(3.0)
-    );
-    assert_eq!(
-        OutputScale::Mos0To100.convert(0.0, OutputScale::Mos1To5),
-        Some(1.0)
-    );
-    assert_eq!(
-        OutputScale::Mos0To100.convert(100.0, OutputScale::Mos1To5),
-        Some(5.0)
-    );
-    assert_eq!(
-        OutputScale::Mos1To5.convert(3.0, OutputScale::Mos0To100),
-        Some(50.0)
-    );
-    assert_eq!(
-        OutputScale::Mos1To5.convert(4.2, OutputScale::Mos1To5),
-        Some(4.2)
-    );
+    assert_eq!(OutputScale::Mos0To100.convert(50.0, OutputScale::Mos1To5), Some(3.0));
+    assert_eq!(OutputScale::Mos0To100.convert(0.0, OutputScale::Mos1To5), Some(1.0));
+    assert_eq!(OutputScale::Mos0To100.convert(100.0, OutputScale::Mos1To5), Some(5.0));
+    assert_eq!(OutputScale::Mos1To5.convert(3.0, OutputScale::Mos0To100), Some(50.0));
+    assert_eq!(OutputScale::Mos1To5.convert(4.2, OutputScale::Mos1To5), Some(4.2));
     assert_eq!(OutputScale::Raw.convert(4.2, OutputScale::Mos1To5), None);
-    for s in [
-        OutputScale::Mos1To5,
-        OutputScale::Mos0To100,
-        OutputScale::Raw,
-    ] {
+    for s in [OutputScale::Mos1To5, OutputScale::Mos0To100, OutputScale::Raw] {
         assert_eq!(OutputScale::parse(s.as_str()).unwrap(), s);
     }
     assert!(OutputScale::parse("mos").is_err());
@@ -255,52 +169,28 @@ fn head_file_round_trip() {
     let dir = tempfile::tempdir().unwrap();
 
     // Small head, no preprocessing, from a SWA checkpoint.
-    let hf = HeadFile::from_published(
-        &fixture("head/head_swa_64.pth"),
-        None,
-        None,
-        OutputScale::Mos0To100,
-        "swa test",
-    )
-    .unwrap();
+    let hf = HeadFile::from_published(&fixture("head/head_swa_64.pth"), None, None, OutputScale::Mos0To100, "swa test")
+        .unwrap();
     assert_eq!(hf.weights.len(), 10);
     let path = dir.path().join("small.safetensors");
     save_head_file(&path, &hf).unwrap();
     let back = load_head_file(&path).unwrap();
     assert_eq!(back, hf);
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers.len(), 1, "temporary files left: {leftovers:?}");
 
     // Full-size head with the KoNViD-1k imputer and scaler: same scores, bit for bit.
     let (imputer, scaler) = konvid();
-    let hf = HeadFile::new(
-        synthetic_head_weights(),
-        Some(imputer),
-        Some(scaler),
-        OutputScale::Raw,
-        "synthetic v1",
-    )
-    .unwrap();
+    let hf =
+        HeadFile::new(synthetic_head_weights(), Some(imputer), Some(scaler), OutputScale::Raw, "synthetic v1").unwrap();
     let path = dir.path().join("full.safetensors");
     save_head_file(&path, &hf).unwrap();
     let size = std::fs::metadata(&path).unwrap().len();
     let back = load_head_file(&path).unwrap();
     assert_eq!(back, hf);
     let features = TensorFile::reference(VIDEOS[0]).get("video.features").f64();
-    let a = hf
-        .clone()
-        .into_head(&Device::Cpu)
-        .unwrap()
-        .score(&features)
-        .unwrap();
-    let b = back
-        .into_head(&Device::Cpu)
-        .unwrap()
-        .score(&features)
-        .unwrap();
+    let a = hf.clone().into_head(&Device::Cpu).unwrap().score(&features).unwrap();
+    let b = back.into_head(&Device::Cpu).unwrap().score(&features).unwrap();
     println!("head file of {size} bytes: score before {a}, after {b}");
     assert_eq!(a.to_bits(), b.to_bits());
 

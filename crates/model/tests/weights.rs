@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use relaxvqa_model::weights::{
-    conform, load_state_dict, load_state_dict_with, read_weights_file, validate, HubFile, Network,
-    NetworkWeights, TorchCheckpoint, WeightSource, WeightSources, WeightsConfig, WeightsError,
+    conform, load_state_dict, load_state_dict_with, read_weights_file, validate, HubFile, Network, NetworkWeights,
+    TorchCheckpoint, WeightSource, WeightSources, WeightsConfig, WeightsError,
 };
 use relaxvqa_model::{HostTensor, StateDict};
 use safetensors::tensor::TensorView;
@@ -75,10 +75,7 @@ impl TestHub {
                 let _ = serve(stream, &files, port);
             }
         });
-        Self {
-            url: format!("http://127.0.0.1:{port}"),
-            requests,
-        }
+        Self { url: format!("http://127.0.0.1:{port}"), requests }
     }
 
     fn requests(&self) -> usize {
@@ -112,10 +109,7 @@ fn serve(mut stream: TcpStream, files: &[Served], port: u16) -> std::io::Result<
     let mut out_headers: Vec<(String, String)> = Vec::new();
     let mut body: Vec<u8> = b"Entry not found".to_vec();
 
-    let resolved = files
-        .iter()
-        .enumerate()
-        .find(|(_, f)| path == format!("/{}/resolve/main/{}", f.repo, f.file));
+    let resolved = files.iter().enumerate().find(|(_, f)| path == format!("/{}/resolve/main/{}", f.repo, f.file));
     if let Some(rest) = path.strip_prefix("/old-org/tiny/") {
         // A renamed repository: a relative redirect to its new name.
         status = "307 Temporary Redirect";
@@ -124,25 +118,16 @@ fn serve(mut stream: TcpStream, files: &[Served], port: u16) -> std::io::Result<
     } else if let Some((i, f)) = resolved.filter(|(_, f)| f.lfs) {
         status = "302 Found";
         body.clear();
-        out_headers.push((
-            "Location".into(),
-            format!("http://127.0.0.1:{port}/cdn/{i}"),
-        ));
+        out_headers.push(("Location".into(), format!("http://127.0.0.1:{port}/cdn/{i}")));
         out_headers.push(("X-Repo-Commit".into(), f.commit.clone()));
-        out_headers.push((
-            "X-Linked-Etag".into(),
-            format!("\"{}\"", f.advertised_sha256),
-        ));
+        out_headers.push(("X-Linked-Etag".into(), format!("\"{}\"", f.advertised_sha256)));
         out_headers.push(("X-Linked-Size".into(), f.body.len().to_string()));
         out_headers.push(("ETag".into(), "\"not-a-digest\"".into()));
     } else if let Some((_, f)) = resolved {
         out_headers.push(("X-Repo-Commit".into(), f.commit.clone()));
         out_headers.push(("ETag".into(), format!("\"{}\"", f.advertised_git_sha1)));
         (status, body) = ranged(f, &headers, &mut out_headers);
-    } else if let Some(f) = path
-        .strip_prefix("/cdn/")
-        .and_then(|i| i.parse::<usize>().ok())
-        .and_then(|i| files.get(i))
+    } else if let Some(f) = path.strip_prefix("/cdn/").and_then(|i| i.parse::<usize>().ok()).and_then(|i| files.get(i))
     {
         out_headers.push(("ETag".into(), format!("\"{}\"", f.advertised_sha256)));
         (status, body) = ranged(f, &headers, &mut out_headers);
@@ -179,15 +164,8 @@ fn ranged(
             (a, b)
         })
         .unwrap_or((0, total - 1));
-    out_headers.push((
-        "Content-Range".into(),
-        format!("bytes {start}-{end}/{total}"),
-    ));
-    let status = if headers.contains_key("range") {
-        "206 Partial Content"
-    } else {
-        "200 OK"
-    };
+    out_headers.push(("Content-Range".into(), format!("bytes {start}-{end}/{total}")));
+    let status = if headers.contains_key("range") { "206 Partial Content" } else { "200 OK" };
     (status, f.body[start..=end].to_vec())
 }
 
@@ -202,37 +180,20 @@ fn git_blob_sha1(bytes: &[u8]) -> String {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 const TINY_REPO: &str = "test/tiny";
 
 /// A safetensors file with the tiny network's tensors plus an unused `head`.
 fn tiny_safetensors() -> Vec<u8> {
-    let a: Vec<u8> = (0..6)
-        .flat_map(|i| (i as f32 * 0.5).to_le_bytes())
-        .collect();
-    let b: Vec<u8> = [1.0f32, -2.0, 3.0]
-        .iter()
-        .flat_map(|v| v.to_le_bytes())
-        .collect();
+    let a: Vec<u8> = (0..6).flat_map(|i| (i as f32 * 0.5).to_le_bytes()).collect();
+    let b: Vec<u8> = [1.0f32, -2.0, 3.0].iter().flat_map(|v| v.to_le_bytes()).collect();
     let h: Vec<u8> = 7.0f32.to_le_bytes().to_vec();
     let tensors = vec![
-        (
-            "a.weight",
-            TensorView::new(Dtype::F32, vec![2, 3], &a).expect("view"),
-        ),
-        (
-            "a.bias",
-            TensorView::new(Dtype::F32, vec![3], &b).expect("view"),
-        ),
-        (
-            "head.weight",
-            TensorView::new(Dtype::F32, vec![1], &h).expect("view"),
-        ),
+        ("a.weight", TensorView::new(Dtype::F32, vec![2, 3], &a).expect("view")),
+        ("a.bias", TensorView::new(Dtype::F32, vec![3], &b).expect("view")),
+        ("head.weight", TensorView::new(Dtype::F32, vec![1], &h).expect("view")),
     ];
     safetensors::serialize(tensors, None).expect("serialize")
 }
@@ -248,10 +209,7 @@ fn tiny_weights() -> NetworkWeights {
             sha256_prefix: None,
         }),
         dir_names: vec!["tiny.safetensors".to_owned(), "tiny.pth".to_owned()],
-        expected: vec![
-            ("a.weight".to_owned(), vec![2, 3]),
-            ("a.bias".to_owned(), vec![3]),
-        ],
+        expected: vec![("a.weight".to_owned(), vec![2, 3]), ("a.bias".to_owned(), vec![3])],
     }
 }
 
@@ -261,26 +219,15 @@ fn check_tiny(sd: &StateDict) {
     assert_eq!(w.shape, vec![2, 3]);
     assert_eq!(w.data, vec![0.0, 0.5, 1.0, 1.5, 2.0, 2.5]);
     assert_eq!(sd.get("a.bias").expect("a.bias").data, vec![1.0, -2.0, 3.0]);
-    assert!(
-        sd.get("head.weight").is_none(),
-        "unused tensors are dropped"
-    );
+    assert!(sd.get("head.weight").is_none(), "unused tensors are dropped");
 }
 
 fn snapshot_path(cfg: &WeightsConfig, commit: &str) -> PathBuf {
-    cfg.hf_cache
-        .join("models--test--tiny")
-        .join("snapshots")
-        .join(commit)
-        .join("model.safetensors")
+    cfg.hf_cache.join("models--test--tiny").join("snapshots").join(commit).join("model.safetensors")
 }
 
 fn record_path(cfg: &WeightsConfig, commit: &str) -> PathBuf {
-    cfg.record_dir
-        .join("hub")
-        .join("models--test--tiny")
-        .join(commit)
-        .join("model.safetensors.json")
+    cfg.record_dir.join("hub").join("models--test--tiny").join(commit).join("model.safetensors.json")
 }
 
 /// A port with nothing listening: any request to it fails at once.
@@ -304,31 +251,20 @@ fn hub_download_is_verified_recorded_and_then_used_offline() {
 
     let sd = load_state_dict_with(&tiny_weights(), &WeightSource::Hub, &cfg).expect("download");
     check_tiny(&sd);
-    assert!(
-        hub.requests() >= 3,
-        "metadata and download requests were made"
-    );
+    assert!(hub.requests() >= 3, "metadata and download requests were made");
 
     // The standard cache layout, with the snapshot linking to its blob.
     let snap = snapshot_path(&cfg, &served.commit);
     assert_eq!(std::fs::read(&snap).expect("snapshot file"), body);
-    let blob = cfg
-        .hf_cache
-        .join("models--test--tiny")
-        .join("blobs")
-        .join(&served.advertised_sha256);
+    let blob = cfg.hf_cache.join("models--test--tiny").join("blobs").join(&served.advertised_sha256);
     assert!(blob.is_file(), "blob named by its SHA-256");
     let refs = cfg.hf_cache.join("models--test--tiny/refs/main");
-    assert_eq!(
-        std::fs::read_to_string(refs).expect("refs/main").trim(),
-        served.commit
-    );
+    assert_eq!(std::fs::read_to_string(refs).expect("refs/main").trim(), served.commit);
 
     // The record beside it, in our own folder.
-    let record: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(record_path(&cfg, &served.commit)).expect("record"),
-    )
-    .expect("record is JSON");
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(record_path(&cfg, &served.commit)).expect("record"))
+            .expect("record is JSON");
     assert_eq!(record["sha256"], served.advertised_sha256.as_str());
     assert_eq!(record["size"], body.len() as u64);
     assert_eq!(record["repo"], TINY_REPO);
@@ -356,18 +292,11 @@ fn hub_download_with_wrong_bytes_is_refused_and_removed() {
     let hub = TestHub::start(vec![served.clone()]);
     let cfg = WeightsConfig::rooted_at(tmp.path(), &hub.url);
 
-    let err = load_state_dict_with(&tiny_weights(), &WeightSource::Hub, &cfg)
-        .expect_err("corrupted download");
+    let err = load_state_dict_with(&tiny_weights(), &WeightSource::Hub, &cfg).expect_err("corrupted download");
     let msg = err.to_string();
     eprintln!("bad hash error: {msg}");
     match &err {
-        WeightsError::BadHash {
-            path,
-            expected,
-            actual: found,
-            removed,
-            ..
-        } => {
+        WeightsError::BadHash { path, expected, actual: found, removed, .. } => {
             assert_eq!(expected, &served.advertised_sha256);
             assert_eq!(found, &actual);
             assert!(*removed);
@@ -378,19 +307,10 @@ fn hub_download_with_wrong_bytes_is_refused_and_removed() {
     assert!(msg.contains("model.safetensors") && msg.contains(&actual));
     assert!(msg.contains(&served.advertised_sha256));
     let snap = snapshot_path(&cfg, &served.commit);
-    assert!(
-        std::fs::symlink_metadata(&snap).is_err(),
-        "bad snapshot entry removed"
-    );
-    let blob = cfg
-        .hf_cache
-        .join("models--test--tiny/blobs")
-        .join(&served.advertised_sha256);
+    assert!(std::fs::symlink_metadata(&snap).is_err(), "bad snapshot entry removed");
+    let blob = cfg.hf_cache.join("models--test--tiny/blobs").join(&served.advertised_sha256);
     assert!(!blob.exists(), "bad blob removed");
-    assert!(
-        !record_path(&cfg, &served.commit).exists(),
-        "nothing recorded"
-    );
+    assert!(!record_path(&cfg, &served.commit).exists(), "nothing recorded");
 }
 
 /// A small plain-git file: served without redirect, verified by its git
@@ -414,17 +334,10 @@ fn hub_plain_git_file_is_verified_by_blob_id() {
     bad.body[last] ^= 4;
     let bad_hub = TestHub::start(vec![bad.clone()]);
     let cfg = WeightsConfig::rooted_at(tmp.path(), &bad_hub.url);
-    let err =
-        load_state_dict_with(&tiny_weights(), &WeightSource::Hub, &cfg).expect_err("corrupted");
+    let err = load_state_dict_with(&tiny_weights(), &WeightSource::Hub, &cfg).expect_err("corrupted");
     eprintln!("bad git blob id error: {err}");
     match &err {
-        WeightsError::BadHash {
-            algorithm,
-            expected,
-            actual,
-            removed,
-            ..
-        } => {
+        WeightsError::BadHash { algorithm, expected, actual, removed, .. } => {
             assert_eq!(*algorithm, "git blob SHA-1");
             assert_eq!(expected, &served.advertised_git_sha1);
             assert_eq!(actual, &git_blob_sha1(&bad.body));
@@ -455,10 +368,7 @@ fn hub_missing_file_names_repository_and_file() {
     let err = load_state_dict_with(&tiny_weights(), &WeightSource::Hub, &cfg).expect_err("404");
     let msg = err.to_string();
     eprintln!("missing file error: {msg}");
-    assert!(
-        matches!(err, WeightsError::RemoteFileMissing { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, WeightsError::RemoteFileMissing { .. }), "{err:?}");
     assert!(msg.contains(TINY_REPO) && msg.contains("model.safetensors") && msg.contains("404"));
 }
 
@@ -466,8 +376,7 @@ fn hub_missing_file_names_repository_and_file() {
 fn hub_unreachable_says_what_to_place_by_hand() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let cfg = WeightsConfig::rooted_at(tmp.path(), &dead_endpoint());
-    let err =
-        load_state_dict_with(&tiny_weights(), &WeightSource::Hub, &cfg).expect_err("no server");
+    let err = load_state_dict_with(&tiny_weights(), &WeightSource::Hub, &cfg).expect_err("no server");
     let msg = err.to_string();
     eprintln!("unreachable error: {msg}");
     assert!(matches!(err, WeightsError::Network { .. }), "{err:?}");
@@ -484,32 +393,19 @@ fn offline_and_not_cached_names_files_and_places() {
     eprintln!("offline error: {msg}");
     assert!(matches!(err, WeightsError::NotCached { .. }), "{err:?}");
     let hf = cfg.hf_cache.join("models--test--tiny");
-    assert!(
-        msg.contains(&hf.display().to_string()),
-        "names the HF cache path"
-    );
+    assert!(msg.contains(&hf.display().to_string()), "names the HF cache path");
     assert!(msg.contains("model.safetensors"));
-    assert!(
-        msg.contains("tiny-checkpoint.pth"),
-        "names the torch checkpoint"
-    );
+    assert!(msg.contains("tiny-checkpoint.pth"), "names the torch checkpoint");
     assert!(msg.contains(&cfg.torch_checkpoints.display().to_string()));
     assert!(msg.contains("HF_HUB_OFFLINE"));
 
     // The real networks' message names their real files.
-    let err = load_state_dict_with(&Network::ResNet50.weights(), &WeightSource::Hub, &cfg)
-        .expect_err("offline");
+    let err = load_state_dict_with(&Network::ResNet50.weights(), &WeightSource::Hub, &cfg).expect_err("offline");
     let msg = err.to_string();
-    assert!(
-        msg.contains("models--timm--resnet50.tv_in1k") && msg.contains("resnet50-0676ba61.pth")
-    );
-    let err = load_state_dict_with(&Network::VitB16Dino.weights(), &WeightSource::Hub, &cfg)
-        .expect_err("offline");
+    assert!(msg.contains("models--timm--resnet50.tv_in1k") && msg.contains("resnet50-0676ba61.pth"));
+    let err = load_state_dict_with(&Network::VitB16Dino.weights(), &WeightSource::Hub, &cfg).expect_err("offline");
     let msg = err.to_string();
-    assert!(
-        msg.contains("models--timm--vit_base_patch16_224.dino")
-            && msg.contains("dino_vitbase16_pretrain.pth")
-    );
+    assert!(msg.contains("models--timm--vit_base_patch16_224.dino") && msg.contains("dino_vitbase16_pretrain.pth"));
 }
 
 #[test]
@@ -529,10 +425,7 @@ fn damaged_cache_is_detected_offline_and_removed() {
     cfg.offline = true;
     let err = load_state_dict_with(&tiny_weights(), &WeightSource::Hub, &cfg).expect_err("damaged");
     eprintln!("damaged cache error: {err}");
-    assert!(
-        matches!(err, WeightsError::BadHash { removed: true, .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, WeightsError::BadHash { removed: true, .. }), "{err:?}");
     assert!(!real.exists() && std::fs::symlink_metadata(&snap).is_err());
     // Now it is simply not cached.
     let err = load_state_dict_with(&tiny_weights(), &WeightSource::Hub, &cfg).expect_err("gone");
@@ -558,17 +451,12 @@ fn python_filled_cache_is_verified_by_blob_name() {
     std::fs::write(repo.join("refs/main"), commit).expect("ref");
     std::os::unix::fs::symlink(
         format!("../../blobs/{sha}"),
-        repo.join("snapshots")
-            .join(commit)
-            .join("model.safetensors"),
+        repo.join("snapshots").join(commit).join("model.safetensors"),
     )
     .expect("link");
 
     check_tiny(&load_state_dict_with(&tiny_weights(), &WeightSource::Hub, &cfg).expect("load"));
-    assert!(
-        record_path(&cfg, commit).is_file(),
-        "recorded after verification"
-    );
+    assert!(record_path(&cfg, commit).is_file(), "recorded after verification");
 
     // The same cache with bytes that do not match the blob's name.
     std::fs::remove_file(record_path(&cfg, commit)).expect("rm record");
@@ -576,10 +464,7 @@ fn python_filled_cache_is_verified_by_blob_name() {
     bad[9] ^= 2;
     std::fs::write(repo.join("blobs").join(&sha), &bad).expect("damage");
     let err = load_state_dict_with(&tiny_weights(), &WeightSource::Hub, &cfg).expect_err("damaged");
-    assert!(
-        matches!(err, WeightsError::BadHash { removed: true, .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, WeightsError::BadHash { removed: true, .. }), "{err:?}");
 }
 
 /// A file placed by hand in any snapshot folder, without `refs/`, is found.
@@ -608,10 +493,7 @@ fn torch_hub_cache_is_used_before_any_download() {
     let sha = sha256_hex(&bytes);
 
     let full = read_weights_file(&fixture).expect("fixture reads");
-    let expected: Vec<(String, Vec<usize>)> = full
-        .iter()
-        .map(|(n, t)| (n.to_owned(), t.shape.clone()))
-        .collect();
+    let expected: Vec<(String, Vec<usize>)> = full.iter().map(|(n, t)| (n.to_owned(), t.shape.clone())).collect();
     let mut weights = NetworkWeights {
         label: "Head".to_owned(),
         hub: HubFile::new("test/head", "model.safetensors"),
@@ -632,10 +514,7 @@ fn torch_hub_cache_is_used_before_any_download() {
     }
     let err = load_state_dict_with(&weights, &WeightSource::Hub, &cfg).expect_err("bad prefix");
     eprintln!("torch prefix error: {err}");
-    assert!(
-        matches!(err, WeightsError::BadHash { removed: false, .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, WeightsError::BadHash { removed: false, .. }), "{err:?}");
     assert!(placed.is_file());
 }
 
@@ -644,8 +523,7 @@ fn torch_hub_cache_is_used_before_any_download() {
 
 #[test]
 fn pth_fixture_loads_as_state_dict() {
-    let sd =
-        read_weights_file(&relaxvqa_fixtures::fixture("head/head_plain_64.pth")).expect("read");
+    let sd = read_weights_file(&relaxvqa_fixtures::fixture("head/head_plain_64.pth")).expect("read");
     let names: Vec<&str> = sd.iter().map(|(n, _)| n).collect();
     eprintln!("head_plain_64.pth: {names:?}");
     let fc1 = sd.get("fc1.weight").expect("fc1.weight");
@@ -654,10 +532,7 @@ fn pth_fixture_loads_as_state_dict() {
     let hidden = fc1.shape[0];
     assert_eq!(sd.get("fc1.bias").expect("fc1.bias").shape, vec![hidden]);
     for leaf in ["weight", "bias", "running_mean", "running_var"] {
-        assert_eq!(
-            sd.get(&format!("bn1.{leaf}")).expect("bn1").shape,
-            vec![hidden]
-        );
+        assert_eq!(sd.get(&format!("bn1.{leaf}")).expect("bn1").shape, vec![hidden]);
     }
     let counter = sd.get("bn1.num_batches_tracked").expect("counter");
     assert!(counter.shape.is_empty(), "a scalar");
@@ -668,12 +543,8 @@ fn pth_fixture_loads_as_state_dict() {
     }
 
     // The DataParallel save: `module.` stripped, same tensors.
-    let dp = read_weights_file(&relaxvqa_fixtures::fixture("head/head_dataparallel_64.pth"))
-        .expect("read");
-    let expected: Vec<(String, Vec<usize>)> = sd
-        .iter()
-        .map(|(n, t)| (n.to_owned(), t.shape.clone()))
-        .collect();
+    let dp = read_weights_file(&relaxvqa_fixtures::fixture("head/head_dataparallel_64.pth")).expect("read");
+    let expected: Vec<(String, Vec<usize>)> = sd.iter().map(|(n, t)| (n.to_owned(), t.shape.clone())).collect();
     assert_eq!(conform(dp, &expected), sd);
 }
 
@@ -684,25 +555,16 @@ fn local_file_and_folder_sources() {
     // The format is told by the bytes, not the name.
     let odd = tmp.path().join("weights.bin");
     std::fs::write(&odd, tiny_safetensors()).expect("write");
-    check_tiny(
-        &load_state_dict_with(&tiny_weights(), &WeightSource::Path(odd.clone()), &cfg)
-            .expect("file"),
-    );
+    check_tiny(&load_state_dict_with(&tiny_weights(), &WeightSource::Path(odd.clone()), &cfg).expect("file"));
 
     let dir = tmp.path().join("weights");
     std::fs::create_dir_all(&dir).expect("mkdir");
-    let err = load_state_dict_with(&tiny_weights(), &WeightSource::Path(dir.clone()), &cfg)
-        .expect_err("empty folder");
+    let err = load_state_dict_with(&tiny_weights(), &WeightSource::Path(dir.clone()), &cfg).expect_err("empty folder");
     eprintln!("empty folder error: {err}");
-    assert!(
-        matches!(err, WeightsError::NoWeightsInDir { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, WeightsError::NoWeightsInDir { .. }), "{err:?}");
     assert!(err.to_string().contains("tiny.safetensors"));
     std::fs::copy(&odd, dir.join("tiny.safetensors")).expect("copy");
-    check_tiny(
-        &load_state_dict_with(&tiny_weights(), &WeightSource::Path(dir), &cfg).expect("folder"),
-    );
+    check_tiny(&load_state_dict_with(&tiny_weights(), &WeightSource::Path(dir), &cfg).expect("folder"));
 
     let junk = tmp.path().join("junk.dat");
     std::fs::write(&junk, b"definitely not weights").expect("write");
@@ -715,29 +577,14 @@ fn local_file_and_folder_sources() {
 #[test]
 fn safetensors_half_precision_and_integers_become_f32() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let f16: Vec<u8> = [1.5f32, -0.25]
-        .iter()
-        .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
-        .collect();
-    let bf16: Vec<u8> = [3.0f32, -8.0]
-        .iter()
-        .flat_map(|v| half::bf16::from_f32(*v).to_le_bytes())
-        .collect();
+    let f16: Vec<u8> = [1.5f32, -0.25].iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect();
+    let bf16: Vec<u8> = [3.0f32, -8.0].iter().flat_map(|v| half::bf16::from_f32(*v).to_le_bytes()).collect();
     let i64s: Vec<u8> = 42i64.to_le_bytes().to_vec();
     let bytes = safetensors::serialize(
         vec![
-            (
-                "h",
-                TensorView::new(Dtype::F16, vec![2], &f16).expect("view"),
-            ),
-            (
-                "b",
-                TensorView::new(Dtype::BF16, vec![1, 2], &bf16).expect("view"),
-            ),
-            (
-                "n",
-                TensorView::new(Dtype::I64, vec![], &i64s).expect("view"),
-            ),
+            ("h", TensorView::new(Dtype::F16, vec![2], &f16).expect("view")),
+            ("b", TensorView::new(Dtype::BF16, vec![1, 2], &bf16).expect("view")),
+            ("n", TensorView::new(Dtype::I64, vec![], &i64s).expect("view")),
         ],
         None,
     )
@@ -751,30 +598,19 @@ fn safetensors_half_precision_and_integers_become_f32() {
     assert_eq!(sd.get("n").expect("n").data, vec![42.0]);
 
     let flags = [1u8, 0];
-    let bytes = safetensors::serialize(
-        vec![(
-            "flag",
-            TensorView::new(Dtype::BOOL, vec![2], &flags).expect("view"),
-        )],
-        None,
-    )
-    .expect("serialize");
+    let bytes =
+        safetensors::serialize(vec![("flag", TensorView::new(Dtype::BOOL, vec![2], &flags).expect("view"))], None)
+            .expect("serialize");
     std::fs::write(&path, bytes).expect("write");
     let err = read_weights_file(&path).expect_err("bool");
-    assert!(
-        matches!(err, WeightsError::UnsupportedDtype { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, WeightsError::UnsupportedDtype { .. }), "{err:?}");
 }
 
 // ---------------------------------------------------------------------------
 // Validation.
 
 fn tensor(shape: &[usize]) -> HostTensor {
-    HostTensor {
-        shape: shape.to_vec(),
-        data: vec![0.0; shape.iter().product()],
-    }
+    HostTensor { shape: shape.to_vec(), data: vec![0.0; shape.iter().product()] }
 }
 
 #[test]
@@ -794,12 +630,7 @@ fn validate_lists_every_problem_at_once() {
     let msg = err.to_string();
     eprintln!("mismatch error: {msg}");
     match &err {
-        WeightsError::Mismatch {
-            missing,
-            wrong_shape,
-            unexpected,
-            ..
-        } => {
+        WeightsError::Mismatch { missing, wrong_shape, unexpected, .. } => {
             assert_eq!(missing, &vec!["y.weight".to_owned(), "z.weight".to_owned()]);
             assert_eq!(wrong_shape.len(), 1);
             assert_eq!(wrong_shape[0].name, "x.weight");
@@ -810,10 +641,7 @@ fn validate_lists_every_problem_at_once() {
         other => panic!("expected Mismatch, got {other:?}"),
     }
     assert!(msg.contains("y.weight") && msg.contains("z.weight") && msg.contains("x.weight"));
-    assert!(
-        !msg.contains("num_batches_tracked"),
-        "the counter is optional"
-    );
+    assert!(!msg.contains("num_batches_tracked"), "the counter is optional");
 
     sd.insert("x.weight", tensor(&[4, 2]));
     sd.insert("y.weight", tensor(&[3]));
@@ -821,12 +649,7 @@ fn validate_lists_every_problem_at_once() {
     validate(&sd, &expected).expect("fits");
     let sd = conform(sd, &expected);
     assert!(sd.get("fc.weight").is_none(), "extra dropped");
-    assert_eq!(
-        sd.get("bn.num_batches_tracked")
-            .expect("counter filled")
-            .data,
-        vec![0.0]
-    );
+    assert_eq!(sd.get("bn.num_batches_tracked").expect("counter filled").data, vec![0.0]);
     assert_eq!(sd.len(), expected.len());
 }
 
@@ -836,12 +659,8 @@ fn weights_of_another_network_are_named_as_such() {
     let cfg = WeightsConfig::rooted_at(tmp.path(), &dead_endpoint());
     let path = tmp.path().join("tiny.safetensors");
     std::fs::write(&path, tiny_safetensors()).expect("write");
-    let err = load_state_dict_with(
-        &Network::ResNet50.weights(),
-        &WeightSource::Path(path),
-        &cfg,
-    )
-    .expect_err("wrong network");
+    let err =
+        load_state_dict_with(&Network::ResNet50.weights(), &WeightSource::Path(path), &cfg).expect_err("wrong network");
     let msg = err.to_string();
     eprintln!("wrong network error: {msg}");
     assert!(msg.starts_with("ResNet-50 weights from"));
@@ -858,10 +677,7 @@ fn synthetic_weights_fit_both_networks() {
         let sd = load_state_dict(network, &WeightSource::Synthetic).expect("synthetic");
         assert_eq!(sd.len(), expected.len(), "{network}");
         validate(&sd, &expected).expect("fits");
-        let params: usize = expected
-            .iter()
-            .map(|(_, s)| s.iter().product::<usize>())
-            .sum();
+        let params: usize = expected.iter().map(|(_, s)| s.iter().product::<usize>()).sum();
         eprintln!("{network}: {} tensors, {params} values", expected.len());
         match network {
             // torchvision: 25,557,032 parameters, less fc (2,049,000), plus
@@ -884,17 +700,9 @@ fn real_weights_load_when_provided() {
     };
     let cfg = WeightsConfig::from_env();
     for network in Network::ALL {
-        let sd = load_state_dict_with(
-            &network.weights(),
-            &WeightSource::Path(PathBuf::from(&dir)),
-            &cfg,
-        )
-        .expect("real weights");
-        eprintln!(
-            "{network}: {} tensors from {}",
-            sd.len(),
-            Path::new(&dir).display()
-        );
+        let sd = load_state_dict_with(&network.weights(), &WeightSource::Path(PathBuf::from(&dir)), &cfg)
+            .expect("real weights");
+        eprintln!("{network}: {} tensors from {}", sd.len(), Path::new(&dir).display());
     }
 }
 
@@ -904,18 +712,9 @@ fn real_weights_load_when_provided() {
 #[test]
 fn weight_sources_parse() {
     let p = |s: &str| s.parse::<WeightSources>();
-    assert_eq!(
-        p("hub").expect("hub"),
-        WeightSources::all(WeightSource::Hub)
-    );
-    assert_eq!(
-        p(" Synthetic ").expect("synthetic"),
-        WeightSources::all(WeightSource::Synthetic)
-    );
-    assert_eq!(
-        p("/data/weights").expect("folder"),
-        WeightSources::all(WeightSource::Path("/data/weights".into()))
-    );
+    assert_eq!(p("hub").expect("hub"), WeightSources::all(WeightSource::Hub));
+    assert_eq!(p(" Synthetic ").expect("synthetic"), WeightSources::all(WeightSource::Synthetic));
+    assert_eq!(p("/data/weights").expect("folder"), WeightSources::all(WeightSource::Path("/data/weights".into())));
     assert_eq!(
         p("/data/x=1/w").expect("a path with '='"),
         WeightSources::all(WeightSource::Path("/data/x=1/w".into()))
@@ -940,20 +739,14 @@ fn weight_sources_parse() {
 fn config_reads_the_environment_variables() {
     let home = PathBuf::from("/home/u");
     let vars = |pairs: &[(&str, &str)]| {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         move |k: &str| map.get(k).cloned()
     };
 
     let cfg = WeightsConfig::from_vars(vars(&[]), Some(home.clone()));
     assert_eq!(cfg.endpoint, "https://huggingface.co");
     assert_eq!(cfg.hf_cache, home.join(".cache/huggingface/hub"));
-    assert_eq!(
-        cfg.torch_checkpoints,
-        home.join(".cache/torch/hub/checkpoints")
-    );
+    assert_eq!(cfg.torch_checkpoints, home.join(".cache/torch/hub/checkpoints"));
     assert_eq!(cfg.record_dir, home.join(".cache/relaxvqa"));
     assert!(!cfg.offline);
     assert_eq!(cfg.token, None);
@@ -986,22 +779,13 @@ fn config_reads_the_environment_variables() {
         Some(home.clone()),
     );
     assert_eq!(cfg.hf_cache, PathBuf::from("/hubcache"));
-    assert_eq!(
-        cfg.torch_checkpoints,
-        PathBuf::from("/xdg/torch/hub/checkpoints")
-    );
+    assert_eq!(cfg.torch_checkpoints, PathBuf::from("/xdg/torch/hub/checkpoints"));
     assert_eq!(cfg.record_dir, PathBuf::from("/xdg/relaxvqa"));
-    assert_eq!(
-        cfg.endpoint, "https://huggingface.co",
-        "empty counts as unset"
-    );
+    assert_eq!(cfg.endpoint, "https://huggingface.co", "empty counts as unset");
     assert!(!cfg.offline);
 
     for on in ["1", "true", "YES", "On"] {
-        assert!(
-            WeightsConfig::from_vars(vars(&[("HF_HUB_OFFLINE", on)]), None).offline,
-            "{on}"
-        );
+        assert!(WeightsConfig::from_vars(vars(&[("HF_HUB_OFFLINE", on)]), None).offline, "{on}");
     }
     let cfg = WeightsConfig::from_vars(vars(&[("XDG_CACHE_HOME", "/xdg")]), None);
     assert_eq!(cfg.hf_cache, PathBuf::from("/xdg/huggingface/hub"));

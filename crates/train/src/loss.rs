@@ -38,11 +38,7 @@ fn column(t: &Tensor, what: &'static str) -> Result<Tensor, TrainError> {
     match t.dims() {
         [_] => Ok(t.clone()),
         [n, 1] => Ok(t.reshape(*n)?),
-        d => Err(TrainError::Shape {
-            what,
-            expected: "[n] or [n, 1]".into(),
-            got: d.to_vec(),
-        }),
+        d => Err(TrainError::Shape { what, expected: "[n] or [n, 1]".into(), got: d.to_vec() }),
     }
 }
 
@@ -54,11 +50,7 @@ pub fn mae_rank_loss(pred: &Tensor, target: &Tensor, w: LossWeights) -> Result<T
     let y = column(target, "target")?.to_dtype(p.dtype())?.detach();
     let n = p.dims1()?;
     if y.dims1()? != n {
-        return Err(TrainError::Shape {
-            what: "target",
-            expected: format!("[{n}]"),
-            got: y.dims().to_vec(),
-        });
+        return Err(TrainError::Shape { what: "target", expected: format!("[{n}]"), got: y.dims().to_vec() });
     }
     if n == 0 {
         return Err(TrainError::EmptyBatch);
@@ -84,12 +76,7 @@ pub fn mae_rank_loss_f64(pred: &[f64], target: &[f64], w: LossWeights) -> f64 {
     if n == 0 {
         return f64::NAN;
     }
-    let mae = pred
-        .iter()
-        .zip(target)
-        .map(|(p, y)| (p - y).abs())
-        .sum::<f64>()
-        / n as f64;
+    let mae = pred.iter().zip(target).map(|(p, y)| (p - y).abs()).sum::<f64>() / n as f64;
     let mut rank = 0.0;
     if n >= 2 {
         for i in 0..n {

@@ -33,27 +33,13 @@ pub struct HeadConfig {
 impl HeadConfig {
     /// The authors' head for `input_features` inputs: 256 hidden, dropout 0.1.
     pub fn authors(input_features: usize) -> Self {
-        Self {
-            input_features,
-            hidden_features: 256,
-            drop_rate: 0.1,
-            bn_momentum: 0.1,
-            bn_eps: 1e-5,
-        }
+        Self { input_features, hidden_features: 256, drop_rate: 0.1, bn_momentum: 0.1, bn_eps: 1e-5 }
     }
 }
 
 /// Names of the trainable parameters, in `model.parameters()` order.
-pub const PARAMETER_NAMES: [&str; 8] = [
-    "fc1.weight",
-    "fc1.bias",
-    "bn1.weight",
-    "bn1.bias",
-    "fc2.weight",
-    "fc2.bias",
-    "fc3.weight",
-    "fc3.bias",
-];
+pub const PARAMETER_NAMES: [&str; 8] =
+    ["fc1.weight", "fc1.bias", "bn1.weight", "bn1.bias", "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"];
 
 /// The trainable head: parameters in a [`VarMap`] under their PyTorch names,
 /// BatchNorm buffers beside it.
@@ -71,9 +57,7 @@ pub struct TrainHead {
 /// `[-1/sqrt(fan_in), 1/sqrt(fan_in)]` (kaiming uniform with a = sqrt(5)).
 fn linear_init(rng: &mut Rng, fan_in: usize, len: usize) -> Vec<f32> {
     let bound = 1.0 / (fan_in as f64).sqrt();
-    (0..len)
-        .map(|_| rng.uniform_range(-bound, bound) as f32)
-        .collect()
+    (0..len).map(|_| rng.uniform_range(-bound, bound) as f32).collect()
 }
 
 /// Matrix product plus bias: `x w^T + b`.
@@ -92,15 +76,9 @@ impl TrainHead {
     /// A freshly initialised head (PyTorch's default initialisation drawn
     /// from `rng`: fc1, then fc2, then fc3, weight before bias).
     pub fn new(cfg: HeadConfig, rng: &mut Rng, device: &Device) -> Result<Self, TrainError> {
-        let (i, h, h2) = (
-            cfg.input_features,
-            cfg.hidden_features,
-            cfg.hidden_features / 2,
-        );
+        let (i, h, h2) = (cfg.input_features, cfg.hidden_features, cfg.hidden_features / 2);
         if i == 0 || h2 == 0 {
-            return Err(TrainError::Config(format!(
-                "head sizes must be positive (input {i}, hidden {h})"
-            )));
+            return Err(TrainError::Config(format!("head sizes must be positive (input {i}, hidden {h})")));
         }
         let mut sd = StateDict::new();
         let mut put = |name: &str, shape: Vec<usize>, data: Vec<f32>| {
@@ -123,16 +101,8 @@ impl TrainHead {
 
     /// A head holding the weights of `sd` (PyTorch names, `module.` prefix
     /// already stripped); `num_batches_tracked` is optional.
-    pub fn from_state_dict(
-        cfg: HeadConfig,
-        sd: &StateDict,
-        device: &Device,
-    ) -> Result<Self, TrainError> {
-        let (i, h, h2) = (
-            cfg.input_features,
-            cfg.hidden_features,
-            cfg.hidden_features / 2,
-        );
+    pub fn from_state_dict(cfg: HeadConfig, sd: &StateDict, device: &Device) -> Result<Self, TrainError> {
+        let (i, h, h2) = (cfg.input_features, cfg.hidden_features, cfg.hidden_features / 2);
         let shape_of = |name: &str| -> Vec<usize> {
             match name {
                 "fc1.weight" => vec![h, i],
@@ -147,31 +117,22 @@ impl TrainHead {
             let t = sd.get(name).ok_or(TrainError::MissingTensor(name))?;
             let want = shape_of(name);
             if t.shape != want {
-                return Err(TrainError::Shape {
-                    what: name,
-                    expected: format!("{want:?}"),
-                    got: t.shape.clone(),
-                });
+                return Err(TrainError::Shape { what: name, expected: format!("{want:?}"), got: t.shape.clone() });
             }
             Ok(Tensor::from_slice(&t.data, t.shape.as_slice(), device)?)
         };
         let varmap = VarMap::new();
         let mut params = Vec::with_capacity(PARAMETER_NAMES.len());
         {
-            let mut data = varmap
-                .data()
-                .lock()
-                .map_err(|_| TrainError::Config("poisoned VarMap lock".into()))?;
+            let mut data = varmap.data().lock().map_err(|_| TrainError::Config("poisoned VarMap lock".into()))?;
             for name in PARAMETER_NAMES {
                 let var = Var::from_tensor(&tensor(name)?)?;
                 data.insert(name.to_owned(), var.clone());
                 params.push(var);
             }
         }
-        let num_batches_tracked = sd
-            .get("bn1.num_batches_tracked")
-            .and_then(|t| t.data.first())
-            .map_or(0, |&v| v as u64);
+        let num_batches_tracked =
+            sd.get("bn1.num_batches_tracked").and_then(|t| t.data.first()).map_or(0, |&v| v as u64);
         Ok(Self {
             cfg,
             device: device.clone(),
@@ -226,20 +187,13 @@ impl TrainHead {
     }
 
     /// A dropout mask for `[b, w]` activations: kept units scaled by 1/(1-p).
-    fn dropout_mask(
-        &self,
-        b: usize,
-        w: usize,
-        rng: &mut Rng,
-    ) -> Result<Option<Tensor>, TrainError> {
+    fn dropout_mask(&self, b: usize, w: usize, rng: &mut Rng) -> Result<Option<Tensor>, TrainError> {
         let p = self.cfg.drop_rate;
         if p <= 0.0 {
             return Ok(None);
         }
         let keep = (1.0 / (1.0 - p)) as f32;
-        let m: Vec<f32> = (0..b * w)
-            .map(|_| if rng.uniform() < p { 0.0 } else { keep })
-            .collect();
+        let m: Vec<f32> = (0..b * w).map(|_| if rng.uniform() < p { 0.0 } else { keep }).collect();
         Ok(Some(Tensor::from_vec(m, (b, w), &self.device)?))
     }
 
@@ -259,12 +213,8 @@ impl TrainHead {
         let h = xhat.broadcast_mul(self.p(2))?.broadcast_add(self.p(3))?;
         // Running statistics: biased mean, unbiased variance, momentum m.
         let m = self.cfg.bn_momentum;
-        let unbiased = var
-            .detach()
-            .squeeze(0)?
-            .affine(b as f64 / (b - 1) as f64, 0.0)?;
-        self.running_mean = (self.running_mean.affine(1.0 - m, 0.0)?
-            + mean.detach().squeeze(0)?.affine(m, 0.0)?)?;
+        let unbiased = var.detach().squeeze(0)?.affine(b as f64 / (b - 1) as f64, 0.0)?;
+        self.running_mean = (self.running_mean.affine(1.0 - m, 0.0)? + mean.detach().squeeze(0)?.affine(m, 0.0)?)?;
         self.running_var = (self.running_var.affine(1.0 - m, 0.0)? + unbiased.affine(m, 0.0)?)?;
         self.num_batches_tracked += 1;
         let mut h = gelu(&h)?;
@@ -286,21 +236,14 @@ impl TrainHead {
         let p = |k: usize| self.p(k).detach();
         let h = linear(&x, &p(0), &p(1))?;
         let scale = p(2).broadcast_div(&(&self.running_var + self.cfg.bn_eps)?.sqrt()?)?;
-        let h = h
-            .broadcast_sub(&self.running_mean)?
-            .broadcast_mul(&scale)?
-            .broadcast_add(&p(3))?;
+        let h = h.broadcast_sub(&self.running_mean)?.broadcast_mul(&scale)?.broadcast_add(&p(3))?;
         let h = gelu(&linear(&gelu(&h)?, &p(4), &p(5))?)?;
         Ok(linear(&h, &p(6), &p(7))?)
     }
 
     /// Scores of `x` (`[n, input_features]`, f32) in inference mode.
     pub fn predict(&self, x: &Tensor) -> Result<Vec<f32>, TrainError> {
-        Ok(self
-            .forward_eval(x)?
-            .flatten_all()?
-            .to_dtype(DType::F32)?
-            .to_vec1::<f32>()?)
+        Ok(self.forward_eval(x)?.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?)
     }
 
     /// Replaces the BatchNorm running statistics (SWA's `update_bn`).
@@ -319,11 +262,7 @@ impl TrainHead {
     /// BatchNorm statistics after weight averaging).
     pub fn fc1_output(&self, x: &Tensor) -> Result<Tensor, TrainError> {
         self.check_input(x)?;
-        Ok(linear(
-            &x.detach(),
-            &self.p(0).detach(),
-            &self.p(1).detach(),
-        )?)
+        Ok(linear(&x.detach(), &self.p(0).detach(), &self.p(1).detach())?)
     }
 
     /// The weights as a [`StateDict`] with the authors' names (`fc1.weight`,
@@ -332,21 +271,14 @@ impl TrainHead {
         let mut sd = StateDict::new();
         let host = |t: &Tensor| -> Result<HostTensor, TrainError> {
             let data = t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
-            HostTensor::new(t.dims().to_vec(), data)
-                .ok_or(TrainError::Config("tensor size mismatch".into()))
+            HostTensor::new(t.dims().to_vec(), data).ok_or(TrainError::Config("tensor size mismatch".into()))
         };
         for (name, var) in PARAMETER_NAMES.iter().zip(&self.params) {
             sd.insert(*name, host(var.as_tensor())?);
         }
         sd.insert("bn1.running_mean", host(&self.running_mean)?);
         sd.insert("bn1.running_var", host(&self.running_var)?);
-        sd.insert(
-            "bn1.num_batches_tracked",
-            HostTensor {
-                shape: vec![],
-                data: vec![self.num_batches_tracked as f32],
-            },
-        );
+        sd.insert("bn1.num_batches_tracked", HostTensor { shape: vec![], data: vec![self.num_batches_tracked as f32] });
         Ok(sd)
     }
 }

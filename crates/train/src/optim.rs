@@ -26,13 +26,7 @@ pub struct SgdConfig {
 
 impl SgdConfig {
     /// The authors' settings: lr 0.1, momentum 0.9, weight decay 0.005.
-    pub const AUTHORS: Self = Self {
-        lr: 0.1,
-        momentum: 0.9,
-        dampening: 0.0,
-        weight_decay: 0.005,
-        nesterov: false,
-    };
+    pub const AUTHORS: Self = Self { lr: 0.1, momentum: 0.9, dampening: 0.0, weight_decay: 0.005, nesterov: false };
 }
 
 impl Default for SgdConfig {
@@ -56,9 +50,7 @@ impl Sgd {
     /// An optimiser over `vars` (in the order their buffers are kept).
     pub fn new(vars: Vec<Var>, cfg: SgdConfig) -> Result<Self, TrainError> {
         if cfg.nesterov && (cfg.momentum <= 0.0 || cfg.dampening != 0.0) {
-            return Err(TrainError::Config(
-                "Nesterov momentum requires a momentum and zero dampening".into(),
-            ));
+            return Err(TrainError::Config("Nesterov momentum requires a momentum and zero dampening".into()));
         }
         let buffers = vec![None; vars.len()];
         Ok(Self { vars, buffers, cfg })
@@ -99,15 +91,9 @@ impl Sgd {
             if c.momentum != 0.0 {
                 let b = match buf.take() {
                     None => d_p.clone(),
-                    Some(b) => {
-                        (b.affine(c.momentum, 0.0)? + d_p.affine(1.0 - c.dampening, 0.0)?)?
-                    }
+                    Some(b) => (b.affine(c.momentum, 0.0)? + d_p.affine(1.0 - c.dampening, 0.0)?)?,
                 };
-                d_p = if c.nesterov {
-                    (&d_p + b.affine(c.momentum, 0.0)?)?
-                } else {
-                    b.clone()
-                };
+                d_p = if c.nesterov { (&d_p + b.affine(c.momentum, 0.0)?)? } else { b.clone() };
                 *buf = Some(b);
             }
             var.set(&(p - d_p.affine(c.lr, 0.0)?)?)?;
@@ -124,7 +110,5 @@ pub fn cosine_annealing_lr(base_lr: f64, eta_min: f64, t_max: usize, epoch: usiz
     if t_max == 0 {
         return base_lr;
     }
-    eta_min
-        + (base_lr - eta_min) * (1.0 + (std::f64::consts::PI * epoch as f64 / t_max as f64).cos())
-            / 2.0
+    eta_min + (base_lr - eta_min) * (1.0 + (std::f64::consts::PI * epoch as f64 / t_max as f64).cos()) / 2.0
 }

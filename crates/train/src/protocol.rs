@@ -22,9 +22,7 @@ pub type Split = (Vec<usize>, Vec<usize>);
 /// extra row; validation rows in shuffled order, training rows ascending.
 pub fn kfold(n: usize, k: usize, rng: &mut Rng) -> Result<Vec<Split>, TrainError> {
     if k < 2 || k > n {
-        return Err(TrainError::Config(format!(
-            "{k} folds of {n} rows: need 2 <= k <= n"
-        )));
+        return Err(TrainError::Config(format!("{k} folds of {n} rows: need 2 <= k <= n")));
     }
     let perm = rng.permutation(n);
     let mut folds = Vec::with_capacity(k);
@@ -48,9 +46,7 @@ pub fn kfold(n: usize, k: usize, rng: &mut Rng) -> Result<Vec<Split>, TrainError
 pub fn train_test_split(n: usize, test_fraction: f64, rng: &mut Rng) -> Result<Split, TrainError> {
     let n_test = (test_fraction * n as f64).ceil() as usize;
     if !(0.0..1.0).contains(&test_fraction) || n_test == 0 || n_test >= n {
-        return Err(TrainError::Config(format!(
-            "test fraction {test_fraction} of {n} rows leaves an empty side"
-        )));
+        return Err(TrainError::Config(format!("test fraction {test_fraction} of {n} rows leaves an empty side")));
     }
     let perm = rng.permutation(n);
     Ok((perm[n_test..].to_vec(), perm[..n_test].to_vec()))
@@ -89,10 +85,7 @@ pub fn select_by_cv(
     let mut best: Option<(f64, usize, TrainHead)> = None;
     let mut folds = Vec::with_capacity(k);
     for (f, (tr, va)) in kfold(data.len(), k, &mut rng)?.into_iter().enumerate() {
-        let fold_cfg = TrainConfig {
-            seed: rng.fork(f as u64 + 1).next_u64(),
-            ..cfg.clone()
-        };
+        let fold_cfg = TrainConfig { seed: rng.fork(f as u64 + 1).next_u64(), ..cfg.clone() };
         let (train, val) = (data.subset(&tr), data.subset(&va));
         let trained = train_head(&train, Some(&val), &fold_cfg, device)?;
         let m = evaluate_head(&trained.head, &val)?;
@@ -161,24 +154,13 @@ pub fn repeated_splits(
     for r in 0..repeats {
         let mut rng = root.fork(1000 + r as u64);
         let (tr, te) = train_test_split(data.len(), test_fraction, &mut rng)?;
-        let split_cfg = TrainConfig {
-            seed: rng.next_u64(),
-            ..cfg.clone()
-        };
+        let split_cfg = TrainConfig { seed: rng.next_u64(), ..cfg.clone() };
         let cv = select_by_cv(&data.subset(&tr), k, selection, &split_cfg, device)?;
         test.push(evaluate_head(&cv.head, &data.subset(&te))?);
         chosen_folds.push(cv.fold);
     }
     let col = |f: fn(&Metrics) -> f64| median(&test.iter().map(f).collect::<Vec<_>>());
-    let median = MedianMetrics {
-        srcc: col(|m| m.srcc),
-        krcc: col(|m| m.krcc),
-        plcc: col(|m| m.plcc),
-        rmse: col(|m| m.rmse),
-    };
-    Ok(SplitsReport {
-        test,
-        chosen_folds,
-        median,
-    })
+    let median =
+        MedianMetrics { srcc: col(|m| m.srcc), krcc: col(|m| m.krcc), plcc: col(|m| m.plcc), rmse: col(|m| m.rmse) };
+    Ok(SplitsReport { test, chosen_folds, median })
 }

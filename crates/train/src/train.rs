@@ -72,20 +72,13 @@ impl Dataset {
         for &i in idx {
             x.extend_from_slice(&self.x[i * self.dim..(i + 1) * self.dim]);
         }
-        Self {
-            x,
-            y: idx.iter().map(|&i| self.y[i]).collect(),
-            dim: self.dim,
-        }
+        Self { x, y: idx.iter().map(|&i| self.y[i]).collect(), dim: self.dim }
     }
 
     /// Features and targets of the rows at `idx` as `[b, dim]` and `[b, 1]`.
     fn batch(&self, idx: &[usize], device: &Device) -> Result<(Tensor, Tensor), TrainError> {
         let sub = self.subset(idx);
-        Ok((
-            Tensor::from_vec(sub.x, (idx.len(), self.dim), device)?,
-            Tensor::from_vec(sub.y, (idx.len(), 1), device)?,
-        ))
+        Ok((Tensor::from_vec(sub.x, (idx.len(), self.dim), device)?, Tensor::from_vec(sub.y, (idx.len(), 1), device)?))
     }
 
     /// All features as one `[n, dim]` tensor.
@@ -152,11 +145,7 @@ impl TrainConfig {
     }
 
     fn head(&self, dim: usize) -> HeadConfig {
-        HeadConfig {
-            hidden_features: self.hidden_features,
-            drop_rate: self.drop_rate,
-            ..HeadConfig::authors(dim)
-        }
+        HeadConfig { hidden_features: self.hidden_features, drop_rate: self.drop_rate, ..HeadConfig::authors(dim) }
     }
 }
 
@@ -196,10 +185,7 @@ impl WeightAverage {
     fn update(&mut self, head: &TrainHead) -> Result<(), TrainError> {
         let params = head.parameters();
         if self.n == 0 {
-            self.sums = params
-                .iter()
-                .map(|v| v.as_tensor().detach().copy())
-                .collect::<Result<_, _>>()?;
+            self.sums = params.iter().map(|v| v.as_tensor().detach().copy()).collect::<Result<_, _>>()?;
         } else {
             for (avg, v) in self.sums.iter_mut().zip(&params) {
                 let p = v.as_tensor().detach();
@@ -224,12 +210,7 @@ impl WeightAverage {
 /// Recomputes the BatchNorm running statistics as `update_bn` does: reset,
 /// then a cumulative average of each mini-batch's mean and unbiased variance
 /// over one shuffled pass of `data`.
-pub fn update_bn(
-    head: &mut TrainHead,
-    data: &Dataset,
-    batch_size: usize,
-    rng: &mut Rng,
-) -> Result<(), TrainError> {
+pub fn update_bn(head: &mut TrainHead, data: &Dataset, batch_size: usize, rng: &mut Rng) -> Result<(), TrainError> {
     let device = head.device().clone();
     let h = head.config().hidden_features;
     let mut mean = Tensor::zeros(h, candle_core::DType::F32, &device)?;
@@ -240,11 +221,7 @@ pub fn update_bn(
         let a = head.fc1_output(&x)?;
         let b = idx.len();
         let bm = a.mean(0)?;
-        let bv = a
-            .broadcast_sub(&bm.unsqueeze(0)?)?
-            .sqr()?
-            .sum(0)?
-            .affine(1.0 / (b - 1) as f64, 0.0)?;
+        let bv = a.broadcast_sub(&bm.unsqueeze(0)?)?.sqr()?.sum(0)?.affine(1.0 / (b - 1) as f64, 0.0)?;
         k += 1;
         let f = 1.0 / k as f64;
         mean = (mean.affine(1.0 - f, 0.0)? + bm.affine(f, 0.0)?)?;
@@ -258,30 +235,19 @@ pub fn update_bn(
 /// (BatchNorm cannot train on it; PyTorch would raise an error).
 fn data_order(n: usize, batch_size: usize, rng: &mut Rng) -> Vec<Vec<usize>> {
     let perm = rng.permutation(n);
-    perm.chunks(batch_size.max(1))
-        .filter(|c| c.len() >= 2)
-        .map(<[usize]>::to_vec)
-        .collect()
+    perm.chunks(batch_size.max(1)).filter(|c| c.len() >= 2).map(<[usize]>::to_vec).collect()
 }
 
 /// The loss of `head` (inference mode) on `data`.
 pub fn eval_loss(head: &TrainHead, data: &Dataset, w: LossWeights) -> Result<f64, TrainError> {
-    let pred: Vec<f64> = head
-        .predict(&data.features(head.device())?)?
-        .into_iter()
-        .map(f64::from)
-        .collect();
+    let pred: Vec<f64> = head.predict(&data.features(head.device())?)?.into_iter().map(f64::from).collect();
     let y: Vec<f64> = data.targets().iter().map(|&v| f64::from(v)).collect();
     Ok(mae_rank_loss_f64(&pred, &y, w))
 }
 
 /// Scores `data` with `head` and computes the authors' metrics.
 pub fn evaluate_head(head: &TrainHead, data: &Dataset) -> Result<metrics::Metrics, TrainError> {
-    let pred: Vec<f64> = head
-        .predict(&data.features(head.device())?)?
-        .into_iter()
-        .map(f64::from)
-        .collect();
+    let pred: Vec<f64> = head.predict(&data.features(head.device())?)?.into_iter().map(f64::from).collect();
     let y: Vec<f64> = data.targets().iter().map(|&v| f64::from(v)).collect();
     Ok(metrics::evaluate(&y, &pred)?)
 }
@@ -294,23 +260,15 @@ pub fn train_head(
     device: &Device,
 ) -> Result<Trained, TrainError> {
     if train.len() < 2 {
-        return Err(TrainError::Config(format!(
-            "{} training rows: at least 2 are needed",
-            train.len()
-        )));
+        return Err(TrainError::Config(format!("{} training rows: at least 2 are needed", train.len())));
     }
     if cfg.patience.is_some() && val.is_none() {
-        return Err(TrainError::Config(
-            "early stopping needs a validation set".into(),
-        ));
+        return Err(TrainError::Config("early stopping needs a validation set".into()));
     }
     let mut rng = Rng::new(cfg.seed);
     let mut head = TrainHead::new(cfg.head(train.dim()), &mut rng, device)?;
     let mut sgd = Sgd::new(head.parameters(), cfg.sgd)?;
-    let mut avg = WeightAverage {
-        sums: Vec::new(),
-        n: 0,
-    };
+    let mut avg = WeightAverage { sums: Vec::new(), n: 0 };
     let mut history = Vec::with_capacity(cfg.epochs);
     let (mut best_val, mut bad_epochs, mut stopped_early) = (f64::INFINITY, 0usize, false);
     let swa_start = cfg.swa_start();
@@ -333,23 +291,13 @@ pub fn train_head(
         let val_loss = match val {
             Some(v) if averaging => {
                 let mut current = avg.apply(&head)?;
-                update_bn(
-                    &mut current,
-                    train,
-                    cfg.batch_size,
-                    &mut rng.fork(epoch as u64),
-                )?;
+                update_bn(&mut current, train, cfg.batch_size, &mut rng.fork(epoch as u64))?;
                 Some(eval_loss(&current, v, cfg.loss)?)
             }
             Some(v) => Some(eval_loss(&head, v, cfg.loss)?),
             None => None,
         };
-        history.push(EpochRecord {
-            epoch,
-            lr,
-            train_loss: total / seen.max(1) as f64,
-            val_loss,
-        });
+        history.push(EpochRecord { epoch, lr, train_loss: total / seen.max(1) as f64, val_loss });
         if let (Some(patience), Some(vl)) = (cfg.patience, val_loss) {
             if averaging || !cfg.swa {
                 if vl < best_val {
@@ -369,9 +317,5 @@ pub fn train_head(
         head = avg.apply(&head)?;
         update_bn(&mut head, train, cfg.batch_size, &mut rng)?;
     }
-    Ok(Trained {
-        head,
-        history,
-        stopped_early,
-    })
+    Ok(Trained { head, history, stopped_early })
 }

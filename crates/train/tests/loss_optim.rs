@@ -17,10 +17,7 @@ fn close(what: &str, got: f64, want: f64, tol: f64) {
 }
 
 fn vec1(t: &Tensor) -> Vec<f32> {
-    t.flatten_all()
-        .expect("flatten")
-        .to_vec1::<f32>()
-        .expect("f32")
+    t.flatten_all().expect("flatten").to_vec1::<f32>().expect("f32")
 }
 
 #[test]
@@ -35,30 +32,15 @@ fn loss_matches_hand_computation() {
     let p = Var::from_slice(&pred, (4, 1), &dev).expect("var");
     let y = Tensor::from_slice(&mos, (4, 1), &dev).expect("tensor");
     let loss = mae_rank_loss(p.as_tensor(), &y, LossWeights::AUTHORS).expect("loss");
-    close(
-        "loss (candle)",
-        scalar(&loss).expect("scalar"),
-        want,
-        TOL_F32,
-    );
+    close("loss (candle)", scalar(&loss).expect("scalar"), want, TOL_F32);
     let p64: Vec<f64> = pred.iter().map(|&v| f64::from(v)).collect();
     let y64: Vec<f64> = mos.iter().map(|&v| f64::from(v)).collect();
-    close(
-        "loss (f64)",
-        mae_rank_loss_f64(&p64, &y64, LossWeights::AUTHORS),
-        want,
-        1e-15,
-    );
+    close("loss (f64)", mae_rank_loss_f64(&p64, &y64, LossWeights::AUTHORS), want, 1e-15);
     // Gradient: MAE 0.6 * sign(p - y) / 4 = [-0.15, 0.15, -0.15, 0.15];
     // rank (1/12) * [+1, +1, -2, 0].
     let grads = loss.backward().expect("backward");
     let g = vec1(grads.get(p.as_tensor()).expect("grad"));
-    let want_g = [
-        -0.15 + 1.0 / 12.0,
-        0.15 + 1.0 / 12.0,
-        -0.15 - 2.0 / 12.0,
-        0.15,
-    ];
+    let want_g = [-0.15 + 1.0 / 12.0, 0.15 + 1.0 / 12.0, -0.15 - 2.0 / 12.0, 0.15];
     for (k, (&gk, wk)) in g.iter().zip(want_g).enumerate() {
         close(&format!("dloss/dpred[{k}]"), f64::from(gk), wk, TOL_F32);
     }
@@ -75,18 +57,8 @@ fn loss_ties_and_zero_differences_have_pytorch_subgradients() {
     let p = Var::from_slice(&pred, 4, &dev).expect("var");
     let y = Tensor::from_slice(&mos, 4, &dev).expect("tensor");
     let loss = mae_rank_loss(p.as_tensor(), &y, LossWeights::AUTHORS).expect("loss");
-    close(
-        "loss with tie",
-        scalar(&loss).expect("scalar"),
-        0.6 * 0.375,
-        TOL_F32,
-    );
-    let g = vec1(
-        loss.backward()
-            .expect("backward")
-            .get(p.as_tensor())
-            .expect("grad"),
-    );
+    close("loss with tie", scalar(&loss).expect("scalar"), 0.6 * 0.375, TOL_F32);
+    let g = vec1(loss.backward().expect("backward").get(p.as_tensor()).expect("grad"));
     let want_g = [-0.15, 0.15, 0.0, 0.15];
     for (k, (&gk, wk)) in g.iter().zip(want_g).enumerate() {
         close(&format!("tie dloss/dpred[{k}]"), f64::from(gk), wk, TOL_F32);
@@ -97,12 +69,7 @@ fn loss_ties_and_zero_differences_have_pytorch_subgradients() {
         LossWeights::AUTHORS,
     )
     .expect("n=1");
-    close(
-        "single-sample loss (MAE only)",
-        scalar(&one).expect("scalar"),
-        0.6 * 0.5,
-        TOL_F32,
-    );
+    close("single-sample loss (MAE only)", scalar(&one).expect("scalar"), 0.6 * 0.5, TOL_F32);
 }
 
 #[test]
@@ -121,55 +88,24 @@ fn sgd_two_steps_follow_pytorch_formulas() {
     //   buf = 0.9 [0.505, 2.99] + d_p = [0.9592475, 5.679505];
     //   p = [0.9495 - 0.09592475, -2.299 - 0.5679505] = [0.85357525, -2.8669505].
     let got = vec1(p.as_tensor());
-    close(
-        "p[0] after 2 steps",
-        f64::from(got[0]),
-        0.853_575_25,
-        TOL_F32,
-    );
-    close(
-        "p[1] after 2 steps",
-        f64::from(got[1]),
-        -2.866_950_5,
-        TOL_F32,
-    );
+    close("p[0] after 2 steps", f64::from(got[0]), 0.853_575_25, TOL_F32);
+    close("p[1] after 2 steps", f64::from(got[1]), -2.866_950_5, TOL_F32);
     let buf = vec1(sgd.momentum_buffer(0).expect("buffer"));
-    close(
-        "momentum buffer[0]",
-        f64::from(buf[0]),
-        0.959_247_5,
-        TOL_F32,
-    );
+    close("momentum buffer[0]", f64::from(buf[0]), 0.959_247_5, TOL_F32);
     close("momentum buffer[1]", f64::from(buf[1]), 5.679_505, TOL_F32);
 }
 
 #[test]
 fn cosine_schedule_matches_pytorch() {
     let (base, eta_min, t_max) = (0.1, 1e-5, 20);
-    close(
-        "lr epoch 0",
-        cosine_annealing_lr(base, eta_min, t_max, 0),
-        0.1,
-        1e-15,
-    );
-    close(
-        "lr epoch T/2",
-        cosine_annealing_lr(base, eta_min, t_max, 10),
-        (0.1 + 1e-5) / 2.0,
-        1e-15,
-    );
-    close(
-        "lr epoch T",
-        cosine_annealing_lr(base, eta_min, t_max, 20),
-        1e-5,
-        1e-15,
-    );
+    close("lr epoch 0", cosine_annealing_lr(base, eta_min, t_max, 0), 0.1, 1e-15);
+    close("lr epoch T/2", cosine_annealing_lr(base, eta_min, t_max, 10), (0.1 + 1e-5) / 2.0, 1e-15);
+    close("lr epoch T", cosine_annealing_lr(base, eta_min, t_max, 20), 1e-5, 1e-15);
     // PyTorch's recursive form, stepped once per epoch.
     let mut lr = base;
     for e in 1..=t_max {
         let pi = std::f64::consts::PI;
-        lr = (1.0 + (pi * e as f64 / t_max as f64).cos())
-            / (1.0 + (pi * (e - 1) as f64 / t_max as f64).cos())
+        lr = (1.0 + (pi * e as f64 / t_max as f64).cos()) / (1.0 + (pi * (e - 1) as f64 / t_max as f64).cos())
             * (lr - eta_min)
             + eta_min;
         let d = (lr - cosine_annealing_lr(base, eta_min, t_max, e)).abs();
@@ -179,25 +115,14 @@ fn cosine_schedule_matches_pytorch() {
 }
 
 fn tiny_head(drop: f64, seed: u64) -> TrainHead {
-    let cfg = HeadConfig {
-        input_features: 3,
-        hidden_features: 4,
-        drop_rate: drop,
-        bn_momentum: 0.1,
-        bn_eps: 1e-5,
-    };
+    let cfg = HeadConfig { input_features: 3, hidden_features: 4, drop_rate: drop, bn_momentum: 0.1, bn_eps: 1e-5 };
     TrainHead::new(cfg, &mut Rng::new(seed), &Device::Cpu).expect("head")
 }
 
 fn batch() -> (Tensor, Tensor) {
-    let x = [
-        0.1f32, 0.9, 0.3, 0.7, 0.2, 0.5, 0.4, 0.4, 0.8, 0.0, 0.6, 0.1, 0.9, 0.3, 0.6,
-    ];
+    let x = [0.1f32, 0.9, 0.3, 0.7, 0.2, 0.5, 0.4, 0.4, 0.8, 0.0, 0.6, 0.1, 0.9, 0.3, 0.6];
     let y = [2.0f32, 3.5, 1.0, 4.5, 3.0];
-    (
-        Tensor::from_slice(&x, (5, 3), &Device::Cpu).expect("x"),
-        Tensor::from_slice(&y, (5, 1), &Device::Cpu).expect("y"),
-    )
+    (Tensor::from_slice(&x, (5, 3), &Device::Cpu).expect("x"), Tensor::from_slice(&y, (5, 1), &Device::Cpu).expect("y"))
 }
 
 #[test]
@@ -205,10 +130,7 @@ fn batchnorm_running_statistics_follow_pytorch() {
     let mut head = tiny_head(0.0, 1);
     let (x, _) = batch();
     let sd = head.to_state_dict().expect("sd");
-    let (w, b) = (
-        sd.get("fc1.weight").expect("w"),
-        sd.get("fc1.bias").expect("b"),
-    );
+    let (w, b) = (sd.get("fc1.weight").expect("w"), sd.get("fc1.bias").expect("b"));
     head.forward_train(&x, &mut Rng::new(9)).expect("forward");
     let xs = vec1(&x);
     let (rm, rv) = head.bn_stats();
@@ -217,25 +139,13 @@ fn batchnorm_running_statistics_follow_pytorch() {
         let h: Vec<f64> = (0..5)
             .map(|r| {
                 f64::from(b.data[c])
-                    + (0..3)
-                        .map(|k| f64::from(w.data[c * 3 + k]) * f64::from(xs[r * 3 + k]))
-                        .sum::<f64>()
+                    + (0..3).map(|k| f64::from(w.data[c * 3 + k]) * f64::from(xs[r * 3 + k])).sum::<f64>()
             })
             .collect();
         let mean = h.iter().sum::<f64>() / 5.0;
         let var_unbiased = h.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 4.0;
-        close(
-            &format!("running_mean[{c}]"),
-            f64::from(rm[c]),
-            0.1 * mean,
-            TOL_F32,
-        );
-        close(
-            &format!("running_var[{c}]"),
-            f64::from(rv[c]),
-            0.9 + 0.1 * var_unbiased,
-            TOL_F32,
-        );
+        close(&format!("running_mean[{c}]"), f64::from(rm[c]), 0.1 * mean, TOL_F32);
+        close(&format!("running_var[{c}]"), f64::from(rv[c]), 0.9 + 0.1 * var_unbiased, TOL_F32);
     }
     assert_eq!(head.num_batches_tracked(), 1);
 }
@@ -267,20 +177,14 @@ fn one_sgd_step_on_the_head_changes_weights_as_the_formulas_say() {
     let params = head.parameters();
     let g_b3 = f64::from(vec1(grads.get(params[7].as_tensor()).expect("fc3.bias grad"))[0]);
     close("fc3.bias gradient", g_b3, dp.iter().sum(), TOL_F32);
-    let gs: Vec<Vec<f32>> = params
-        .iter()
-        .map(|v| vec1(grads.get(v.as_tensor()).expect("grad")))
-        .collect();
+    let gs: Vec<Vec<f32>> = params.iter().map(|v| vec1(grads.get(v.as_tensor()).expect("grad"))).collect();
     let mut sgd = Sgd::new(params, SgdConfig::AUTHORS).expect("sgd");
     sgd.step(&grads).expect("step");
     let after = head.to_state_dict().expect("sd");
     // First step: buf = d_p = g + 0.005 p, p' = p - 0.1 (g + 0.005 p).
     let mut worst: f64 = 0.0;
     for (name, g) in PARAMETER_NAMES.iter().zip(&gs) {
-        let (p0, p1) = (
-            &before.get(name).expect("before").data,
-            &after.get(name).expect("after").data,
-        );
+        let (p0, p1) = (&before.get(name).expect("before").data, &after.get(name).expect("after").data);
         for ((&a, &b), &gk) in p0.iter().zip(p1).zip(g) {
             let want = f64::from(a) - 0.1 * (f64::from(gk) + 0.005 * f64::from(a));
             worst = worst.max((f64::from(b) - want).abs());

@@ -4,9 +4,7 @@
 
 use candle_core::Device;
 use relaxvqa_train::model::{HeadConfig, TrainHead};
-use relaxvqa_train::protocol::{
-    kfold, median, repeated_splits, select_by_cv, train_test_split, Selection,
-};
+use relaxvqa_train::protocol::{kfold, median, repeated_splits, select_by_cv, train_test_split, Selection};
 use relaxvqa_train::rng::Rng;
 use relaxvqa_train::train::{evaluate_head, train_head, Dataset, TrainConfig};
 
@@ -42,32 +40,15 @@ fn small_config(seed: u64) -> TrainConfig {
 fn same_seed_same_weights_bit_for_bit() {
     let data = synthetic(64, 1);
     let dev = Device::Cpu;
-    let a = train_head(&data, None, &small_config(7), &dev)
-        .expect("train a")
-        .head
-        .to_state_dict()
-        .expect("sd");
-    let b = train_head(&data, None, &small_config(7), &dev)
-        .expect("train b")
-        .head
-        .to_state_dict()
-        .expect("sd");
-    let c = train_head(&data, None, &small_config(8), &dev)
-        .expect("train c")
-        .head
-        .to_state_dict()
-        .expect("sd");
+    let a = train_head(&data, None, &small_config(7), &dev).expect("train a").head.to_state_dict().expect("sd");
+    let b = train_head(&data, None, &small_config(7), &dev).expect("train b").head.to_state_dict().expect("sd");
+    let c = train_head(&data, None, &small_config(8), &dev).expect("train c").head.to_state_dict().expect("sd");
     let bits = |sd: &relaxvqa_model::StateDict| -> Vec<u32> {
-        sd.iter()
-            .flat_map(|(_, t)| t.data.iter().map(|v| v.to_bits()))
-            .collect()
+        sd.iter().flat_map(|(_, t)| t.data.iter().map(|v| v.to_bits())).collect()
     };
     assert_eq!(bits(&a), bits(&b), "same seed must give identical weights");
     assert_ne!(bits(&a), bits(&c), "another seed must give other weights");
-    println!(
-        "seed 7 twice: {} identical f32 values; seed 8 differs",
-        bits(&a).len()
-    );
+    println!("seed 7 twice: {} identical f32 values; seed 8 differs", bits(&a).len());
 }
 
 #[test]
@@ -109,16 +90,10 @@ fn training_learns_and_exports_the_authors_state_dict() {
     assert_eq!(batches, (40 * 10) as f32, "40 epochs of 10 batches");
 
     // Reloading the exported weights gives the same scores.
-    let cfg = HeadConfig {
-        hidden_features: 16,
-        ..HeadConfig::authors(DIM)
-    };
+    let cfg = HeadConfig { hidden_features: 16, ..HeadConfig::authors(DIM) };
     let again = TrainHead::from_state_dict(cfg, &sd, &dev).expect("reload");
     let x = test.features(&dev).expect("x");
-    assert_eq!(
-        trained.head.predict(&x).expect("p1"),
-        again.predict(&x).expect("p2")
-    );
+    assert_eq!(trained.head.predict(&x).expect("p1"), again.predict(&x).expect("p2"));
 }
 
 #[test]
@@ -128,17 +103,10 @@ fn swa_with_early_stopping() {
     let mut rng = Rng::new(5);
     let (tr, va) = train_test_split(data.len(), 0.2, &mut rng).expect("split");
     let (train, val) = (data.subset(&tr), data.subset(&va));
-    let cfg = TrainConfig {
-        swa: true,
-        patience: Some(3),
-        ..small_config(3)
-    };
+    let cfg = TrainConfig { swa: true, patience: Some(3), ..small_config(3) };
     let out = train_head(&train, Some(&val), &cfg, &dev).expect("train");
     for r in &out.history {
-        println!(
-            "epoch {:>2} lr {:.5} train {:.4} val {:?}",
-            r.epoch, r.lr, r.train_loss, r.val_loss
-        );
+        println!("epoch {:>2} lr {:.5} train {:.4} val {:?}", r.epoch, r.lr, r.train_loss, r.val_loss);
     }
     println!(
         "stopped early: {} after {} epochs (SWA from epoch {})",
@@ -146,21 +114,12 @@ fn swa_with_early_stopping() {
         out.history.len(),
         cfg.swa_start()
     );
-    assert!(
-        out.history.len() > cfg.swa_start(),
-        "early stopping counts only once averaging has begun"
-    );
-    assert!(out
-        .history
-        .iter()
-        .all(|r| r.val_loss.is_some_and(f64::is_finite)));
+    assert!(out.history.len() > cfg.swa_start(), "early stopping counts only once averaging has begun");
+    assert!(out.history.iter().all(|r| r.val_loss.is_some_and(f64::is_finite)));
     // update_bn ran over one pass of 96 rows in batches of 16.
     assert_eq!(out.head.num_batches_tracked(), 6);
     let m = evaluate_head(&out.head, &val).expect("metrics");
-    println!(
-        "validation after SWA: SRCC {:.4} RMSE {:.4}",
-        m.srcc, m.rmse
-    );
+    println!("validation after SWA: SRCC {:.4} RMSE {:.4}", m.srcc, m.rmse);
     assert!(m.srcc > 0.7);
 }
 
@@ -187,19 +146,13 @@ fn kfold_sizes_and_disjointness() {
 fn cross_validation_and_repeated_splits_run() {
     let data = synthetic(90, 6);
     let dev = Device::Cpu;
-    let cfg = TrainConfig {
-        epochs: 15,
-        ..small_config(9)
-    };
+    let cfg = TrainConfig { epochs: 15, ..small_config(9) };
     let cv = select_by_cv(&data, 3, Selection::ByRmse, &cfg, &dev).expect("cv");
     let rmses: Vec<f64> = cv.folds.iter().map(|m| m.rmse).collect();
     println!("fold RMSEs {rmses:?}, chosen fold {}", cv.fold);
     assert!(rmses.iter().all(|&r| r >= rmses[cv.fold]));
     let report = repeated_splits(&data, 3, 0.2, 3, Selection::ByKrcc, &cfg, &dev).expect("splits");
-    println!(
-        "medians over 3 splits: {:?} (folds {:?})",
-        report.median, report.chosen_folds
-    );
+    println!("medians over 3 splits: {:?} (folds {:?})", report.median, report.chosen_folds);
     assert_eq!(report.test.len(), 3);
     assert!(report.median.srcc.is_finite() && report.median.rmse > 0.0);
 }
@@ -213,22 +166,10 @@ fn reproducible_at_full_width_with_threaded_matmul() {
     let x: Vec<f32> = (0..n * dim).map(|_| rng.uniform() as f32).collect();
     let y: Vec<f32> = (0..n).map(|_| 1.0 + 4.0 * rng.uniform() as f32).collect();
     let data = Dataset::new(x, y, dim).expect("data");
-    let cfg = TrainConfig {
-        epochs: 2,
-        batch_size: 48,
-        swa: false,
-        patience: None,
-        ..TrainConfig::authors(2, 5)
-    };
+    let cfg = TrainConfig { epochs: 2, batch_size: 48, swa: false, patience: None, ..TrainConfig::authors(2, 5) };
     let run = || -> Vec<u32> {
-        let sd = train_head(&data, None, &cfg, &Device::Cpu)
-            .expect("train")
-            .head
-            .to_state_dict()
-            .expect("sd");
-        sd.iter()
-            .flat_map(|(_, t)| t.data.iter().map(|v| v.to_bits()))
-            .collect()
+        let sd = train_head(&data, None, &cfg, &Device::Cpu).expect("train").head.to_state_dict().expect("sd");
+        sd.iter().flat_map(|(_, t)| t.data.iter().map(|v| v.to_bits())).collect()
     };
     let (a, b) = (run(), run());
     println!("{} f32 values, identical: {}", a.len(), a == b);

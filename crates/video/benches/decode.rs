@@ -46,17 +46,7 @@ fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let hd = dir.path().join("testsrc2_720p25_5s.mp4");
     let status = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=1280x720:rate=25",
-            "-t",
-            "5",
-        ])
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25", "-t", "5"])
         .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
         .arg(&hd)
         .status()
@@ -65,29 +55,16 @@ fn bench(c: &mut Criterion) {
     let carphone = relaxvqa_fixtures::video("carphone_pristine");
 
     let mut g = c.benchmark_group("decode");
-    g.sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(8));
-    for (name, path) in [
-        ("carphone_176x144_120f", carphone.as_path()),
-        ("testsrc2_1280x720_125f", hd.as_path()),
-    ] {
+    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(8));
+    for (name, path) in [("carphone_176x144_120f", carphone.as_path()), ("testsrc2_1280x720_125f", hd.as_path())] {
         for threads in [1, 0] {
-            let t = if threads == 0 {
-                "auto".to_owned()
-            } else {
-                threads.to_string()
-            };
+            let t = if threads == 0 { "auto".to_owned() } else { threads.to_string() };
             g.bench_function(format!("{name}/sampled/threads={t}"), |b| {
                 b.iter(|| decode(path, threads, Convert::Sampled))
             });
         }
-        g.bench_function(format!("{name}/none_converted/threads=1"), |b| {
-            b.iter(|| decode(path, 1, Convert::Nothing))
-        });
-        g.bench_function(format!("{name}/all_converted/threads=1"), |b| {
-            b.iter(|| decode(path, 1, Convert::All))
-        });
+        g.bench_function(format!("{name}/none_converted/threads=1"), |b| b.iter(|| decode(path, 1, Convert::Nothing)));
+        g.bench_function(format!("{name}/all_converted/threads=1"), |b| b.iter(|| decode(path, 1, Convert::All)));
     }
     g.finish();
 }

@@ -72,13 +72,7 @@ pub fn open(path: impl AsRef<Path>) -> Result<VideoDecoder, VideoError> {
 /// Opens a raw `.yuv` (or any headerless raw video) file with the given
 /// geometry, pixel format and frame rate.
 pub fn open_raw(path: impl AsRef<Path>, raw: RawVideo) -> Result<VideoDecoder, VideoError> {
-    open_with(
-        path,
-        &DecodeOptions {
-            threads: 0,
-            raw: Some(raw),
-        },
-    )
+    open_with(path, &DecodeOptions { threads: 0, raw: Some(raw) })
 }
 
 /// Opens a video and samples it (spec section 1): the iterator the pipeline
@@ -97,10 +91,7 @@ pub fn quiet_ffmpeg_log() {
 /// Opens a video for decoding: checks the file, probes it (or reads it as raw
 /// video), picks the first video stream that is not a cover picture, and
 /// opens its decoder.
-pub fn open_with(
-    path: impl AsRef<Path>,
-    options: &DecodeOptions,
-) -> Result<VideoDecoder, VideoError> {
+pub fn open_with(path: impl AsRef<Path>, options: &DecodeOptions) -> Result<VideoDecoder, VideoError> {
     let path = path.as_ref();
     check_file(path)?;
     // "file:" keeps FFmpeg from reading a name such as `concat:a|b` or
@@ -108,47 +99,27 @@ pub fn open_with(
     let c_path = path
         .to_str()
         .and_then(|s| CString::new(format!("file:{s}")).ok())
-        .ok_or_else(|| VideoError::BadPath {
-            path: path.to_owned(),
-        })?;
-    init().map_err(|cause| VideoError::NotMedia {
-        path: path.to_owned(),
-        cause,
-    })?;
+        .ok_or_else(|| VideoError::BadPath { path: path.to_owned() })?;
+    init().map_err(|cause| VideoError::NotMedia { path: path.to_owned(), cause })?;
 
     let input = open_input(path, &c_path, options.raw.as_ref())?;
     let stream = input
         .streams()
         .find(|s| {
             s.parameters().medium() == media::Type::Video
-                && !s
-                    .disposition()
-                    .contains(ff::format::stream::Disposition::ATTACHED_PIC)
+                && !s.disposition().contains(ff::format::stream::Disposition::ATTACHED_PIC)
         })
-        .ok_or_else(|| VideoError::NoVideoStream {
-            path: path.to_owned(),
-        })?;
+        .ok_or_else(|| VideoError::NoVideoStream { path: path.to_owned() })?;
     let stream_index = stream.index();
     let params = stream.parameters();
     let codec_id = params.id();
     let codec_name = codec_id.name().to_owned();
-    let decoder_error = |cause: String| VideoError::Decoder {
-        path: path.to_owned(),
-        codec: codec_name.clone(),
-        cause,
-    };
+    let decoder_error = |cause: String| VideoError::Decoder { path: path.to_owned(), codec: codec_name.clone(), cause };
     if ff::decoder::find(codec_id).is_none() {
-        return Err(decoder_error(
-            "this FFmpeg build has no decoder for it".to_owned(),
-        ));
+        return Err(decoder_error("this FFmpeg build has no decoder for it".to_owned()));
     }
-    let mut ctx = ff::codec::context::Context::from_parameters(params)
-        .map_err(|e| decoder_error(e.to_string()))?;
-    ctx.set_threading(threading::Config {
-        kind: threading::Type::Frame,
-        count: options.threads,
-        ..Default::default()
-    });
+    let mut ctx = ff::codec::context::Context::from_parameters(params).map_err(|e| decoder_error(e.to_string()))?;
+    ctx.set_threading(threading::Config { kind: threading::Type::Frame, count: options.threads, ..Default::default() });
     // SAFETY: `ctx` owns a valid, not yet opened AVCodecContext; writing its
     // `thread_type` before `avcodec_open2` is how the C API is used (the CLI
     // keeps libavcodec's default, frame and slice threading together).
@@ -171,10 +142,7 @@ pub fn open_with(
     let rate = stream.rate();
     let time_base = stream.time_base();
     let duration_seconds = if stream.duration() > 0 && time_base.denominator() != 0 {
-        Some(
-            stream.duration() as f64 * f64::from(time_base.numerator())
-                / f64::from(time_base.denominator()),
-        )
+        Some(stream.duration() as f64 * f64::from(time_base.numerator()) / f64::from(time_base.denominator()))
     } else if input.duration() > 0 {
         Some(input.duration() as f64 / f64::from(ffi::AV_TIME_BASE))
     } else {
@@ -230,19 +198,11 @@ impl VideoDecoder {
     }
 
     fn damaged(&self, cause: impl std::fmt::Display) -> VideoError {
-        VideoError::Damaged {
-            path: self.info.path.clone(),
-            frames: self.frames,
-            cause: cause.to_string(),
-        }
+        VideoError::Damaged { path: self.info.path.clone(), frames: self.frames, cause: cause.to_string() }
     }
 
     fn decode_error(&self, cause: impl std::fmt::Display) -> VideoError {
-        VideoError::Decode {
-            path: self.info.path.clone(),
-            frames: self.frames,
-            cause: cause.to_string(),
-        }
+        VideoError::Decode { path: self.info.path.clone(), frames: self.frames, cause: cause.to_string() }
     }
 
     /// Sends the next packet of the video stream to the decoder, or the end
@@ -256,14 +216,9 @@ impl VideoDecoder {
                         continue;
                     }
                     if packet.is_corrupt() {
-                        return Err(
-                            self.damaged("a packet of the video stream is corrupt or cut short")
-                        );
+                        return Err(self.damaged("a packet of the video stream is corrupt or cut short"));
                     }
-                    return self
-                        .decoder
-                        .send_packet(&packet)
-                        .map_err(|e| self.decode_error(e));
+                    return self.decoder.send_packet(&packet).map_err(|e| self.decode_error(e));
                 }
                 Err(ff::Error::Eof) => {
                     self.eof_sent = true;
@@ -277,17 +232,10 @@ impl VideoDecoder {
     /// The decoded frame as RGB after display rotation.
     fn convert(&mut self, number: u64) -> Result<RgbImage, VideoError> {
         let f = &self.decoded;
-        let matrix = f
-            .side_data(ff::util::frame::side_data::Type::DisplayMatrix)
-            .and_then(|sd| matrix_from_bytes(sd.data()));
-        let orientation =
-            Orientation::from_display_matrix(matrix.as_ref().or(self.stream_matrix.as_ref()));
-        let key = Key {
-            format: f.format(),
-            width: f.width(),
-            height: f.height(),
-            orientation,
-        };
+        let matrix =
+            f.side_data(ff::util::frame::side_data::Type::DisplayMatrix).and_then(|sd| matrix_from_bytes(sd.data()));
+        let orientation = Orientation::from_display_matrix(matrix.as_ref().or(self.stream_matrix.as_ref()));
+        let key = Key { format: f.format(), width: f.width(), height: f.height(), orientation };
         let path = &self.info.path;
         let convert_error = |cause: String| VideoError::Convert {
             path: path.clone(),
@@ -299,10 +247,7 @@ impl VideoDecoder {
             Some(c) if c.key() == key => c,
             _ => Conversion::new(key).map_err(convert_error)?,
         };
-        self.conversion
-            .insert(conversion)
-            .run(f)
-            .map_err(convert_error)
+        self.conversion.insert(conversion).run(f).map_err(convert_error)
     }
 }
 
@@ -330,11 +275,7 @@ impl VideoDecoder {
                 Ok(()) => {
                     let number = self.frames;
                     self.frames += 1;
-                    let rgb = if want_rgb {
-                        Some(self.convert(number)?)
-                    } else {
-                        None
-                    };
+                    let rgb = if want_rgb { Some(self.convert(number)?) } else { None };
                     return Ok(Some(Frame { number, rgb }));
                 }
                 Err(ff::Error::Eof) => return Ok(None),
@@ -368,21 +309,14 @@ impl Target {
         // SAFETY: av_pix_fmt_desc_get accepts any AVPixelFormat value and
         // returns either null or a pointer to a static, immutable descriptor
         // that lives as long as the process.
-        let desc =
-            unsafe { ffi::av_pix_fmt_desc_get(id).as_ref() }.ok_or("unknown pixel format")?;
+        let desc = unsafe { ffi::av_pix_fmt_desc_get(id).as_ref() }.ok_or("unknown pixel format")?;
         let flag = |f: c_int| desc.flags & (f as u64) != 0;
         if flag(ffi::AV_PIX_FMT_FLAG_HWACCEL) {
             return Err("hardware frames are not supported".to_owned());
         }
         let alpha = flag(ffi::AV_PIX_FMT_FLAG_ALPHA);
-        let colour_components = usize::from(desc.nb_components)
-            .saturating_sub(usize::from(alpha))
-            .clamp(1, 4);
-        let depth = desc.comp[..colour_components]
-            .iter()
-            .map(|c| c.depth)
-            .max()
-            .unwrap_or(8);
+        let colour_components = usize::from(desc.nb_components).saturating_sub(usize::from(alpha)).clamp(1, 4);
+        let depth = desc.comp[..colour_components].iter().map(|c| c.depth).max().unwrap_or(8);
         let deep = depth > 8;
         let gray = colour_components == 1 && !flag(ffi::AV_PIX_FMT_FLAG_PAL);
         Ok(match (gray, deep, alpha) {
@@ -445,41 +379,17 @@ unsafe impl Send for Converter {}
 
 impl Converter {
     fn new(key: Key) -> Result<Self, String> {
-        let Key {
-            format,
-            width,
-            height,
-            ..
-        } = key;
+        let Key { format, width, height, .. } = key;
         let target = Target::for_source(format)?;
-        let sws = scaling::Context::get(
-            format,
-            width,
-            height,
-            target.pixel(),
-            width,
-            height,
-            scaling::Flags::BICUBIC,
-        )
-        .map_err(|e| {
-            format!(
-                "libswscale refused the conversion to {}: {e}",
-                pixel_name(target.pixel())
-            )
-        })?;
+        let sws = scaling::Context::get(format, width, height, target.pixel(), width, height, scaling::Flags::BICUBIC)
+            .map_err(|e| format!("libswscale refused the conversion to {}: {e}", pixel_name(target.pixel())))?;
         let out = frame::Video::new(target.pixel(), width, height);
         // SAFETY: `out` wraps a valid AVFrame; a null first plane means that
         // av_frame_get_buffer failed (out of memory) inside `new`.
         if unsafe { (*out.as_ptr()).data[0].is_null() } {
             return Err(format!("cannot allocate a {width}x{height} frame"));
         }
-        Ok(Self {
-            key,
-            target,
-            sws,
-            colors: None,
-            out,
-        })
+        Ok(Self { key, target, sws, colors: None, out })
     }
 
     /// Sets the YCbCr matrix and input range from the frame, as `vf_scale`
@@ -489,12 +399,7 @@ impl Converter {
             return;
         }
         // SAFETY: `f` wraps a valid AVFrame; reading two plain enum fields.
-        let (space, range) = unsafe {
-            (
-                (*f.as_ptr()).colorspace as c_int,
-                (*f.as_ptr()).color_range as c_int,
-            )
-        };
+        let (space, range) = unsafe { ((*f.as_ptr()).colorspace as c_int, (*f.as_ptr()).color_range as c_int) };
         if self.colors == Some((space, range)) {
             return;
         }
@@ -506,10 +411,8 @@ impl Converter {
         } else {
             space
         };
-        let (mut inv_table, mut table): (*mut c_int, *mut c_int) =
-            (ptr::null_mut(), ptr::null_mut());
-        let (mut in_full, mut out_full, mut brightness, mut contrast, mut saturation) =
-            (0, 0, 0, 0, 0);
+        let (mut inv_table, mut table): (*mut c_int, *mut c_int) = (ptr::null_mut(), ptr::null_mut());
+        let (mut in_full, mut out_full, mut brightness, mut contrast, mut saturation) = (0, 0, 0, 0, 0);
         // SAFETY: `self.sws` owns a valid, initialised SwsContext. The getter
         // only writes through the out-pointers, which point at live locals;
         // sws_getCoefficients returns a pointer into a static table of 4 ints
@@ -629,9 +532,7 @@ impl RotationGraph {
             Orientation::FlipHorizontal => &[("hflip", "")],
             Orientation::FlipVertical => &[("vflip", "")],
         };
-        let err = |what: &str, e: ff::Error| {
-            format!("cannot build the rotation filter graph ({what}): {e}")
-        };
+        let err = |what: &str, e: ff::Error| format!("cannot build the rotation filter graph ({what}): {e}");
         let mut graph = ff::filter::Graph::new();
         // SAFETY: `graph` owns a valid AVFilterGraph whose `scale_sws_opts`
         // is null after allocation; avfilter_graph_free releases it with
@@ -639,9 +540,7 @@ impl RotationGraph {
         unsafe {
             (*graph.as_mut_ptr()).scale_sws_opts = ffi::av_strdup(c"flags=bicubic".as_ptr());
         }
-        let find = |name: &str| {
-            ff::filter::find(name).ok_or_else(|| format!("libavfilter has no {name} filter"))
-        };
+        let find = |name: &str| ff::filter::find(name).ok_or_else(|| format!("libavfilter has no {name} filter"));
         let pix_fmt: ffi::AVPixelFormat = key.format.into();
         let args = format!(
             "video_size={}x{}:pix_fmt={}:time_base=1/1:pixel_aspect=1/1",
@@ -651,19 +550,11 @@ impl RotationGraph {
         // libavfilter negotiates formats link by link in that order, which
         // puts the RGB conversion after the rotation, as in the CLI. Created
         // the other way round, the conversion lands before it.
-        let mut chain = vec![graph
-            .add(&find("buffer")?, "in", &args)
-            .map_err(|e| err("source", e))?];
+        let mut chain = vec![graph.add(&find("buffer")?, "in", &args).map_err(|e| err("source", e))?];
         for (i, (name, args)) in filters.iter().enumerate() {
-            chain.push(
-                graph
-                    .add(&find(name)?, &format!("rotate{i}"), args)
-                    .map_err(|e| err(name, e))?,
-            );
+            chain.push(graph.add(&find(name)?, &format!("rotate{i}"), args).map_err(|e| err(name, e))?);
         }
-        let mut sink = graph
-            .add(&find("buffersink")?, "out", "")
-            .map_err(|e| err("sink", e))?;
+        let mut sink = graph.add(&find("buffersink")?, "out", "").map_err(|e| err("sink", e))?;
         sink.set_pixel_format(target.pixel());
         chain.push(sink);
         for i in 1..chain.len() {
@@ -675,10 +566,7 @@ impl RotationGraph {
     }
 
     fn run(&mut self, f: &frame::Video) -> Result<RgbImage, String> {
-        let mut source = self
-            .graph
-            .get("in")
-            .ok_or("the filter graph lost its source")?;
+        let mut source = self.graph.get("in").ok_or("the filter graph lost its source")?;
         // SAFETY: both pointers are valid: the buffer source of a configured
         // graph and a decoded frame. With KEEP_REF the source takes a new
         // reference to the frame's buffers and leaves `f` untouched.
@@ -690,19 +578,11 @@ impl RotationGraph {
             )
         };
         if ret < 0 {
-            return Err(format!(
-                "the rotation filter graph refused the frame: {}",
-                ff::Error::from(ret)
-            ));
+            return Err(format!("the rotation filter graph refused the frame: {}", ff::Error::from(ret)));
         }
-        let mut sink = self
-            .graph
-            .get("out")
-            .ok_or("the filter graph lost its sink")?;
+        let mut sink = self.graph.get("out").ok_or("the filter graph lost its sink")?;
         let mut out = frame::Video::empty();
-        sink.sink()
-            .frame(&mut out)
-            .map_err(|e| format!("the rotation filter graph gave no frame: {e}"))?;
+        sink.sink().frame(&mut out).map_err(|e| format!("the rotation filter graph gave no frame: {e}"))?;
         let (w, h) = if self.key.orientation.swaps_dimensions() {
             (self.key.height, self.key.width)
         } else {
@@ -730,9 +610,7 @@ fn extract(out: &frame::Video, target: Target) -> Result<RgbImage, String> {
     let data = out.data(0);
     let mut rgb = Vec::with_capacity(w * h * 3);
     for y in 0..h {
-        let row = data
-            .get(y * stride..y * stride + w * step)
-            .ok_or("the converted frame is shorter than its size")?;
+        let row = data.get(y * stride..y * stride + w * step).ok_or("the converted frame is shorter than its size")?;
         if target == Target::Rgb24 {
             rgb.extend_from_slice(row);
         } else {
@@ -747,64 +625,38 @@ fn extract(out: &frame::Video, target: Target) -> Result<RgbImage, String> {
 /// Initialises FFmpeg once per process.
 fn init() -> Result<(), String> {
     static INIT: OnceLock<Result<(), String>> = OnceLock::new();
-    INIT.get_or_init(|| ff::init().map_err(|e| format!("FFmpeg failed to initialise: {e}")))
-        .clone()
+    INIT.get_or_init(|| ff::init().map_err(|e| format!("FFmpeg failed to initialise: {e}"))).clone()
 }
 
 /// The checks FFmpeg would report less clearly: the file exists and is a file.
 fn check_file(path: &Path) -> Result<(), VideoError> {
     match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => Err(VideoError::Unreadable {
-            path: path.to_owned(),
-            cause: std::io::Error::other("it is a directory"),
-        }),
-        Ok(_) => std::fs::File::open(path)
-            .map(drop)
-            .map_err(|cause| VideoError::Unreadable {
-                path: path.to_owned(),
-                cause,
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(VideoError::NotFound {
-            path: path.to_owned(),
-        }),
-        Err(cause) => Err(VideoError::Unreadable {
-            path: path.to_owned(),
-            cause,
-        }),
+        Ok(m) if m.is_dir() => {
+            Err(VideoError::Unreadable { path: path.to_owned(), cause: std::io::Error::other("it is a directory") })
+        }
+        Ok(_) => {
+            std::fs::File::open(path).map(drop).map_err(|cause| VideoError::Unreadable { path: path.to_owned(), cause })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(VideoError::NotFound { path: path.to_owned() }),
+        Err(cause) => Err(VideoError::Unreadable { path: path.to_owned(), cause }),
     }
 }
 
 /// `avformat_open_input` + `avformat_find_stream_info`, probing the format
 /// or forcing the rawvideo demuxer with its options.
-fn open_input(
-    path: &Path,
-    c_path: &CStr,
-    raw: Option<&RawVideo>,
-) -> Result<ff::format::context::Input, VideoError> {
+fn open_input(path: &Path, c_path: &CStr, raw: Option<&RawVideo>) -> Result<ff::format::context::Input, VideoError> {
     let mut options = Options::default();
     let mut format: *const ffi::AVInputFormat = ptr::null();
     if let Some(raw) = raw {
-        let bad = |cause: String| VideoError::RawOptions {
-            path: path.to_owned(),
-            cause,
-        };
+        let bad = |cause: String| VideoError::RawOptions { path: path.to_owned(), cause };
         if raw.width == 0 || raw.height == 0 {
-            return Err(bad(format!(
-                "frame size {}x{} is empty",
-                raw.width, raw.height
-            )));
+            return Err(bad(format!("frame size {}x{} is empty", raw.width, raw.height)));
         }
         if raw.frame_rate.interval().is_none() {
-            return Err(bad(format!(
-                "frame rate {} is zero or negative",
-                raw.frame_rate
-            )));
+            return Err(bad(format!("frame rate {} is zero or negative", raw.frame_rate)));
         }
         if raw.pixel_format.parse::<Pixel>().is_err() {
-            return Err(bad(format!(
-                "FFmpeg knows no pixel format named {:?}",
-                raw.pixel_format
-            )));
+            return Err(bad(format!("FFmpeg knows no pixel format named {:?}", raw.pixel_format)));
         }
         // SAFETY: the argument is a NUL-terminated literal; the result is
         // null or a pointer to a static demuxer description.
@@ -812,28 +664,18 @@ fn open_input(
         if format.is_null() {
             return Err(bad("this FFmpeg build has no rawvideo demuxer".to_owned()));
         }
-        options
-            .set("video_size", &format!("{}x{}", raw.width, raw.height))
-            .map_err(bad)?;
-        options
-            .set("pixel_format", &raw.pixel_format)
-            .map_err(bad)?;
-        options
-            .set("framerate", &raw.frame_rate.to_string())
-            .map_err(bad)?;
+        options.set("video_size", &format!("{}x{}", raw.width, raw.height)).map_err(bad)?;
+        options.set("pixel_format", &raw.pixel_format).map_err(bad)?;
+        options.set("framerate", &raw.frame_rate.to_string()).map_err(bad)?;
     }
-    let not_media = |code: c_int| VideoError::NotMedia {
-        path: path.to_owned(),
-        cause: ff::Error::from(code).to_string(),
-    };
+    let not_media =
+        |code: c_int| VideoError::NotMedia { path: path.to_owned(), cause: ff::Error::from(code).to_string() };
     let mut ctx: *mut ffi::AVFormatContext = ptr::null_mut();
     // SAFETY: `ctx` is null, as avformat_open_input requires, and on failure
     // it frees what it allocated and leaves `ctx` null. `c_path` is
     // NUL-terminated; `format` is null or a static demuxer; the options
     // dictionary is owned by `options`, which frees what remains of it.
-    let ret = unsafe {
-        ffi::avformat_open_input(&mut ctx, c_path.as_ptr(), format, options.as_mut_ptr())
-    };
+    let ret = unsafe { ffi::avformat_open_input(&mut ctx, c_path.as_ptr(), format, options.as_mut_ptr()) };
     if ret < 0 {
         return Err(not_media(ret));
     }
@@ -857,8 +699,7 @@ struct Options {
 impl Options {
     fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         let k = CString::new(key).map_err(|_| format!("option name {key:?} contains NUL"))?;
-        let v = CString::new(value)
-            .map_err(|_| format!("option {key} value {value:?} contains NUL"))?;
+        let v = CString::new(value).map_err(|_| format!("option {key} value {value:?} contains NUL"))?;
         let mut raw = self.dict.map_or(ptr::null_mut(), |d| d.as_ptr());
         // SAFETY: `raw` is null or a dictionary owned by `self`; av_dict_set
         // copies both strings and updates `raw` (it may reallocate).
@@ -891,9 +732,7 @@ impl Drop for Options {
 
 /// FFmpeg's name for a pixel format, or a placeholder for "none".
 fn pixel_name(format: Pixel) -> String {
-    format
-        .descriptor()
-        .map_or_else(|| format!("{format:?}"), |d| d.name().to_owned())
+    format.descriptor().map_or_else(|| format!("{format:?}"), |d| d.name().to_owned())
 }
 
 #[cfg(test)]

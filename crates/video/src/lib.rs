@@ -42,10 +42,7 @@ pub use source::{Frame, FrameSource, IterSource, VideoInfo};
 pub use stream::{Sample, SampledFrames};
 
 #[cfg(feature = "ffmpeg")]
-pub use decode::{
-    open, open_raw, open_with, quiet_ffmpeg_log, sampled_frames, DecodeOptions, RawVideo,
-    VideoDecoder,
-};
+pub use decode::{open, open_raw, open_with, quiet_ffmpeg_log, sampled_frames, DecodeOptions, RawVideo, VideoDecoder};
 
 /// The RGB frame type, re-exported so callers need not depend on
 /// `relaxvqa-image` just to name it.

@@ -85,10 +85,7 @@ impl Orientation {
 
     /// Whether the width and height are exchanged.
     pub fn swaps_dimensions(self) -> bool {
-        matches!(
-            self,
-            Self::Rotate90Ccw | Self::Rotate90Cw | Self::Transpose | Self::AntiTranspose
-        )
+        matches!(self, Self::Rotate90Ccw | Self::Rotate90Cw | Self::Transpose | Self::AntiTranspose)
     }
 
     /// The RGB frame rearranged; the identity gives the frame back untouched.
@@ -99,11 +96,7 @@ impl Orientation {
         }
         let (w, h) = (image.width(), image.height());
         let src = image.as_bytes();
-        let (ow, oh) = if self.swaps_dimensions() {
-            (h, w)
-        } else {
-            (w, h)
-        };
+        let (ow, oh) = if self.swaps_dimensions() { (h, w) } else { (w, h) };
         let mut out = RgbImage::zeros(ow, oh);
         let dst = out.as_bytes_mut();
         for oy in 0..oh {
@@ -191,9 +184,7 @@ mod tests {
     }
 
     fn numbered(w: usize, h: usize) -> RgbImage {
-        let data = (0..w * h)
-            .flat_map(|i| [i as u8, (i >> 8) as u8, 7])
-            .collect();
+        let data = (0..w * h).flat_map(|i| [i as u8, (i >> 8) as u8, 7]).collect();
         RgbImage::from_vec(w, h, data).unwrap()
     }
 
@@ -212,26 +203,12 @@ mod tests {
             (270, Orientation::Rotate90Cw, 270),
         ] {
             let m = muxed(rotate);
-            println!(
-                "rotate={rotate}: display_rotation {:.1}, cli theta {}",
-                display_rotation(&m),
-                cli_rotation(&m)
-            );
-            assert_eq!(
-                Orientation::from_display_matrix(Some(&m)),
-                expect,
-                "rotate={rotate}"
-            );
+            println!("rotate={rotate}: display_rotation {:.1}, cli theta {}", display_rotation(&m), cli_rotation(&m));
+            assert_eq!(Orientation::from_display_matrix(Some(&m)), expect, "rotate={rotate}");
             assert_eq!(rotation_degrees(Some(&m)), degrees);
         }
-        assert_eq!(
-            Orientation::from_display_matrix(None),
-            Orientation::Identity
-        );
-        assert_eq!(
-            Orientation::from_display_matrix(Some(&[0; 9])),
-            Orientation::Identity
-        );
+        assert_eq!(Orientation::from_display_matrix(None), Orientation::Identity);
+        assert_eq!(Orientation::from_display_matrix(Some(&[0; 9])), Orientation::Identity);
         assert_eq!(rotation_degrees(Some(&[0; 9])), 0);
         // A mirrored matrix (x negated) at theta 0 with m[4] < 0: vflip.
         assert_eq!(

@@ -164,15 +164,9 @@ mod tests {
         // 2k/1 must give exactly k, not k - 1 through a float round trip.
         for k in 1..1000i64 {
             assert_eq!(frame_interval(2 * k, 1), Some(k as u64));
-            assert_eq!(
-                frame_interval(2 * k * 1001 - 1, 1001),
-                Some((k - 1).max(1) as u64)
-            );
+            assert_eq!(frame_interval(2 * k * 1001 - 1, 1001), Some((k - 1).max(1) as u64));
         }
-        assert_eq!(
-            frame_interval(i64::from(i32::MAX), 1),
-            Some((i32::MAX / 2) as u64)
-        );
+        assert_eq!(frame_interval(i64::from(i32::MAX), 1), Some((i32::MAX / 2) as u64));
     }
 
     #[test]
@@ -182,21 +176,9 @@ mod tests {
             let s = Sampling::new(k).unwrap();
             for n_frames in 0..40u64 {
                 let sampled: Vec<u64> = (0..n_frames).filter(|n| n % k == 0).collect();
-                let pairs: Vec<u64> = sampled
-                    .iter()
-                    .copied()
-                    .filter(|n| n + 1 < n_frames)
-                    .collect();
-                assert_eq!(
-                    s.sampled_count(n_frames),
-                    sampled.len() as u64,
-                    "k={k} N={n_frames}"
-                );
-                assert_eq!(
-                    s.pair_count(n_frames),
-                    pairs.len() as u64,
-                    "k={k} N={n_frames}"
-                );
+                let pairs: Vec<u64> = sampled.iter().copied().filter(|n| n + 1 < n_frames).collect();
+                assert_eq!(s.sampled_count(n_frames), sampled.len() as u64, "k={k} N={n_frames}");
+                assert_eq!(s.pair_count(n_frames), pairs.len() as u64, "k={k} N={n_frames}");
                 for n in 0..n_frames {
                     let needed = sampled.contains(&n) || (n > 0 && sampled.contains(&(n - 1)));
                     assert_eq!(s.needs_rgb(n), needed, "k={k} n={n}");

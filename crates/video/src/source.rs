@@ -43,12 +43,7 @@ pub struct VideoInfo {
 impl VideoInfo {
     /// Information for frames made in memory (tests, synthetic inputs): the
     /// container fields are left unknown.
-    pub fn synthetic(
-        name: impl Into<PathBuf>,
-        width: u32,
-        height: u32,
-        frame_rate: FrameRate,
-    ) -> Self {
+    pub fn synthetic(name: impl Into<PathBuf>, width: u32, height: u32, frame_rate: FrameRate) -> Self {
         Self {
             path: name.into(),
             width,
@@ -111,12 +106,7 @@ pub struct IterSource<I> {
 impl<I: Iterator<Item = RgbImage>> IterSource<I> {
     /// A source yielding `frames` in order, described by `info`.
     pub fn new(info: VideoInfo, frames: impl IntoIterator<IntoIter = I>) -> Self {
-        Self {
-            info,
-            frames: frames.into_iter(),
-            next_number: 0,
-            done: false,
-        }
+        Self { info, frames: frames.into_iter(), next_number: 0, done: false }
     }
 }
 
@@ -133,10 +123,7 @@ impl<I: Iterator<Item = RgbImage>> FrameSource for IterSource<I> {
             Some(img) => {
                 let number = self.next_number;
                 self.next_number += 1;
-                Ok(Some(Frame {
-                    number,
-                    rgb: want_rgb.then_some(img),
-                }))
+                Ok(Some(Frame { number, rgb: want_rgb.then_some(img) }))
             }
             None => {
                 self.done = true;

@@ -61,15 +61,7 @@ impl<S: FrameSource> SampledFrames<S> {
 
     /// Samples `source` at a given interval, whatever its frame rate.
     pub fn with_sampling(source: S, sampling: Sampling) -> Self {
-        Self {
-            source,
-            sampling,
-            pending: None,
-            next_index: 0,
-            frames_decoded: 0,
-            pairs: 0,
-            finished: false,
-        }
+        Self { source, sampling, pending: None, next_index: 0, frames_decoded: 0, pairs: 0, finished: false }
     }
 
     /// The video's information.
@@ -108,12 +100,7 @@ impl<S: FrameSource> SampledFrames<S> {
         if next_rgb.is_some() {
             self.pairs += 1;
         }
-        Sample {
-            index,
-            frame_number: n,
-            rgb,
-            next_rgb,
-        }
+        Sample { index, frame_number: n, rgb, next_rgb }
     }
 
     fn missing_rgb(&self, n: u64) -> VideoError {
@@ -132,9 +119,7 @@ impl<S: FrameSource> SampledFrames<S> {
             let Some(frame) = frame else {
                 self.finished = true;
                 if self.frames_decoded == 0 {
-                    return Err(VideoError::NoFrames {
-                        path: self.source.info().path.clone(),
-                    });
+                    return Err(VideoError::NoFrames { path: self.source.info().path.clone() });
                 }
                 // The last frame was sampled: it has no pair.
                 return Ok(self.pending.take().map(|(n, rgb)| self.emit(n, rgb, None)));
@@ -208,11 +193,7 @@ mod tests {
         for s in it.by_ref() {
             let s = s?;
             assert_eq!(s.index, got.len());
-            got.push((
-                s.frame_number,
-                number(&s.rgb),
-                s.next_rgb.as_ref().map(number),
-            ));
+            got.push((s.frame_number, number(&s.rgb), s.next_rgb.as_ref().map(number)));
         }
         assert_eq!(it.sampled_count(), got.len());
         Ok((got, it.frames_decoded()))
@@ -220,18 +201,13 @@ mod tests {
 
     #[test]
     fn samples_and_pairs_match_the_definitions() {
-        for (rate, k) in [
-            (FrameRate::new(24, 1), 12u64),
-            (FrameRate::new(3, 1), 1),
-            (FrameRate::new(30000, 1001), 14),
-        ] {
+        for (rate, k) in [(FrameRate::new(24, 1), 12u64), (FrameRate::new(3, 1), 1), (FrameRate::new(30000, 1001), 14)]
+        {
             for n_frames in [1u64, 2, 11, 12, 13, 24, 25, 48, 120] {
                 let (got, decoded) = run(n_frames, rate).unwrap();
                 assert_eq!(decoded, n_frames);
-                let expect: Vec<Seen> = (0..n_frames)
-                    .filter(|n| n % k == 0)
-                    .map(|n| (n, n, (n + 1 < n_frames).then_some(n + 1)))
-                    .collect();
+                let expect: Vec<Seen> =
+                    (0..n_frames).filter(|n| n % k == 0).map(|n| (n, n, (n + 1 < n_frames).then_some(n + 1))).collect();
                 assert_eq!(got, expect, "rate {rate} N={n_frames}");
             }
         }
@@ -256,8 +232,7 @@ mod tests {
         }
         let info = VideoInfo::synthetic("synthetic", 2, 2, FrameRate::new(24, 1));
         let frames: Vec<RgbImage> = (0..30).map(frame).collect();
-        let mut it =
-            SampledFrames::new(Counting(IterSource::new(info, frames), Vec::new())).unwrap();
+        let mut it = SampledFrames::new(Counting(IterSource::new(info, frames), Vec::new())).unwrap();
         assert_eq!(it.by_ref().count(), 3);
         assert_eq!(it.pair_count(), 3);
         assert_eq!(it.into_source().1, vec![0, 1, 12, 13, 24, 25]);
@@ -270,10 +245,7 @@ mod tests {
         assert!(matches!(err, VideoError::NoFrames { .. }));
         let err = run(10, FrameRate::new(0, 1)).unwrap_err();
         println!("{err}");
-        assert!(matches!(
-            err,
-            VideoError::InvalidFrameRate { num: 0, den: 1, .. }
-        ));
+        assert!(matches!(err, VideoError::InvalidFrameRate { num: 0, den: 1, .. }));
     }
 
     #[test]
@@ -289,9 +261,6 @@ mod tests {
         let info = VideoInfo::synthetic("long", 2, 2, FrameRate::new(30, 1));
         let mut it = SampledFrames::new(IterSource::new(info, (0..100_000u64).map(frame))).unwrap();
         let n = it.by_ref().filter(|s| s.is_ok()).count();
-        assert_eq!(
-            (n, it.pair_count(), it.frames_decoded()),
-            (6667, 6667, 100_000)
-        );
+        assert_eq!((n, it.pair_count(), it.frames_decoded()), (6667, 6667, 100_000));
     }
 }

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use relaxvqa_video::{
-    open, open_raw, open_with, sampled_frames, DecodeOptions, FrameRate, FrameSource, Orientation,
-    RawVideo, RgbImage, SampledFrames, VideoDecoder, VideoError,
+    open, open_raw, open_with, sampled_frames, DecodeOptions, FrameRate, FrameSource, Orientation, RawVideo, RgbImage,
+    SampledFrames, VideoDecoder, VideoError,
 };
 
 /// Runs the `ffmpeg` CLI and returns its stdout; panics with its stderr on
@@ -20,11 +20,7 @@ fn ffmpeg(args: &[&str]) -> Vec<u8> {
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run the ffmpeg CLI (needed by these tests): {e}"));
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "ffmpeg {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
 
@@ -53,17 +49,7 @@ fn make(dir: &Path, name: &str, source: &str, encode: &[&str]) -> PathBuf {
 fn cli_frames(path: &Path, pix_fmt: &str, input_args: &[&str]) -> Vec<u8> {
     let mut args: Vec<&str> = input_args.to_vec();
     let p = path.to_str().unwrap();
-    args.extend_from_slice(&[
-        "-i",
-        p,
-        "-fps_mode",
-        "passthrough",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        pix_fmt,
-        "-",
-    ]);
+    args.extend_from_slice(&["-i", p, "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"]);
     ffmpeg(&args)
 }
 
@@ -80,9 +66,7 @@ fn cli_rgb(path: &Path, pix_fmt: &str, input_args: &[&str]) -> Vec<u8> {
         "gray16le" => (2, [1, 1, 1]),
         other => panic!("no layout for {other}"),
     };
-    raw.chunks_exact(step)
-        .flat_map(|px| offsets.map(|o| px[o]))
-        .collect()
+    raw.chunks_exact(step).flat_map(|px| offsets.map(|o| px[o])).collect()
 }
 
 /// Every frame decoded by this crate, concatenated, with the frame count.
@@ -92,19 +76,12 @@ fn decode_all(source: &mut impl FrameSource) -> (Vec<RgbImage>, Vec<u8>) {
         assert_eq!(f.number, frames.len() as u64);
         frames.push(f.rgb.expect("rgb was asked for"));
     }
-    let bytes = frames
-        .iter()
-        .flat_map(|f| f.as_bytes().iter().copied())
-        .collect();
+    let bytes = frames.iter().flat_map(|f| f.as_bytes().iter().copied()).collect();
     (frames, bytes)
 }
 
 fn max_abs_diff(a: &[u8], b: &[u8]) -> u8 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| x.abs_diff(*y))
-        .max()
-        .unwrap_or(0)
+    a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0)
 }
 
 /// Decodes `path` with the crate and with the CLI (`pix_fmt`), prints the
@@ -114,13 +91,7 @@ fn compare_with_cli(path: &Path, pix_fmt: &str) -> u8 {
     let (frames, ours) = decode_all(&mut dec);
     let cli = cli_rgb(path, pix_fmt, &[]);
     let info = dec.info();
-    assert_eq!(
-        ours.len(),
-        cli.len(),
-        "{}: byte counts differ (frames: {})",
-        path.display(),
-        frames.len()
-    );
+    assert_eq!(ours.len(), cli.len(), "{}: byte counts differ (frames: {})", path.display(), frames.len());
     let diff = max_abs_diff(&ours, &cli);
     println!(
         "{}: {} {}x{} rot {} -> {} frames, vs CLI -pix_fmt {pix_fmt}: max abs diff {diff}",
@@ -132,10 +103,7 @@ fn compare_with_cli(path: &Path, pix_fmt: &str) -> u8 {
         frames.len()
     );
     for f in &frames {
-        assert_eq!(
-            (f.width() as u32, f.height() as u32),
-            (info.width, info.height)
-        );
+        assert_eq!((f.width() as u32, f.height() as u32), (info.width, info.height));
     }
     diff
 }
@@ -186,52 +154,19 @@ fn eight_bit_formats_and_colour_tags_match_the_cli() {
             "rgb24",
         ),
         // Full range (decoded as yuvj420p).
-        (
-            make(
-                d,
-                "full.mp4",
-                src,
-                &["-t", "0.6", "-c:v", "libx264", "-pix_fmt", "yuvj420p"],
-            ),
-            "rgb24",
-        ),
+        (make(d, "full.mp4", src, &["-t", "0.6", "-c:v", "libx264", "-pix_fmt", "yuvj420p"]), "rgb24"),
         // BT.2020 tagged.
         (
             make(
                 d,
                 "bt2020.mkv",
                 src,
-                &[
-                    "-t",
-                    "0.6",
-                    "-c:v",
-                    "libx264",
-                    "-pix_fmt",
-                    "yuv420p",
-                    "-colorspace",
-                    "bt2020nc",
-                ],
+                &["-t", "0.6", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-colorspace", "bt2020nc"],
             ),
             "rgb24",
         ),
-        (
-            make(
-                d,
-                "yuv422.mp4",
-                src,
-                &["-t", "0.6", "-c:v", "libx264", "-pix_fmt", "yuv422p"],
-            ),
-            "rgb24",
-        ),
-        (
-            make(
-                d,
-                "yuv444.mp4",
-                src,
-                &["-t", "0.6", "-c:v", "libx264", "-pix_fmt", "yuv444p"],
-            ),
-            "rgb24",
-        ),
+        (make(d, "yuv422.mp4", src, &["-t", "0.6", "-c:v", "libx264", "-pix_fmt", "yuv422p"]), "rgb24"),
+        (make(d, "yuv444.mp4", src, &["-t", "0.6", "-c:v", "libx264", "-pix_fmt", "yuv444p"]), "rgb24"),
         // Odd height: libswscale takes its general (bicubic) path, not the
         // special yuv420p converter.
         (
@@ -243,50 +178,15 @@ fn eight_bit_formats_and_colour_tags_match_the_cli() {
             ),
             "rgb24",
         ),
-        (
-            make(
-                d,
-                "nv12.mkv",
-                src,
-                &["-t", "0.6", "-c:v", "rawvideo", "-pix_fmt", "nv12"],
-            ),
-            "rgb24",
-        ),
+        (make(d, "nv12.mkv", src, &["-t", "0.6", "-c:v", "rawvideo", "-pix_fmt", "nv12"]), "rgb24"),
         // Palette (GIF), RGB sources, MPEG-4 part 2.
         (make(d, "pal.gif", src, &["-t", "0.6"]), "rgb24"),
-        (
-            make(
-                d,
-                "rgb.mkv",
-                src,
-                &["-t", "0.6", "-c:v", "png", "-pix_fmt", "rgb24"],
-            ),
-            "rgb24",
-        ),
-        (
-            make(d, "mpeg4.avi", src, &["-t", "0.6", "-c:v", "mpeg4"]),
-            "rgb24",
-        ),
+        (make(d, "rgb.mkv", src, &["-t", "0.6", "-c:v", "png", "-pix_fmt", "rgb24"]), "rgb24"),
+        (make(d, "mpeg4.avi", src, &["-t", "0.6", "-c:v", "mpeg4"]), "rgb24"),
         // Alpha: the CLI would write rgba PNGs; the reader drops alpha.
-        (
-            make(
-                d,
-                "alpha.mkv",
-                src,
-                &["-t", "0.6", "-c:v", "ffv1", "-pix_fmt", "yuva420p"],
-            ),
-            "rgba",
-        ),
+        (make(d, "alpha.mkv", src, &["-t", "0.6", "-c:v", "ffv1", "-pix_fmt", "yuva420p"]), "rgba"),
         // Grey: the CLI would write grey PNGs; the reader replicates them.
-        (
-            make(
-                d,
-                "gray.mkv",
-                src,
-                &["-t", "0.6", "-c:v", "ffv1", "-pix_fmt", "gray"],
-            ),
-            "gray",
-        ),
+        (make(d, "gray.mkv", src, &["-t", "0.6", "-c:v", "ffv1", "-pix_fmt", "gray"]), "gray"),
     ];
     for (path, pix_fmt) in cases {
         assert_eq!(compare_with_cli(&path, pix_fmt), 0, "{}", path.display());
@@ -300,69 +200,20 @@ fn deep_formats_keep_the_high_byte_of_rgb48() {
     let d = dir.path();
     let src = "testsrc2=size=96x64:rate=10,noise=alls=20:allf=t";
     let cases: Vec<(PathBuf, &str)> = vec![
-        (
-            make(
-                d,
-                "p10.mp4",
-                src,
-                &["-t", "0.6", "-c:v", "libx264", "-pix_fmt", "yuv420p10le"],
-            ),
-            "rgb48le",
-        ),
+        (make(d, "p10.mp4", src, &["-t", "0.6", "-c:v", "libx264", "-pix_fmt", "yuv420p10le"]), "rgb48le"),
         (
             make(
                 d,
                 "p10_709.mkv",
                 src,
-                &[
-                    "-t",
-                    "0.6",
-                    "-c:v",
-                    "libx264",
-                    "-pix_fmt",
-                    "yuv420p10le",
-                    "-colorspace",
-                    "bt709",
-                ],
+                &["-t", "0.6", "-c:v", "libx264", "-pix_fmt", "yuv420p10le", "-colorspace", "bt709"],
             ),
             "rgb48le",
         ),
-        (
-            make(
-                d,
-                "p12_444.mkv",
-                src,
-                &["-t", "0.6", "-c:v", "ffv1", "-pix_fmt", "yuv444p12le"],
-            ),
-            "rgb48le",
-        ),
-        (
-            make(
-                d,
-                "p16.mkv",
-                src,
-                &["-t", "0.6", "-c:v", "ffv1", "-pix_fmt", "yuv420p16le"],
-            ),
-            "rgb48le",
-        ),
-        (
-            make(
-                d,
-                "pa10.mkv",
-                src,
-                &["-t", "0.6", "-c:v", "ffv1", "-pix_fmt", "yuva420p10le"],
-            ),
-            "rgba64le",
-        ),
-        (
-            make(
-                d,
-                "gray10.mkv",
-                src,
-                &["-t", "0.6", "-c:v", "ffv1", "-pix_fmt", "gray16le"],
-            ),
-            "gray16le",
-        ),
+        (make(d, "p12_444.mkv", src, &["-t", "0.6", "-c:v", "ffv1", "-pix_fmt", "yuv444p12le"]), "rgb48le"),
+        (make(d, "p16.mkv", src, &["-t", "0.6", "-c:v", "ffv1", "-pix_fmt", "yuv420p16le"]), "rgb48le"),
+        (make(d, "pa10.mkv", src, &["-t", "0.6", "-c:v", "ffv1", "-pix_fmt", "yuva420p10le"]), "rgba64le"),
+        (make(d, "gray10.mkv", src, &["-t", "0.6", "-c:v", "ffv1", "-pix_fmt", "gray16le"]), "gray16le"),
     ];
     for (path, pix_fmt) in &cases {
         assert_eq!(compare_with_cli(path, pix_fmt), 0, "{}", path.display());
@@ -371,10 +222,7 @@ fn deep_formats_keep_the_high_byte_of_rgb48() {
     // differ (by up to 3 levels there).
     let direct = cli_rgb(&cases[0].0, "rgb24", &[]);
     let (_, ours) = decode_all(&mut open(&cases[0].0).unwrap());
-    println!(
-        "p10.mp4: rgb48>>8 vs direct rgb24: max abs diff {}",
-        max_abs_diff(&ours, &direct)
-    );
+    println!("p10.mp4: rgb48>>8 vs direct rgb24: max abs diff {}", max_abs_diff(&ours, &direct));
 }
 
 #[test]
@@ -383,12 +231,8 @@ fn display_rotation_matches_the_cli_and_numpy_rot90() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // 640x272 as in the spec's observation (a short clip).
-    let base = make(
-        d,
-        "base.mp4",
-        "testsrc2=size=640x272:rate=10",
-        &["-t", "0.3", "-c:v", "libx264", "-pix_fmt", "yuv420p"],
-    );
+    let base =
+        make(d, "base.mp4", "testsrc2=size=640x272:rate=10", &["-t", "0.3", "-c:v", "libx264", "-pix_fmt", "yuv420p"]);
     let (plain, _) = decode_all(&mut open(&base).unwrap());
     for (rotate, orientation, dims) in [
         (90, Orientation::Rotate90Ccw, (272, 640)),
@@ -397,19 +241,8 @@ fn display_rotation_matches_the_cli_and_numpy_rot90() {
     ] {
         let path = d.join(format!("rot{rotate}.mp4"));
         let tag = format!("rotate={rotate}");
-        ffmpeg(&[
-            "-i",
-            base.to_str().unwrap(),
-            "-c",
-            "copy",
-            "-metadata:s:v:0",
-            &tag,
-            path.to_str().unwrap(),
-        ]);
-        println!(
-            "rot{rotate}.mp4 ffprobe: {}",
-            ffprobe(&path, "stream_side_data=rotation").replace('\n', " ")
-        );
+        ffmpeg(&["-i", base.to_str().unwrap(), "-c", "copy", "-metadata:s:v:0", &tag, path.to_str().unwrap()]);
+        println!("rot{rotate}.mp4 ffprobe: {}", ffprobe(&path, "stream_side_data=rotation").replace('\n', " "));
         let dec = open(&path).unwrap();
         let info = dec.info().clone();
         assert_eq!((info.width, info.height), dims, "rotate={rotate}");
@@ -442,15 +275,7 @@ fn rotation_follows_the_cli_where_order_matters() {
     let d = dir.path();
     let src = "testsrc2=size=96x64:rate=10,noise=alls=20:allf=t";
     let sources: Vec<(PathBuf, &str)> = vec![
-        (
-            make(
-                d,
-                "p10.mp4",
-                src,
-                &["-t", "0.3", "-c:v", "libx264", "-pix_fmt", "yuv420p10le"],
-            ),
-            "rgb48le",
-        ),
+        (make(d, "p10.mp4", src, &["-t", "0.3", "-c:v", "libx264", "-pix_fmt", "yuv420p10le"]), "rgb48le"),
         (
             make(
                 d,
@@ -460,69 +285,24 @@ fn rotation_follows_the_cli_where_order_matters() {
             ),
             "rgb24",
         ),
-        (
-            make(
-                d,
-                "y422.mp4",
-                src,
-                &["-t", "0.3", "-c:v", "libx264", "-pix_fmt", "yuv422p"],
-            ),
-            "rgb24",
-        ),
-        (
-            make(
-                d,
-                "y422p10.mov",
-                src,
-                &["-t", "0.3", "-c:v", "ffv1", "-pix_fmt", "yuv422p10le"],
-            ),
-            "rgb48le",
-        ),
-        (
-            make(
-                d,
-                "alpha.mov",
-                src,
-                &["-t", "0.3", "-c:v", "ffv1", "-pix_fmt", "yuva420p"],
-            ),
-            "rgba",
-        ),
-        (
-            make(
-                d,
-                "gray10.mov",
-                src,
-                &["-t", "0.3", "-c:v", "ffv1", "-pix_fmt", "gray10le"],
-            ),
-            "gray16le",
-        ),
+        (make(d, "y422.mp4", src, &["-t", "0.3", "-c:v", "libx264", "-pix_fmt", "yuv422p"]), "rgb24"),
+        (make(d, "y422p10.mov", src, &["-t", "0.3", "-c:v", "ffv1", "-pix_fmt", "yuv422p10le"]), "rgb48le"),
+        (make(d, "alpha.mov", src, &["-t", "0.3", "-c:v", "ffv1", "-pix_fmt", "yuva420p"]), "rgba"),
+        (make(d, "gray10.mov", src, &["-t", "0.3", "-c:v", "ffv1", "-pix_fmt", "gray10le"]), "gray16le"),
     ];
     for (base, pix_fmt) in &sources {
         let (plain, _) = decode_all(&mut open(base).unwrap());
-        for (rotate, orientation) in [
-            (90, Orientation::Rotate90Ccw),
-            (180, Orientation::Rotate180),
-            (270, Orientation::Rotate90Cw),
-        ] {
+        for (rotate, orientation) in
+            [(90, Orientation::Rotate90Ccw), (180, Orientation::Rotate180), (270, Orientation::Rotate90Cw)]
+        {
             let stem = base.file_stem().unwrap().to_string_lossy();
             let ext = base.extension().unwrap().to_string_lossy();
             let path = d.join(format!("{stem}_rot{rotate}.{ext}"));
             let tag = format!("rotate={rotate}");
-            ffmpeg(&[
-                "-i",
-                base.to_str().unwrap(),
-                "-c",
-                "copy",
-                "-metadata:s:v:0",
-                &tag,
-                path.to_str().unwrap(),
-            ]);
+            ffmpeg(&["-i", base.to_str().unwrap(), "-c", "copy", "-metadata:s:v:0", &tag, path.to_str().unwrap()]);
             assert_eq!(compare_with_cli(&path, pix_fmt), 0, "{}", path.display());
             let (turned, ours) = decode_all(&mut open(&path).unwrap());
-            let rgb_turned: Vec<u8> = plain
-                .iter()
-                .flat_map(|p| orientation.apply(p.clone()).into_vec())
-                .collect();
+            let rgb_turned: Vec<u8> = plain.iter().flat_map(|p| orientation.apply(p.clone()).into_vec()).collect();
             let same = turned.len() == plain.len() && ours == rgb_turned;
             println!(
                 "  {}: turning the RGB frame instead would give max abs diff {} ({})",
@@ -539,97 +319,52 @@ fn raw_yuv_needs_size_format_and_rate() {
     quiet();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    for (pix_fmt, cli_fmt) in [
-        ("yuv420p", "rgb24"),
-        ("yuv420p10le", "rgb48le"),
-        ("nv12", "rgb24"),
-    ] {
+    for (pix_fmt, cli_fmt) in [("yuv420p", "rgb24"), ("yuv420p10le", "rgb48le"), ("nv12", "rgb24")] {
         let path = make(
             d,
             &format!("clip_{pix_fmt}.yuv"),
             "testsrc2=size=64x48:rate=25",
             &["-t", "0.4", "-f", "rawvideo", "-pix_fmt", pix_fmt],
         );
-        let raw = RawVideo {
-            width: 64,
-            height: 48,
-            pixel_format: pix_fmt.to_owned(),
-            frame_rate: FrameRate::new(25, 1),
-        };
+        let raw =
+            RawVideo { width: 64, height: 48, pixel_format: pix_fmt.to_owned(), frame_rate: FrameRate::new(25, 1) };
         let mut dec = open_raw(&path, raw).unwrap_or_else(|e| panic!("{e}"));
         let info = dec.info().clone();
         println!("{pix_fmt}: {info:?}");
-        assert_eq!(
-            (info.width, info.height, info.frame_rate),
-            (64, 48, FrameRate::new(25, 1))
-        );
+        assert_eq!((info.width, info.height, info.frame_rate), (64, 48, FrameRate::new(25, 1)));
         let (frames, ours) = decode_all(&mut dec);
         assert_eq!(frames.len(), 10);
         let cli = cli_rgb(
             &path,
             cli_fmt,
-            &[
-                "-f",
-                "rawvideo",
-                "-video_size",
-                "64x48",
-                "-pixel_format",
-                pix_fmt,
-                "-framerate",
-                "25",
-            ],
+            &["-f", "rawvideo", "-video_size", "64x48", "-pixel_format", pix_fmt, "-framerate", "25"],
         );
         let diff = max_abs_diff(&ours, &cli);
-        println!(
-            "{pix_fmt} raw: {} frames, vs CLI: max abs diff {diff}",
-            frames.len()
-        );
+        println!("{pix_fmt} raw: {} frames, vs CLI: max abs diff {diff}", frames.len());
         assert_eq!((ours.len(), diff), (cli.len(), 0));
     }
     let path = d.join("clip_yuv420p.yuv");
     let bad = |w: u32, pf: &str, num: i32| {
         open_raw(
             &path,
-            RawVideo {
-                width: w,
-                height: 48,
-                pixel_format: pf.to_owned(),
-                frame_rate: FrameRate::new(num, 1),
-            },
+            RawVideo { width: w, height: 48, pixel_format: pf.to_owned(), frame_rate: FrameRate::new(num, 1) },
         )
         .err()
         .unwrap_or_else(|| panic!("{w} {pf} {num} accepted"))
     };
-    for err in [
-        bad(0, "yuv420p", 25),
-        bad(64, "not_a_format", 25),
-        bad(64, "yuv420p", 0),
-    ] {
+    for err in [bad(0, "yuv420p", 25), bad(64, "not_a_format", 25), bad(64, "yuv420p", 0)] {
         println!("{err}");
         assert!(matches!(err, VideoError::RawOptions { .. }), "{err:?}");
     }
     // A size that does not divide the file: the last frame is cut short.
-    let raw = RawVideo {
-        width: 60,
-        height: 48,
-        pixel_format: "yuv420p".to_owned(),
-        frame_rate: FrameRate::new(25, 1),
-    };
+    let raw = RawVideo { width: 60, height: 48, pixel_format: "yuv420p".to_owned(), frame_rate: FrameRate::new(25, 1) };
     let err = drain(open_raw(&path, raw).unwrap()).unwrap_err();
     println!("{err}");
-    assert!(
-        matches!(err, VideoError::Decode { .. } | VideoError::Damaged { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, VideoError::Decode { .. } | VideoError::Damaged { .. }), "{err:?}");
     // An empty raw file has no frame.
     let empty = d.join("empty.yuv");
     std::fs::write(&empty, b"").unwrap();
-    let raw = RawVideo {
-        width: 64,
-        height: 48,
-        pixel_format: "yuv420p".to_owned(),
-        frame_rate: FrameRate::new(25, 1),
-    };
+    let raw = RawVideo { width: 64, height: 48, pixel_format: "yuv420p".to_owned(), frame_rate: FrameRate::new(25, 1) };
     let err = sample_all(SampledFrames::new(open_raw(&empty, raw).unwrap()).unwrap()).unwrap_err();
     println!("{err}");
     assert!(matches!(err, VideoError::NoFrames { .. }), "{err:?}");
@@ -658,60 +393,28 @@ fn short_videos_and_interval_one() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // One frame: valid, one sampled frame, no pair.
-    let one = make(
-        d,
-        "one.mp4",
-        "testsrc2=size=64x48:rate=25",
-        &["-frames:v", "1", "-c:v", "libx264"],
-    );
+    let one = make(d, "one.mp4", "testsrc2=size=64x48:rate=25", &["-frames:v", "1", "-c:v", "libx264"]);
     let counts = sample_all(sampled_frames(&one).unwrap()).unwrap();
     println!("one frame: (N, |S|, |P|) = {counts:?}");
     assert_eq!(counts, (1, 1, 0));
     // A still image is a one-frame video too.
     let png = d.join("still.png");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=64x48",
-        "-frames:v",
-        "1",
-        png.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        sample_all(sampled_frames(&png).unwrap()).unwrap(),
-        (1, 1, 0)
-    );
+    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=64x48", "-frames:v", "1", png.to_str().unwrap()]);
+    assert_eq!(sample_all(sampled_frames(&png).unwrap()).unwrap(), (1, 1, 0));
     // 3 fps: k = 1, every frame sampled and every one but the last paired.
-    let slow = make(
-        d,
-        "slow.mp4",
-        "testsrc2=size=64x48:rate=3",
-        &["-frames:v", "7", "-c:v", "libx264"],
-    );
+    let slow = make(d, "slow.mp4", "testsrc2=size=64x48:rate=3", &["-frames:v", "7", "-c:v", "libx264"]);
     let mut it = sampled_frames(&slow).unwrap();
     assert_eq!(it.sampling().interval(), 1);
     let samples: Vec<_> = it.by_ref().map(|s| s.unwrap()).collect();
-    assert_eq!(
-        (it.frames_decoded(), samples.len(), it.pair_count()),
-        (7, 7, 6)
-    );
+    assert_eq!((it.frames_decoded(), samples.len(), it.pair_count()), (7, 7, 6));
     for w in samples.windows(2) {
         assert_eq!(w[0].next_rgb.as_ref(), Some(&w[1].rgb));
     }
     // 25 frames at 24 fps (k = 12): the last frame (24) is sampled, unpaired.
-    let clip = make(
-        d,
-        "k12.mp4",
-        "testsrc2=size=64x48:rate=24",
-        &["-frames:v", "25", "-c:v", "libx264"],
-    );
+    let clip = make(d, "k12.mp4", "testsrc2=size=64x48:rate=24", &["-frames:v", "25", "-c:v", "libx264"]);
     let mut it = sampled_frames(&clip).unwrap();
-    let numbers: Vec<(u64, bool)> = it
-        .by_ref()
-        .map(|s| s.unwrap())
-        .map(|s| (s.frame_number, s.next_rgb.is_some()))
-        .collect();
+    let numbers: Vec<(u64, bool)> =
+        it.by_ref().map(|s| s.unwrap()).map(|s| (s.frame_number, s.next_rgb.is_some())).collect();
     assert_eq!(numbers, vec![(0, true), (12, true), (24, false)]);
 }
 
@@ -738,30 +441,19 @@ fn bad_inputs_give_errors_naming_the_file() {
 
     for name in ["notes.txt", "notes.mp4"] {
         let text = d.join(name);
-        std::fs::write(
-            &text,
-            "This is a text file, not a video.\nIt has two lines.\n",
-        )
-        .unwrap();
+        std::fs::write(&text, "This is a text file, not a video.\nIt has two lines.\n").unwrap();
         let err = open(&text).err().unwrap();
         show(name, &err, &text);
         assert!(matches!(err, VideoError::NotMedia { .. }), "{err:?}");
     }
 
     let garbage = d.join("garbage.mkv");
-    let bytes: Vec<u8> = (0u32..100_000)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
+    let bytes: Vec<u8> = (0u32..100_000).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     std::fs::write(&garbage, bytes).unwrap();
     let err = open(&garbage).err().unwrap();
     show("garbage", &err, &garbage);
 
-    let audio = make(
-        d,
-        "audio.m4a",
-        "sine=frequency=440:duration=0.5",
-        &["-c:a", "aac"],
-    );
+    let audio = make(d, "audio.m4a", "sine=frequency=440:duration=0.5", &["-c:a", "aac"]);
     let err = open(&audio).err().unwrap();
     show("audio only", &err, &audio);
     assert!(matches!(err, VideoError::NoVideoStream { .. }));
@@ -778,24 +470,13 @@ fn bad_inputs_give_errors_naming_the_file() {
     // With `+faststart` the index comes first: the half file opens, decodes
     // some frames, then fails; never a silently short video.
     let fast = d.join("fast.mp4");
-    ffmpeg(&[
-        "-i",
-        fixture.to_str().unwrap(),
-        "-c",
-        "copy",
-        "-movflags",
-        "+faststart",
-        fast.to_str().unwrap(),
-    ]);
+    ffmpeg(&["-i", fixture.to_str().unwrap(), "-c", "copy", "-movflags", "+faststart", fast.to_str().unwrap()]);
     let bytes = std::fs::read(&fast).unwrap();
     let half_fast = d.join("half_fast.mp4");
     std::fs::write(&half_fast, &bytes[..bytes.len() / 2]).unwrap();
     let err = sample_all(sampled_frames(&half_fast).unwrap()).unwrap_err();
     show("first half, moov first", &err, &half_fast);
-    assert!(
-        matches!(err, VideoError::Damaged { .. } | VideoError::Decode { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, VideoError::Damaged { .. } | VideoError::Decode { .. }), "{err:?}");
     // Cut inside the header: cannot be opened.
     let stub = d.join("stub.mp4");
     std::fs::write(&stub, &bytes[..200]).unwrap();
@@ -803,35 +484,16 @@ fn bad_inputs_give_errors_naming_the_file() {
     show("first 200 bytes", &err, &stub);
 
     // A video stream with no frame: an error when sampled.
-    let zero_avi = make(
-        d,
-        "zero.avi",
-        "testsrc2=size=64x48:rate=10",
-        &["-frames:v", "0", "-c:v", "ffv1"],
-    );
-    let zero_y4m = make(
-        d,
-        "zero.y4m",
-        "testsrc2=size=64x48:rate=10",
-        &["-frames:v", "0"],
-    );
+    let zero_avi = make(d, "zero.avi", "testsrc2=size=64x48:rate=10", &["-frames:v", "0", "-c:v", "ffv1"]);
+    let zero_y4m = make(d, "zero.y4m", "testsrc2=size=64x48:rate=10", &["-frames:v", "0"]);
     for zero in [zero_avi, zero_y4m] {
-        println!(
-            "{}: {}",
-            zero.display(),
-            ffprobe(&zero, "stream=codec_type,codec_name,nb_frames").replace('\n', " ")
-        );
+        println!("{}: {}", zero.display(), ffprobe(&zero, "stream=codec_type,codec_name,nb_frames").replace('\n', " "));
         let err = sample_all(sampled_frames(&zero).unwrap_or_else(|e| panic!("{e}"))).unwrap_err();
         show("zero frames", &err, &zero);
         assert!(matches!(err, VideoError::NoFrames { .. }), "{err:?}");
     }
     // MP4 writes no usable stream for zero frames: no video stream.
-    let zero = make(
-        d,
-        "zero.mp4",
-        "testsrc2=size=64x48:rate=10",
-        &["-frames:v", "0", "-c:v", "libx264"],
-    );
+    let zero = make(d, "zero.mp4", "testsrc2=size=64x48:rate=10", &["-frames:v", "0", "-c:v", "libx264"]);
     let err = open(&zero).err().unwrap();
     show("zero frames, mp4", &err, &zero);
     assert!(matches!(err, VideoError::NoVideoStream { .. }), "{err:?}");
@@ -878,10 +540,7 @@ fn frame_rate_zero_is_an_error() {
     let src = relaxvqa_video::IterSource::new(info, vec![RgbImage::zeros(2, 2)]);
     let err = SampledFrames::new(src).err().unwrap();
     println!("{err}");
-    assert!(matches!(
-        err,
-        VideoError::InvalidFrameRate { num: 0, den: 0, .. }
-    ));
+    assert!(matches!(err, VideoError::InvalidFrameRate { num: 0, den: 0, .. }));
     assert!(err.to_string().contains("zero_rate.mp4"));
 }
 
@@ -889,14 +548,7 @@ fn frame_rate_zero_is_an_error() {
 fn unconverted_frames_are_decoded_but_not_converted() {
     quiet();
     let path = relaxvqa_fixtures::video("carphone_pristine");
-    let mut dec = open_with(
-        &path,
-        &DecodeOptions {
-            threads: 1,
-            raw: None,
-        },
-    )
-    .unwrap();
+    let mut dec = open_with(&path, &DecodeOptions { threads: 1, raw: None }).unwrap();
     let mut converted = 0;
     let mut n = 0u64;
     while let Some(f) = dec.next_frame(n % 14 == 0).unwrap() {

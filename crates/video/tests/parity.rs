@@ -6,11 +6,7 @@ use relaxvqa_video::{sampled_frames, RgbImage};
 
 /// Largest absolute difference between two byte buffers of equal length.
 fn max_abs_diff(a: &[u8], b: &[u8]) -> u8 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| x.abs_diff(*y))
-        .max()
-        .unwrap_or(0)
+    a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0)
 }
 
 fn check(name: &str, got: &RgbImage, reference: &TensorFile) -> u8 {
@@ -18,17 +14,8 @@ fn check(name: &str, got: &RgbImage, reference: &TensorFile) -> u8 {
     assert_eq!(t.shape, vec![got.height(), got.width(), 3], "{name}: shape");
     let expected = t.u8();
     let diff = max_abs_diff(got.as_bytes(), &expected);
-    let differing = got
-        .as_bytes()
-        .iter()
-        .zip(&expected)
-        .filter(|(a, b)| a != b)
-        .count();
-    println!(
-        "  {name}: {}x{}, max abs diff {diff}, {differing} bytes differ",
-        got.width(),
-        got.height()
-    );
+    let differing = got.as_bytes().iter().zip(&expected).filter(|(a, b)| a != b).count();
+    println!("  {name}: {}x{}, max abs diff {diff}, {differing} bytes differ", got.width(), got.height());
     diff
 }
 
@@ -42,17 +29,9 @@ fn decoded_frames_match_the_reference_byte_for_byte() {
         let mut worst = 0u8;
         for sample in samples.by_ref() {
             let sample = sample.unwrap_or_else(|e| panic!("{e}"));
-            worst = worst.max(check(
-                &format!("frame.{}.rgb", sample.index),
-                &sample.rgb,
-                &reference,
-            ));
+            worst = worst.max(check(&format!("frame.{}.rgb", sample.index), &sample.rgb, &reference));
             if let Some(next) = &sample.next_rgb {
-                worst = worst.max(check(
-                    &format!("pair.{}.next_rgb", sample.index),
-                    next,
-                    &reference,
-                ));
+                worst = worst.max(check(&format!("pair.{}.next_rgb", sample.index), next, &reference));
             }
         }
         let k = samples.sampling().interval();
@@ -62,21 +41,13 @@ fn decoded_frames_match_the_reference_byte_for_byte() {
             samples.sampled_count(),
             samples.pair_count()
         );
-        assert_eq!(
-            k as usize,
-            reference.count("video.frame_interval"),
-            "{stem}: frame_interval"
-        );
+        assert_eq!(k as usize, reference.count("video.frame_interval"), "{stem}: frame_interval");
         assert_eq!(
             samples.sampled_count(),
             reference.count("video.sampled_frame_count"),
             "{stem}: sampled_frame_count"
         );
-        assert_eq!(
-            samples.pair_count(),
-            reference.count("video.pair_count"),
-            "{stem}: pair_count"
-        );
+        assert_eq!(samples.pair_count(), reference.count("video.pair_count"), "{stem}: pair_count");
         assert_eq!(worst, 0, "{stem}: decoded RGB differs from the reference");
     }
 }

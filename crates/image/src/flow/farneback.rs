@@ -32,14 +32,7 @@ pub struct FarnebackParams {
 
 impl Default for FarnebackParams {
     fn default() -> Self {
-        Self {
-            pyr_scale: 0.5,
-            levels: 3,
-            win_size: 15,
-            iterations: 3,
-            poly_n: 5,
-            poly_sigma: 1.2,
-        }
+        Self { pyr_scale: 0.5, levels: 3, win_size: 15, iterations: 3, poly_n: 5, poly_sigma: 1.2 }
     }
 }
 
@@ -65,14 +58,8 @@ pub fn farneback_flow_with(
     next: &GrayImage,
     params: &FarnebackParams,
 ) -> Result<FlowField, ImageError> {
-    assert!(
-        params.pyr_scale > 0.0 && params.pyr_scale < 1.0,
-        "pyr_scale must be in (0, 1)"
-    );
-    assert!(
-        params.win_size >= 1 && params.poly_n >= 1,
-        "win_size and poly_n must be at least 1"
-    );
+    assert!(params.pyr_scale > 0.0 && params.pyr_scale < 1.0, "pyr_scale must be in (0, 1)");
+    assert!(params.win_size >= 1 && params.poly_n >= 1, "win_size and poly_n must be at least 1");
     let (w, h) = (prev.width(), prev.height());
     if (next.width(), next.height()) != (w, h) {
         return Err(ImageError::SizeMismatch(w, h, next.width(), next.height()));
@@ -92,10 +79,7 @@ pub fn farneback_flow_with(
         }
     }
 
-    let images = [
-        Plane::from_u8(w, h, prev.as_bytes()),
-        Plane::from_u8(w, h, next.as_bytes()),
-    ];
+    let images = [Plane::from_u8(w, h, prev.as_bytes()), Plane::from_u8(w, h, next.as_bytes())];
     let poly = PolyKernel::new(params.poly_n, params.poly_sigma);
     let mut prev_flow: Option<Plane> = None;
 
@@ -154,11 +138,7 @@ pub(crate) struct PolyKernel {
 
 impl PolyKernel {
     pub(crate) fn new(n: usize, sigma: f64) -> Self {
-        let sigma = if sigma < f64::from(f32::EPSILON) {
-            n as f64 * 0.3
-        } else {
-            sigma
-        };
+        let sigma = if sigma < f64::from(f32::EPSILON) { n as f64 * 0.3 } else { sigma };
         let ni = n as i64;
         let len = 2 * n + 1;
         // Index i holds offset i - n.
@@ -269,10 +249,10 @@ pub(crate) fn poly_exp(src: &Plane, k: &PolyKernel) -> Plane {
     let (w, h, n) = (src.width, src.height, k.n);
     let mut dst = Plane::zeros(w, h, 5);
     let ext = w + 2 * n;
-    dst.data.par_chunks_mut(w * 5).enumerate().for_each_init(
-        || PolyRows::new(ext, w),
-        |bufs, (y, drow)| poly_exp_row(src, k, y, bufs, drow),
-    );
+    dst.data
+        .par_chunks_mut(w * 5)
+        .enumerate()
+        .for_each_init(|| PolyRows::new(ext, w), |bufs, (y, drow)| poly_exp_row(src, k, y, bufs, drow));
     dst
 }
 
@@ -287,12 +267,7 @@ struct PolyRows {
 
 impl PolyRows {
     fn new(ext: usize, w: usize) -> Self {
-        Self {
-            r0: vec![0.0; ext],
-            r1: vec![0.0; ext],
-            r2: vec![0.0; ext],
-            b: std::array::from_fn(|_| vec![0.0; w]),
-        }
+        Self { r0: vec![0.0; ext], r1: vec![0.0; ext], r2: vec![0.0; ext], b: std::array::from_fn(|_| vec![0.0; w]) }
     }
 }
 
@@ -332,14 +307,7 @@ fn poly_exp_row(src: &Plane, k: &PolyKernel, y: usize, bufs: &mut PolyRows, drow
     // Horizontal part: double accumulators; the products OpenCV forms in
     // float are formed in float here too.
     let [b1, b2, b3, b4, b5, b6] = b;
-    let (b1, b2, b3, b4, b5, b6) = (
-        &mut b1[..w],
-        &mut b2[..w],
-        &mut b3[..w],
-        &mut b4[..w],
-        &mut b5[..w],
-        &mut b6[..w],
-    );
+    let (b1, b2, b3, b4, b5, b6) = (&mut b1[..w], &mut b2[..w], &mut b3[..w], &mut b4[..w], &mut b5[..w], &mut b6[..w]);
     let g0 = k.g[0];
     {
         let (c0, c1, c2) = (&r0[n..n + w], &r1[n..n + w], &r2[n..n + w]);
@@ -411,35 +379,16 @@ impl MatrixRows {
 /// last vectorise; every value is computed with OpenCV's operations in
 /// OpenCV's order.
 #[inline(never)]
-fn update_matrices_row(
-    r0row: &[f32],
-    r1: &Plane,
-    frow: &[f32],
-    y: usize,
-    mrow: &mut [f32],
-    t: &mut MatrixRows,
-) {
+fn update_matrices_row(r0row: &[f32], r1: &Plane, frow: &[f32], y: usize, mrow: &mut [f32], t: &mut MatrixRows) {
     const BORDER: usize = 5;
     const FADE: [f32; BORDER] = [0.14, 0.14, 0.4472, 0.4472, 0.4472];
     let (w, h) = (r1.width, r1.height);
     let step1 = w * 5;
     t.resize(w);
-    let MatrixRows {
-        fx,
-        fy,
-        base,
-        samp,
-        fade,
-    } = t;
+    let MatrixRows { fx, fy, base, samp, fade } = t;
     let (fx, fy, base, fade) = (&mut fx[..w], &mut fy[..w], &mut base[..w], &mut fade[..w]);
     let [s0, s1, s2, s3, s4] = samp;
-    let (s0, s1, s2, s3, s4) = (
-        &mut s0[..w],
-        &mut s1[..w],
-        &mut s2[..w],
-        &mut s3[..w],
-        &mut s4[..w],
-    );
+    let (s0, s1, s2, s3, s4) = (&mut s0[..w], &mut s1[..w], &mut s2[..w], &mut s3[..w], &mut s4[..w]);
 
     // Positions. OpenCV's unsigned comparisons, wrap-arounds included.
     let (w1, h1) = ((w as u32).wrapping_sub(1), (h as u32).wrapping_sub(1));
@@ -452,11 +401,7 @@ fn update_matrices_row(
         fx[x] = px - x1 as f32;
         fy[x] = py - y1 as f32;
         let inside = (x1 as u32) < w1 && (y1 as u32) < h1;
-        base[x] = if inside {
-            y1 as usize * step1 + x1 as usize * 5
-        } else {
-            usize::MAX
-        };
+        base[x] = if inside { y1 as usize * step1 + x1 as usize * 5 } else { usize::MAX };
     }
 
     // Bilinear samples of R1.
@@ -487,23 +432,14 @@ fn update_matrices_row(
     }
 
     // Border fade: OpenCV scales only pixels its (unsigned) border test picks.
-    let y_border =
-        (y as u32).wrapping_sub(BORDER as u32) >= (h as u32).wrapping_sub(2 * BORDER as u32);
+    let y_border = (y as u32).wrapping_sub(BORDER as u32) >= (h as u32).wrapping_sub(2 * BORDER as u32);
     let x_inner = (w as u32).wrapping_sub(2 * BORDER as u32);
     for (x, f) in fade.iter_mut().enumerate() {
         *f = if y_border || (x as u32).wrapping_sub(BORDER as u32) >= x_inner {
             let mut scale = if x < BORDER { FADE[x] } else { 1.0 };
-            scale *= if x + BORDER >= w {
-                FADE[w - x - 1]
-            } else {
-                1.0
-            };
+            scale *= if x + BORDER >= w { FADE[w - x - 1] } else { 1.0 };
             scale *= if y < BORDER { FADE[y] } else { 1.0 };
-            scale *= if y + BORDER >= h {
-                FADE[h - y - 1]
-            } else {
-                1.0
-            };
+            scale *= if y + BORDER >= h { FADE[h - y - 1] } else { 1.0 };
             scale
         } else {
             1.0
@@ -511,10 +447,7 @@ fn update_matrices_row(
     }
 
     // The terms (a fade of 1 changes nothing: the product is exact).
-    let pixels = frow
-        .chunks_exact(2)
-        .zip(r0row.chunks_exact(5))
-        .zip(mrow.chunks_exact_mut(5));
+    let pixels = frow.chunks_exact(2).zip(r0row.chunks_exact(5)).zip(mrow.chunks_exact_mut(5));
     for (x, ((f, r0p), out)) in pixels.enumerate().take(w) {
         let (dx, dy) = (f[0], f[1]);
         let (mut r2, mut r3, mut r4, mut r5, mut r6);
@@ -579,15 +512,12 @@ pub(crate) fn flow_iteration(r0: &Plane, r1: &Plane, flow: &mut Plane, block: us
         if upto > made {
             let start = made;
             let frozen: &Plane = flow;
-            ring.par_chunks_mut(len).enumerate().for_each_init(
-                MatrixRows::default,
-                |t, (slot, mrow)| {
-                    let row = start + (slot + ring_rows - start % ring_rows) % ring_rows;
-                    if row < upto {
-                        update_matrices_row(r0.row(row), r1, frozen.row(row), row, mrow, t);
-                    }
-                },
-            );
+            ring.par_chunks_mut(len).enumerate().for_each_init(MatrixRows::default, |t, (slot, mrow)| {
+                let row = start + (slot + ring_rows - start % ring_rows) % ring_rows;
+                if row < upto {
+                    update_matrices_row(r0.row(row), r1, frozen.row(row), row, mrow, t);
+                }
+            });
             made = upto;
         }
         let mrow = |r: usize| &ring[(r % ring_rows) * len..(r % ring_rows + 1) * len];
@@ -609,11 +539,7 @@ pub(crate) fn flow_iteration(r0: &Plane, r1: &Plane, flow: &mut Plane, block: us
             let s0 = mrow(y.saturating_sub(half + 1));
             let s1 = mrow((y + half).min(h - 1));
             let (done, rest) = vrows.split_at_mut((y - y0) * len);
-            let prev: &[f64] = if y == y0 {
-                &vsum
-            } else {
-                &done[(y - y0 - 1) * len..]
-            };
+            let prev: &[f64] = if y == y0 { &vsum } else { &done[(y - y0 - 1) * len..] };
             let cur = &mut rest[..len];
             for x in 0..len {
                 cur[x] = prev[x] + f64::from(s1[x] - s0[x]);
@@ -670,27 +596,17 @@ fn solve_row(vs: &[f64], half: usize, scale: f64, frow: &mut [f32]) {
 /// [`update_matrices_row`] written as OpenCV's single loop, to test the
 /// three-pass version against.
 #[cfg(test)]
-fn update_matrices_row_reference(
-    r0row: &[f32],
-    r1: &Plane,
-    frow: &[f32],
-    y: usize,
-    mrow: &mut [f32],
-) {
+fn update_matrices_row_reference(r0row: &[f32], r1: &Plane, frow: &[f32], y: usize, mrow: &mut [f32]) {
     const BORDER: usize = 5;
     const FADE: [f32; BORDER] = [0.14, 0.14, 0.4472, 0.4472, 0.4472];
     let (w, h) = (r1.width, r1.height);
     let step1 = w * 5;
     let r1d = &r1.data;
     // OpenCV's unsigned comparisons, wrap-arounds included.
-    let y_border =
-        (y as u32).wrapping_sub(BORDER as u32) >= (h as u32).wrapping_sub(2 * BORDER as u32);
+    let y_border = (y as u32).wrapping_sub(BORDER as u32) >= (h as u32).wrapping_sub(2 * BORDER as u32);
     let x_inner = (w as u32).wrapping_sub(2 * BORDER as u32);
     let (w1, h1) = ((w as u32).wrapping_sub(1), (h as u32).wrapping_sub(1));
-    let pixels = frow
-        .chunks_exact(2)
-        .zip(r0row.chunks_exact(5))
-        .zip(mrow.chunks_exact_mut(5));
+    let pixels = frow.chunks_exact(2).zip(r0row.chunks_exact(5)).zip(mrow.chunks_exact_mut(5));
     for (x, ((f, r0p), out)) in pixels.enumerate() {
         let (dx, dy) = (f[0], f[1]);
         let mut fx = x as f32 + dx;
@@ -731,17 +647,9 @@ fn update_matrices_row_reference(
 
         if y_border || (x as u32).wrapping_sub(BORDER as u32) >= x_inner {
             let mut scale = if x < BORDER { FADE[x] } else { 1.0 };
-            scale *= if x + BORDER >= w {
-                FADE[w - x - 1]
-            } else {
-                1.0
-            };
+            scale *= if x + BORDER >= w { FADE[w - x - 1] } else { 1.0 };
             scale *= if y < BORDER { FADE[y] } else { 1.0 };
-            scale *= if y + BORDER >= h {
-                FADE[h - y - 1]
-            } else {
-                1.0
-            };
+            scale *= if y + BORDER >= h { FADE[h - y - 1] } else { 1.0 };
             r2 *= scale;
             r3 *= scale;
             r4 *= scale;
@@ -765,21 +673,13 @@ mod tests {
     struct Lcg(u64);
     impl Lcg {
         fn next(&mut self, lo: f32, hi: f32) -> f32 {
-            self.0 = self
-                .0
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
+            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
             lo + (hi - lo) * ((self.0 >> 40) as f32 / (1u64 << 24) as f32)
         }
     }
 
     fn plane(w: usize, h: usize, c: usize, rng: &mut Lcg, lo: f32, hi: f32) -> Plane {
-        Plane {
-            width: w,
-            height: h,
-            channels: c,
-            data: (0..w * h * c).map(|_| rng.next(lo, hi)).collect(),
-        }
+        Plane { width: w, height: h, channels: c, data: (0..w * h * c).map(|_| rng.next(lo, hi)).collect() }
     }
 
     #[test]
@@ -816,8 +716,7 @@ mod tests {
         let mut a = [[0f64; 6]; 6];
         for i in 0..6 {
             for j in 0..6 {
-                a[i][j] =
-                    1.0 / (1.0 + (i as f64 - j as f64).abs()) + if i == j { 2.0 } else { 0.0 };
+                a[i][j] = 1.0 / (1.0 + (i as f64 - j as f64).abs()) + if i == j { 2.0 } else { 0.0 };
             }
         }
         let inv = invert_spd6(&a);

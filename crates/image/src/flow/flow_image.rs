@@ -32,11 +32,7 @@ fn fast_atan_deg(y: f32, x: f32, fused: bool) -> f32 {
     let mut a = if fused {
         let c = ax.min(ay) / (ax.max(ay) + ATAN_EPS);
         let cc = c * c;
-        let p = fma_f32(
-            fma_f32(fma_f32(cc, ATAN_P7, ATAN_P5), cc, ATAN_P3),
-            cc,
-            ATAN_P1,
-        );
+        let p = fma_f32(fma_f32(fma_f32(cc, ATAN_P7, ATAN_P5), cc, ATAN_P3), cc, ATAN_P1);
         let a = p * c;
         if ax < ay {
             90.0 - a
@@ -70,21 +66,16 @@ pub fn cart_to_polar(flow: &FlowField) -> (Vec<f32>, Vec<f32>) {
     let mut mag = vec![0f32; total];
     let mut ang = vec![0f32; total];
     let to_rad = (std::f64::consts::PI / 180.0) as f32;
-    mag.par_chunks_mut(CART_BLOCK)
-        .zip(ang.par_chunks_mut(CART_BLOCK))
-        .zip(v.par_chunks(2 * CART_BLOCK))
-        .for_each(|((mag, ang), xy)| {
+    mag.par_chunks_mut(CART_BLOCK).zip(ang.par_chunks_mut(CART_BLOCK)).zip(v.par_chunks(2 * CART_BLOCK)).for_each(
+        |((mag, ang), xy)| {
             let fused = mag.len() >= MIN_VECTOR_LEN;
             for ((m, a), p) in mag.iter_mut().zip(ang.iter_mut()).zip(xy.chunks_exact(2)) {
                 let (x, y) = (p[0], p[1]);
-                *m = if fused {
-                    fma_f32(x, x, y * y).sqrt()
-                } else {
-                    (x * x + y * y).sqrt()
-                };
+                *m = if fused { fma_f32(x, x, y * y).sqrt() } else { (x * x + y * y).sqrt() };
                 *a = fast_atan_deg(y, x, fused) * to_rad;
             }
-        });
+        },
+    );
     (mag, ang)
 }
 
@@ -98,39 +89,18 @@ fn normalize_minmax(src: &[f32]) -> Vec<f32> {
     }
     let (lo, hi) = src
         .par_chunks(CART_BLOCK)
-        .map(|c| {
-            c.iter()
-                .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
-                    (l.min(v), h.max(v))
-                })
-        })
-        .reduce(
-            || (f32::INFINITY, f32::NEG_INFINITY),
-            |(l0, h0), (l1, h1)| (l0.min(l1), h0.max(h1)),
-        );
+        .map(|c| c.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v))))
+        .reduce(|| (f32::INFINITY, f32::NEG_INFINITY), |(l0, h0), (l1, h1)| (l0.min(l1), h0.max(h1)));
     let (smin, smax) = (f64::from(lo), f64::from(hi));
     let range = smax - smin;
-    let scale = 255.0
-        * if range > f64::EPSILON {
-            1.0 / range
-        } else {
-            0.0
-        };
+    let scale = 255.0 * if range > f64::EPSILON { 1.0 / range } else { 0.0 };
     let scale_f = scale as f32;
     let shift_f = 0.0f32 - (smin * f64::from(scale_f)) as f32;
     if (f64::from(scale_f) - 1.0).abs() < f64::EPSILON && f64::from(shift_f).abs() < f64::EPSILON {
         return src.to_vec();
     }
     let fused = src.len() >= MIN_VECTOR_LEN;
-    src.par_iter()
-        .map(|&v| {
-            if fused {
-                fma_f32(v, scale_f, shift_f)
-            } else {
-                v * scale_f + shift_f
-            }
-        })
-        .collect()
+    src.par_iter().map(|&v| if fused { fma_f32(v, scale_f, shift_f) } else { v * scale_f + shift_f }).collect()
 }
 
 /// Pixels per step of OpenCV's vector `HSV2RGB_b` loop on AVX2 (4 vectors of
@@ -157,21 +127,15 @@ pub fn flow_to_rgb(flow: &FlowField) -> RgbImage {
     }
     // OpenCV converts row by row; its vector loop truncates, its scalar tail rounds.
     let vector_end = (w / HSV_VECTOR_PIXELS) * HSV_VECTOR_PIXELS;
-    out.as_bytes_mut()
-        .par_chunks_mut(3 * w)
-        .zip(ang.par_chunks(w))
-        .zip(val.par_chunks(w))
-        .for_each(|((row, ang), val)| {
+    out.as_bytes_mut().par_chunks_mut(3 * w).zip(ang.par_chunks(w)).zip(val.par_chunks(w)).for_each(
+        |((row, ang), val)| {
             for (x, ((px, &a), &v)) in row.chunks_exact_mut(3).zip(ang).zip(val).enumerate() {
                 let hue = (a * 180.0 / pi / 2.0) as u8;
-                let rounding = if x < vector_end {
-                    HsvRounding::Truncate
-                } else {
-                    HsvRounding::Nearest
-                };
+                let rounding = if x < vector_end { HsvRounding::Truncate } else { HsvRounding::Nearest };
                 px.copy_from_slice(&hsv_to_rgb_u8(hue, 255, v as u8, rounding));
             }
-        });
+        },
+    );
     out
 }
 
@@ -202,20 +166,8 @@ pub fn hsv_to_rgb_u8(h: u8, s: u8, v: u8, rounding: HsvRounding) -> [u8; 3] {
         }
         let sector = h as usize;
         h -= sector as f32;
-        let tab = [
-            v,
-            v * (1.0 - s),
-            v * (1.0 - s * h),
-            v * (1.0 - s * (1.0 - h)),
-        ];
-        const SECTOR: [[usize; 3]; 6] = [
-            [1, 3, 0],
-            [1, 0, 2],
-            [3, 0, 1],
-            [0, 2, 1],
-            [0, 1, 3],
-            [2, 1, 0],
-        ];
+        let tab = [v, v * (1.0 - s), v * (1.0 - s * h), v * (1.0 - s * (1.0 - h))];
+        const SECTOR: [[usize; 3]; 6] = [[1, 3, 0], [1, 0, 2], [3, 0, 1], [0, 2, 1], [0, 1, 3], [2, 1, 0]];
         let [bi, gi, ri] = SECTOR[sector.min(5)];
         (tab[bi], tab[gi], tab[ri])
     };
@@ -256,14 +208,8 @@ mod tests {
             assert_eq!(hsv_to_rgb_u8(30, 0, 128, r), [128, 128, 128]);
         }
         // 30 * (1 - 5/6) is 5 less a rounding error: truncation drops to 4.
-        assert_eq!(
-            hsv_to_rgb_u8(175, 255, 30, HsvRounding::Truncate),
-            [30, 0, 4]
-        );
-        assert_eq!(
-            hsv_to_rgb_u8(175, 255, 30, HsvRounding::Nearest),
-            [30, 0, 5]
-        );
+        assert_eq!(hsv_to_rgb_u8(175, 255, 30, HsvRounding::Truncate), [30, 0, 4]);
+        assert_eq!(hsv_to_rgb_u8(175, 255, 30, HsvRounding::Nearest), [30, 0, 5]);
     }
 
     #[test]

@@ -47,11 +47,7 @@ pub(crate) fn fma_f32(a: f32, b: f32, c: f32) -> f32 {
     }
     // Move s one f64 step toward the exact value, off the midpoint.
     let toward_larger_magnitude = (err > 0.0) == (s > 0.0);
-    let nudged = f64::from_bits(if toward_larger_magnitude {
-        bits + 1
-    } else {
-        bits - 1
-    });
+    let nudged = f64::from_bits(if toward_larger_magnitude { bits + 1 } else { bits - 1 });
     nudged as f32
 }
 
@@ -61,33 +57,14 @@ mod tests {
 
     #[test]
     fn floor_matches_std() {
-        for v in [
-            -2.5f32,
-            -2.0,
-            -1.0e-7,
-            -0.0,
-            0.0,
-            0.3,
-            1.0,
-            1.999_999_9,
-            7.5,
-            1.0e9,
-            -1.0e9,
-        ] {
+        for v in [-2.5f32, -2.0, -1.0e-7, -0.0, 0.0, 0.3, 1.0, 1.999_999_9, 7.5, 1.0e9, -1.0e9] {
             assert_eq!(floor_i32(v), v.floor() as i32, "{v}");
         }
     }
 
     #[test]
     fn rounding_is_half_even() {
-        for (v, r) in [
-            (0.5f32, 0.0f32),
-            (1.5, 2.0),
-            (2.5, 2.0),
-            (2.499_999_8, 2.0),
-            (254.5, 254.0),
-            (255.0, 255.0),
-        ] {
+        for (v, r) in [(0.5f32, 0.0f32), (1.5, 2.0), (2.5, 2.0), (2.499_999_8, 2.0), (254.5, 254.0), (255.0, 255.0)] {
             assert_eq!(round_half_even_small(v), r, "{v}");
         }
     }
@@ -106,14 +83,8 @@ mod tests {
         for _ in 0..200_000 {
             let a = f32::from_bits((next() as u32 & 0x807f_ffff) | 0x3f00_0000);
             let b = f32::from_bits((next() as u32 & 0x807f_ffff) | 0x4000_0000);
-            let c = f32::from_bits(
-                (next() as u32 & 0x807f_ffff) | (0x3c00_0000 + ((next() as u32 & 0xf) << 23)),
-            );
-            assert_eq!(
-                fma_f32(a, b, c).to_bits(),
-                a.mul_add(b, c).to_bits(),
-                "{a} {b} {c}"
-            );
+            let c = f32::from_bits((next() as u32 & 0x807f_ffff) | (0x3c00_0000 + ((next() as u32 & 0xf) << 23)));
+            assert_eq!(fma_f32(a, b, c).to_bits(), a.mul_add(b, c).to_bits(), "{a} {b} {c}");
         }
         // a*b = 2^-24 - 2^-70: the f64 sum 1 + 2^-23 + 2^-24 is a float
         // midpoint (ties to even would round up), the exact sum is below it.

@@ -22,12 +22,7 @@ pub(crate) struct Plane {
 impl Plane {
     /// An all-zero plane.
     pub(crate) fn zeros(width: usize, height: usize, channels: usize) -> Self {
-        Self {
-            width,
-            height,
-            channels,
-            data: vec![0.0; width * height * channels],
-        }
+        Self { width, height, channels, data: vec![0.0; width * height * channels] }
     }
 
     /// Values per row.
@@ -43,12 +38,7 @@ impl Plane {
 
     /// An 8-bit single-channel image as floats (OpenCV `convertTo(CV_32F)`).
     pub(crate) fn from_u8(width: usize, height: usize, bytes: &[u8]) -> Self {
-        Self {
-            width,
-            height,
-            channels: 1,
-            data: bytes.iter().map(|&b| f32::from(b)).collect(),
-        }
+        Self { width, height, channels: 1, data: bytes.iter().map(|&b| f32::from(b)).collect() }
     }
 }
 
@@ -77,18 +67,12 @@ pub(crate) fn gaussian_kernel(n: usize, sigma: f64) -> Vec<f32> {
         &[1.0],
         &[0.25, 0.5, 0.25],
         &[0.0625, 0.25, 0.375, 0.25, 0.0625],
-        &[
-            0.03125, 0.109375, 0.21875, 0.28125, 0.21875, 0.109375, 0.03125,
-        ],
+        &[0.03125, 0.109375, 0.21875, 0.28125, 0.21875, 0.109375, 0.03125],
     ];
     if n % 2 == 1 && n <= 7 && sigma <= 0.0 {
         return SMALL[n / 2].to_vec();
     }
-    let sigma = if sigma > 0.0 {
-        sigma
-    } else {
-        n as f64 * 0.15 + 0.35
-    };
+    let sigma = if sigma > 0.0 { sigma } else { n as f64 * 0.15 + 0.35 };
     let scale2x = -0.125 / (sigma * sigma);
     let half = n / 2;
     // x runs over 1-n, 3-n, ...: twice the distance to the centre.
@@ -150,9 +134,8 @@ pub(crate) fn gaussian_blur(src: &Plane, ksize: usize, sigma: f64) -> Plane {
     let ry = ky_size / 2;
     let mut dst = Plane::zeros(w, h, 1);
     dst.data.par_chunks_mut(w).enumerate().for_each(|(y, out)| {
-        let rows: Vec<&[f32]> = (0..ky_size)
-            .map(|k| tmp.row(reflect_101(y as isize + k as isize - ry as isize, h)))
-            .collect();
+        let rows: Vec<&[f32]> =
+            (0..ky_size).map(|k| tmp.row(reflect_101(y as isize + k as isize - ry as isize, h))).collect();
         column_filter(&rows, out, &ky);
     });
     dst
@@ -175,8 +158,7 @@ fn row_filter(ext: &[f32], out: &mut [f32], k: &[f32]) {
         5 => {
             let (k0, k1, k2) = (k[2], k[3], k[4]);
             for x in 0..w {
-                out[x] =
-                    ext[x + 2] * k0 + (ext[x + 1] + ext[x + 3]) * k1 + (ext[x] + ext[x + 4]) * k2;
+                out[x] = ext[x + 2] * k0 + (ext[x + 1] + ext[x + 3]) * k1 + (ext[x] + ext[x + 4]) * k2;
             }
         }
         n => {
@@ -242,8 +224,7 @@ pub(crate) fn resize_linear(src: &Plane, dw: usize, dh: usize) -> Plane {
     let scale_y = 1.0 / inv_scale_y;
     let iscale_x = scale_x.round_ties_even();
     let iscale_y = scale_y.round_ties_even();
-    let area_fast =
-        (scale_x - iscale_x).abs() < f64::EPSILON && (scale_y - iscale_y).abs() < f64::EPSILON;
+    let area_fast = (scale_x - iscale_x).abs() < f64::EPSILON && (scale_y - iscale_y).abs() < f64::EPSILON;
     if area_fast && iscale_x == 2.0 && iscale_y == 2.0 {
         return resize_area_half(src, dw, dh);
     }
@@ -314,30 +295,19 @@ fn resize_area_half(src: &Plane, dw: usize, dh: usize) -> Plane {
     let dstride = dw * cn;
     let mut dst = Plane::zeros(dw, dh, cn);
     // The 128-bit vector path covers whole groups of 4 output values.
-    let vec_end = if cn == 1 || cn == 4 {
-        (dstride / 4) * 4
-    } else {
-        0
-    };
-    dst.data
-        .par_chunks_mut(dstride)
-        .enumerate()
-        .for_each(|(dy, out)| {
-            let s0 = src.row(2 * dy);
-            let s1 = src.row(2 * dy + 1);
-            for (i, o) in out.iter_mut().enumerate() {
-                let (px, k) = (i / cn, i % cn);
-                let a = s0[2 * px * cn + k];
-                let b = s0[(2 * px + 1) * cn + k];
-                let c = s1[2 * px * cn + k];
-                let d = s1[(2 * px + 1) * cn + k];
-                *o = if i < vec_end {
-                    ((a + b) + (c + d)) * 0.25
-                } else {
-                    (((a + b) + c) + d) * 0.25
-                };
-            }
-        });
+    let vec_end = if cn == 1 || cn == 4 { (dstride / 4) * 4 } else { 0 };
+    dst.data.par_chunks_mut(dstride).enumerate().for_each(|(dy, out)| {
+        let s0 = src.row(2 * dy);
+        let s1 = src.row(2 * dy + 1);
+        for (i, o) in out.iter_mut().enumerate() {
+            let (px, k) = (i / cn, i % cn);
+            let a = s0[2 * px * cn + k];
+            let b = s0[(2 * px + 1) * cn + k];
+            let c = s1[2 * px * cn + k];
+            let d = s1[(2 * px + 1) * cn + k];
+            *o = if i < vec_end { ((a + b) + (c + d)) * 0.25 } else { (((a + b) + c) + d) * 0.25 };
+        }
+    });
     dst
 }
 
@@ -365,20 +335,10 @@ mod tests {
 
     #[test]
     fn resize_keeps_constants_and_halves_by_block_means() {
-        let p = Plane {
-            width: 4,
-            height: 2,
-            channels: 1,
-            data: vec![0., 2., 4., 6., 2., 4., 6., 8.],
-        };
+        let p = Plane { width: 4, height: 2, channels: 1, data: vec![0., 2., 4., 6., 2., 4., 6., 8.] };
         let r = resize_linear(&p, 2, 1);
         assert_eq!(r.data, vec![2.0, 6.0]);
-        let c = Plane {
-            width: 3,
-            height: 3,
-            channels: 2,
-            data: vec![1.5; 18],
-        };
+        let c = Plane { width: 3, height: 3, channels: 2, data: vec![1.5; 18] };
         let up = resize_linear(&c, 7, 5);
         assert!(up.data.iter().all(|&v| (v - 1.5).abs() < 1e-6));
     }

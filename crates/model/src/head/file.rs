@@ -21,10 +21,7 @@ use std::path::{Path, PathBuf};
 use candle_core::Device;
 use safetensors::{Dtype, SafeTensors};
 
-use super::{
-    head_tensor_shapes, normalize_head_state_dict, Head, HeadError, Imputer, Mlp, OutputScale,
-    Scaler,
-};
+use super::{head_tensor_shapes, normalize_head_state_dict, Head, HeadError, Imputer, Mlp, OutputScale, Scaler};
 use super::{state_dict_from_torch, HEAD_TENSORS};
 use crate::{HostTensor, StateDict};
 
@@ -61,14 +58,8 @@ impl HeadFile {
         source: impl Into<String>,
     ) -> Result<Self, HeadError> {
         let weights = state_dict_from_torch(relaxvqa_formats::torch::read_state_dict(pth)?);
-        let imputer = imputer
-            .map(relaxvqa_formats::joblib::read_simple_imputer)
-            .transpose()?
-            .map(Imputer::from);
-        let scaler = scaler
-            .map(relaxvqa_formats::joblib::read_min_max_scaler)
-            .transpose()?
-            .map(Scaler::from);
+        let imputer = imputer.map(relaxvqa_formats::joblib::read_simple_imputer).transpose()?.map(Imputer::from);
+        let scaler = scaler.map(relaxvqa_formats::joblib::read_min_max_scaler).transpose()?.map(Scaler::from);
         Self::new(weights, imputer, scaler, output_scale, source)
     }
 
@@ -92,14 +83,7 @@ impl HeadFile {
                 kept.insert(name, t);
             }
         }
-        Ok(Self {
-            weights: kept,
-            imputer,
-            scaler,
-            input_width,
-            output_scale,
-            source: source.into(),
-        })
+        Ok(Self { weights: kept, imputer, scaler, input_width, output_scale, source: source.into() })
     }
 
     /// Builds the head on `device`.
@@ -120,82 +104,45 @@ fn f64_bytes(v: &[f64]) -> Vec<u8> {
 /// Writes `head` to `path` (safetensors), via a temporary file in the same
 /// folder renamed into place.
 pub fn save_head_file(path: &Path, head: &HeadFile) -> Result<(), HeadError> {
-    let bad = |reason: String| HeadError::BadHeadFile {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let bad = |reason: String| HeadError::BadHeadFile { path: path.to_path_buf(), reason };
     // (name, dtype, shape, bytes), checked against the declared width.
     let mut entries: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
     for (name, shape) in head_tensor_shapes(head.input_width) {
-        let t = head
-            .weights
-            .get(&name)
-            .ok_or_else(|| bad(format!("weights lack {name}")))?;
+        let t = head.weights.get(&name).ok_or_else(|| bad(format!("weights lack {name}")))?;
         if t.shape != shape || t.data.len() != shape.iter().product::<usize>() {
-            return Err(bad(format!(
-                "{name} has shape {:?}, expected {shape:?}",
-                t.shape
-            )));
+            return Err(bad(format!("{name} has shape {:?}, expected {shape:?}", t.shape)));
         }
         entries.push((name, Dtype::F32, shape, f32_bytes(&t.data)));
     }
     let w = head.input_width;
     if let Some(i) = &head.imputer {
         if i.statistics.len() != w {
-            return Err(HeadError::WidthMismatch {
-                what: "imputer",
-                head: w,
-                found: i.statistics.len(),
-            });
+            return Err(HeadError::WidthMismatch { what: "imputer", head: w, found: i.statistics.len() });
         }
-        entries.push((
-            "imputer.statistics".into(),
-            Dtype::F64,
-            vec![w],
-            f64_bytes(&i.statistics),
-        ));
+        entries.push(("imputer.statistics".into(), Dtype::F64, vec![w], f64_bytes(&i.statistics)));
     }
     if let Some(s) = &head.scaler {
         if s.min.len() != w || s.scale.len() != w {
-            return Err(HeadError::WidthMismatch {
-                what: "scaler",
-                head: w,
-                found: s.min.len().max(s.scale.len()),
-            });
+            return Err(HeadError::WidthMismatch { what: "scaler", head: w, found: s.min.len().max(s.scale.len()) });
         }
         entries.push(("scaler.min".into(), Dtype::F64, vec![w], f64_bytes(&s.min)));
-        entries.push((
-            "scaler.scale".into(),
-            Dtype::F64,
-            vec![w],
-            f64_bytes(&s.scale),
-        ));
+        entries.push(("scaler.scale".into(), Dtype::F64, vec![w], f64_bytes(&s.scale)));
     }
     let mut views = Vec::with_capacity(entries.len());
     for (name, dtype, shape, bytes) in &entries {
-        let view = safetensors::tensor::TensorView::new(*dtype, shape.clone(), bytes).map_err(
-            |source| HeadError::Safetensors {
-                path: path.to_path_buf(),
-                source,
-            },
-        )?;
+        let view = safetensors::tensor::TensorView::new(*dtype, shape.clone(), bytes)
+            .map_err(|source| HeadError::Safetensors { path: path.to_path_buf(), source })?;
         views.push((name.as_str(), view));
     }
     let metadata = HashMap::from([
         ("format".to_owned(), HEAD_FILE_FORMAT.to_owned()),
         ("format_version".to_owned(), HEAD_FILE_VERSION.to_string()),
         ("input_width".to_owned(), w.to_string()),
-        (
-            "output_scale".to_owned(),
-            head.output_scale.as_str().to_owned(),
-        ),
+        ("output_scale".to_owned(), head.output_scale.as_str().to_owned()),
         ("source".to_owned(), head.source.clone()),
     ]);
-    let bytes =
-        safetensors::serialize(views, Some(metadata)).map_err(|source| HeadError::Safetensors {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    let bytes = safetensors::serialize(views, Some(metadata))
+        .map_err(|source| HeadError::Safetensors { path: path.to_path_buf(), source })?;
     write_atomically(path, &bytes)
 }
 
@@ -206,10 +153,9 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), HeadError> {
         let p = p.to_path_buf();
         move |source| HeadError::Io { path: p, source }
     };
-    let file_name = path.file_name().ok_or_else(|| HeadError::BadHeadFile {
-        path: path.to_path_buf(),
-        reason: "not a file path".into(),
-    })?;
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| HeadError::BadHeadFile { path: path.to_path_buf(), reason: "not a file path".into() })?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(file_name);
     tmp_name.push(format!(".tmp-{}", std::process::id()));
@@ -231,41 +177,22 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), HeadError> {
 /// Reads a head file written by [`save_head_file`], checking its format
 /// marker, version, declared width and every tensor's dtype and shape.
 pub fn load_head_file(path: &Path) -> Result<HeadFile, HeadError> {
-    let bytes = std::fs::read(path).map_err(|source| HeadError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let bad = |reason: String| HeadError::BadHeadFile {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let st_err = |source| HeadError::Safetensors {
-        path: path.to_path_buf(),
-        source,
-    };
+    let bytes = std::fs::read(path).map_err(|source| HeadError::Io { path: path.to_path_buf(), source })?;
+    let bad = |reason: String| HeadError::BadHeadFile { path: path.to_path_buf(), reason };
+    let st_err = |source| HeadError::Safetensors { path: path.to_path_buf(), source };
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(st_err)?;
     let meta = header.metadata().clone().unwrap_or_default();
-    let field = |key: &str| {
-        meta.get(key)
-            .ok_or_else(|| bad(format!("metadata lacks {key:?}")))
-    };
+    let field = |key: &str| meta.get(key).ok_or_else(|| bad(format!("metadata lacks {key:?}")));
     if field("format")? != HEAD_FILE_FORMAT {
-        return Err(bad(format!(
-            "format is {:?}, not {HEAD_FILE_FORMAT:?}",
-            meta.get("format")
-        )));
+        return Err(bad(format!("format is {:?}, not {HEAD_FILE_FORMAT:?}", meta.get("format"))));
     }
-    let version: u32 = field("format_version")?
-        .parse()
-        .map_err(|_| bad("format_version is not a number".into()))?;
+    let version: u32 = field("format_version")?.parse().map_err(|_| bad("format_version is not a number".into()))?;
     if version == 0 || version > HEAD_FILE_VERSION {
         return Err(bad(format!(
             "format version {version}; this program reads versions up to {HEAD_FILE_VERSION} (a newer relaxvqa wrote it?)"
         )));
     }
-    let input_width: usize = field("input_width")?
-        .parse()
-        .map_err(|_| bad("input_width is not a number".into()))?;
+    let input_width: usize = field("input_width")?.parse().map_err(|_| bad("input_width is not a number".into()))?;
     let output_scale = OutputScale::parse(field("output_scale")?)?;
     let source = meta.get("source").cloned().unwrap_or_default();
     let st = SafeTensors::deserialize(&bytes).map_err(st_err)?;
@@ -276,55 +203,30 @@ pub fn load_head_file(path: &Path) -> Result<HeadFile, HeadError> {
             Err(e) => return Err(st_err(e)),
         };
         if view.dtype() != dtype || view.shape() != shape {
-            return Err(bad(format!(
-                "{name} is {:?} {:?}, expected {dtype:?} {shape:?}",
-                view.dtype(),
-                view.shape()
-            )));
+            return Err(bad(format!("{name} is {:?} {:?}, expected {dtype:?} {shape:?}", view.dtype(), view.shape())));
         }
         Ok(Some(view.data().to_vec()))
     };
     let mut weights = StateDict::new();
     for (name, shape) in head_tensor_shapes(input_width) {
         let data = read(&name, Dtype::F32, &shape)?.ok_or_else(|| bad(format!("lacks {name}")))?;
-        let data = data
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let data = data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         weights.insert(name, HostTensor { shape, data });
     }
     let f64s = |b: Vec<u8>| -> Vec<f64> {
-        b.chunks_exact(8)
-            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-            .collect()
+        b.chunks_exact(8).map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect()
     };
-    let imputer = read("imputer.statistics", Dtype::F64, &[input_width])?.map(|b| Imputer {
-        statistics: f64s(b),
-    });
-    let scaler = match (
-        read("scaler.min", Dtype::F64, &[input_width])?,
-        read("scaler.scale", Dtype::F64, &[input_width])?,
-    ) {
-        (Some(min), Some(scale)) => Some(Scaler {
-            min: f64s(min),
-            scale: f64s(scale),
-        }),
-        (None, None) => None,
-        _ => return Err(bad("has only one of scaler.min and scaler.scale".into())),
-    };
-    let known = |n: &str| {
-        HEAD_TENSORS.contains(&n)
-            || matches!(n, "imputer.statistics" | "scaler.min" | "scaler.scale")
-    };
+    let imputer = read("imputer.statistics", Dtype::F64, &[input_width])?.map(|b| Imputer { statistics: f64s(b) });
+    let scaler =
+        match (read("scaler.min", Dtype::F64, &[input_width])?, read("scaler.scale", Dtype::F64, &[input_width])?) {
+            (Some(min), Some(scale)) => Some(Scaler { min: f64s(min), scale: f64s(scale) }),
+            (None, None) => None,
+            _ => return Err(bad("has only one of scaler.min and scaler.scale".into())),
+        };
+    let known =
+        |n: &str| HEAD_TENSORS.contains(&n) || matches!(n, "imputer.statistics" | "scaler.min" | "scaler.scale");
     if let Some(extra) = st.names().into_iter().find(|n| !known(n)) {
         return Err(bad(format!("holds an unknown tensor {extra:?}")));
     }
-    Ok(HeadFile {
-        weights,
-        imputer,
-        scaler,
-        input_width,
-        output_scale,
-        source,
-    })
+    Ok(HeadFile { weights, imputer, scaler, input_width, output_scale, source })
 }

@@ -77,11 +77,7 @@ pub fn head_tensor_shapes(input_width: usize) -> Vec<(String, Vec<usize>)> {
         vec![1, HIDDEN2],
         vec![1],
     ];
-    HEAD_TENSORS
-        .iter()
-        .zip(shapes)
-        .map(|(n, s)| ((*n).to_owned(), s))
-        .collect()
+    HEAD_TENSORS.iter().zip(shapes).map(|(n, s)| ((*n).to_owned(), s)).collect()
 }
 
 /// What scale a head's raw output is on.
@@ -165,9 +161,7 @@ impl Imputer {
 
 impl From<relaxvqa_formats::SimpleImputer> for Imputer {
     fn from(i: relaxvqa_formats::SimpleImputer) -> Self {
-        Self {
-            statistics: i.statistics,
-        }
+        Self { statistics: i.statistics }
     }
 }
 
@@ -197,10 +191,7 @@ impl Scaler {
 
 impl From<relaxvqa_formats::MinMaxScaler> for Scaler {
     fn from(s: relaxvqa_formats::MinMaxScaler) -> Self {
-        Self {
-            min: s.min,
-            scale: s.scale,
-        }
+        Self { min: s.min, scale: s.scale }
     }
 }
 
@@ -215,13 +206,7 @@ pub fn state_dict_from_torch(entries: Vec<(String, relaxvqa_formats::TorchTensor
     let mut sd = StateDict::new();
     for (name, t) in entries {
         // TorchTensor guarantees data.len() == product(shape).
-        sd.insert(
-            name,
-            HostTensor {
-                shape: t.shape,
-                data: t.data,
-            },
-        );
+        sd.insert(name, HostTensor { shape: t.shape, data: t.data });
     }
     sd
 }
@@ -229,12 +214,7 @@ pub fn state_dict_from_torch(entries: Vec<(String, relaxvqa_formats::TorchTensor
 /// A short list of names for error messages.
 fn name_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
     let names: Vec<&str> = names.collect();
-    let mut s = names
-        .iter()
-        .take(12)
-        .copied()
-        .collect::<Vec<_>>()
-        .join(", ");
+    let mut s = names.iter().take(12).copied().collect::<Vec<_>>().join(", ");
     if names.len() > 12 {
         s.push_str(&format!(", ... ({} in all)", names.len()));
     }
@@ -270,15 +250,10 @@ impl Mlp {
     /// shape is checked against it, and unknown tensors are refused.
     pub fn from_state_dict(sd: StateDict, device: &Device) -> Result<Self, HeadError> {
         let sd = normalize_head_state_dict(sd);
-        let unexpected: Vec<&str> = sd
-            .iter()
-            .map(|(n, _)| n)
-            .filter(|n| !HEAD_TENSORS.contains(n) && !IGNORED_TENSORS.contains(n))
-            .collect();
+        let unexpected: Vec<&str> =
+            sd.iter().map(|(n, _)| n).filter(|n| !HEAD_TENSORS.contains(n) && !IGNORED_TENSORS.contains(n)).collect();
         if !unexpected.is_empty() {
-            return Err(HeadError::UnexpectedTensors {
-                names: name_list(unexpected.into_iter()),
-            });
+            return Err(HeadError::UnexpectedTensors { names: name_list(unexpected.into_iter()) });
         }
         let get = |name: &str| -> Result<&HostTensor, HeadError> {
             sd.get(name).ok_or_else(|| HeadError::MissingTensor {
@@ -300,11 +275,7 @@ impl Mlp {
         for (name, shape) in head_tensor_shapes(input_width) {
             let t = get(&name)?;
             if t.shape != shape {
-                return Err(HeadError::ShapeMismatch {
-                    name,
-                    expected: shape,
-                    found: t.shape.clone(),
-                });
+                return Err(HeadError::ShapeMismatch { name, expected: shape, found: t.shape.clone() });
             }
         }
         let tensor = |name: &str| -> Result<Tensor, HeadError> {
@@ -312,12 +283,8 @@ impl Mlp {
             Ok(Tensor::from_slice(&t.data, t.shape.as_slice(), device)?)
         };
         // Fold BatchNorm in f64 on the host, then round once to f32.
-        let (w, b, mean, var) = (
-            get("bn1.weight")?,
-            get("bn1.bias")?,
-            get("bn1.running_mean")?,
-            get("bn1.running_var")?,
-        );
+        let (w, b, mean, var) =
+            (get("bn1.weight")?, get("bn1.bias")?, get("bn1.running_mean")?, get("bn1.running_var")?);
         let mut scale = Vec::with_capacity(HIDDEN1);
         let mut shift = Vec::with_capacity(HIDDEN1);
         for i in 0..HIDDEN1 {
@@ -353,14 +320,8 @@ impl Mlp {
     /// Runs the MLP on `x` of shape `[batch, input_width]` (f32), giving `[batch, 1]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor, HeadError> {
         let h = x.matmul(&self.fc1_w)?.broadcast_add(&self.fc1_b)?;
-        let h = h
-            .broadcast_mul(&self.bn_scale)?
-            .broadcast_add(&self.bn_shift)?
-            .gelu_erf()?;
-        let h = h
-            .matmul(&self.fc2_w)?
-            .broadcast_add(&self.fc2_b)?
-            .gelu_erf()?;
+        let h = h.broadcast_mul(&self.bn_scale)?.broadcast_add(&self.bn_shift)?.gelu_erf()?;
+        let h = h.matmul(&self.fc2_w)?.broadcast_add(&self.fc2_b)?.gelu_erf()?;
         Ok(h.matmul(&self.fc3_w)?.broadcast_add(&self.fc3_b)?)
     }
 
@@ -368,22 +329,14 @@ impl Mlp {
     /// input width), one output per row.
     pub fn forward_rows(&self, rows: &[f32]) -> Result<Vec<f32>, HeadError> {
         if rows.len() % self.input_width != 0 {
-            return Err(HeadError::WidthMismatch {
-                what: "input rows",
-                head: self.input_width,
-                found: rows.len(),
-            });
+            return Err(HeadError::WidthMismatch { what: "input rows", head: self.input_width, found: rows.len() });
         }
         let n = rows.len() / self.input_width;
         if n == 0 {
             return Ok(Vec::new());
         }
         let x = Tensor::from_slice(rows, (n, self.input_width), &self.device)?;
-        let y = self
-            .forward(&x)?
-            .to_dtype(DType::F32)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
+        let y = self.forward(&x)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
         Ok(y)
     }
 }
@@ -411,28 +364,15 @@ impl Head {
         let head = mlp.input_width();
         if let Some(i) = &imputer {
             if i.statistics.len() != head {
-                return Err(HeadError::WidthMismatch {
-                    what: "imputer",
-                    head,
-                    found: i.statistics.len(),
-                });
+                return Err(HeadError::WidthMismatch { what: "imputer", head, found: i.statistics.len() });
             }
         }
         if let Some(s) = &scaler {
             if s.min.len() != head || s.scale.len() != head {
-                return Err(HeadError::WidthMismatch {
-                    what: "scaler",
-                    head,
-                    found: s.min.len().max(s.scale.len()),
-                });
+                return Err(HeadError::WidthMismatch { what: "scaler", head, found: s.min.len().max(s.scale.len()) });
             }
         }
-        Ok(Self {
-            imputer,
-            scaler,
-            mlp,
-            output_scale,
-        })
+        Ok(Self { imputer, scaler, mlp, output_scale })
     }
 
     /// Loads the authors' published files: a `.pth` state dict (plain,
@@ -446,14 +386,8 @@ impl Head {
     ) -> Result<Self, HeadError> {
         let sd = state_dict_from_torch(relaxvqa_formats::torch::read_state_dict(pth)?);
         let mlp = Mlp::from_state_dict(sd, device)?;
-        let imputer = imputer
-            .map(relaxvqa_formats::joblib::read_simple_imputer)
-            .transpose()?
-            .map(Imputer::from);
-        let scaler = scaler
-            .map(relaxvqa_formats::joblib::read_min_max_scaler)
-            .transpose()?
-            .map(Scaler::from);
+        let imputer = imputer.map(relaxvqa_formats::joblib::read_simple_imputer).transpose()?.map(Imputer::from);
+        let scaler = scaler.map(relaxvqa_formats::joblib::read_min_max_scaler).transpose()?.map(Scaler::from);
         Self::new(mlp, imputer, scaler, output_scale)
     }
 
@@ -487,11 +421,7 @@ impl Head {
     pub fn preprocess(&self, features: &[f64]) -> Result<Vec<f64>, HeadError> {
         let head = self.input_width();
         if features.len() != head {
-            return Err(HeadError::WidthMismatch {
-                what: "feature vector",
-                head,
-                found: features.len(),
-            });
+            return Err(HeadError::WidthMismatch { what: "feature vector", head, found: features.len() });
         }
         let mut x = features.to_vec();
         if let Some(i) = &self.imputer {
@@ -501,16 +431,8 @@ impl Head {
             s.apply(&mut x);
         }
         if let Some(index) = x.iter().position(|v| !v.is_finite()) {
-            let hint = if x[index].is_nan() && self.imputer.is_none() {
-                " (the head has no imputer)"
-            } else {
-                ""
-            };
-            return Err(HeadError::NonFiniteFeature {
-                index,
-                value: x[index],
-                hint,
-            });
+            let hint = if x[index].is_nan() && self.imputer.is_none() { " (the head has no imputer)" } else { "" };
+            return Err(HeadError::NonFiniteFeature { index, value: x[index], hint });
         }
         Ok(x)
     }
@@ -522,21 +444,12 @@ impl Head {
         for f in features {
             rows.extend(self.preprocess(f)?.into_iter().map(|v| v as f32));
         }
-        Ok(self
-            .mlp
-            .forward_rows(&rows)?
-            .into_iter()
-            .map(f64::from)
-            .collect())
+        Ok(self.mlp.forward_rows(&rows)?.into_iter().map(f64::from).collect())
     }
 
     /// Scores one feature vector (see [`Head::score_batch`]).
     pub fn score(&self, features: &[f64]) -> Result<f64, HeadError> {
         let out = self.score_batch(&[features])?;
-        out.first().copied().ok_or(HeadError::WidthMismatch {
-            what: "output",
-            head: 1,
-            found: 0,
-        })
+        out.first().copied().ok_or(HeadError::WidthMismatch { what: "output", head: 1, found: 0 })
     }
 }

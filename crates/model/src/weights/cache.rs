@@ -53,20 +53,12 @@ pub(crate) fn cached_file(hf_cache: &Path, hub: &HubFile) -> Option<PathBuf> {
 
 /// The snapshot (commit) folder name a cached file sits in.
 pub(crate) fn snapshot_of(path: &Path) -> String {
-    path.parent()
-        .and_then(Path::file_name)
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    path.parent().and_then(Path::file_name).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 /// The blob a snapshot entry links to, if it is a link into `blobs/`.
 pub(crate) fn linked_blob(path: &Path) -> Option<PathBuf> {
-    std::fs::symlink_metadata(path)
-        .ok()?
-        .file_type()
-        .is_symlink()
-        .then(|| std::fs::canonicalize(path).ok())
-        .flatten()
+    std::fs::symlink_metadata(path).ok()?.file_type().is_symlink().then(|| std::fs::canonicalize(path).ok()).flatten()
 }
 
 /// The SHA-256 a blob's name promises (blobs of Git LFS files are named by
@@ -111,11 +103,7 @@ pub(crate) struct FileRecord {
 
 /// Where the record of `hub`'s file at `commit` lives.
 pub(crate) fn record_path(record_dir: &Path, hub: &HubFile, commit: &str) -> PathBuf {
-    record_dir
-        .join("hub")
-        .join(repo_folder(&hub.repo))
-        .join(commit)
-        .join(format!("{}.json", hub.file))
+    record_dir.join("hub").join(repo_folder(&hub.repo)).join(commit).join(format!("{}.json", hub.file))
 }
 
 /// The record at `path`, if there is a readable one for this repository and
@@ -149,10 +137,7 @@ pub(crate) fn write_record(path: &Path, record: &FileRecord) {
         std::fs::rename(&tmp, path)
     })();
     if let Err(e) = result {
-        tracing::warn!(
-            "could not record the verified download in {}: {e}",
-            path.display()
-        );
+        tracing::warn!("could not record the verified download in {}: {e}", path.display());
     }
 }
 

@@ -47,10 +47,7 @@ impl WeightsConfig {
                 .filter(|p| !p.trim().is_empty())
                 .map(PathBuf::from)
                 .unwrap_or_else(|| hf_home(&var, &home_or_dot(home)).join("token"));
-            cfg.token = std::fs::read_to_string(path)
-                .ok()
-                .map(|t| t.trim().to_owned())
-                .filter(|t| !t.is_empty());
+            cfg.token = std::fs::read_to_string(path).ok().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
         }
         cfg
     }
@@ -61,19 +58,13 @@ impl WeightsConfig {
     pub fn from_vars(var: impl Fn(&str) -> Option<String>, home: Option<PathBuf>) -> Self {
         let get = |k: &str| var(k).filter(|v| !v.trim().is_empty());
         let home = home_or_dot(home);
-        let cache_home = get("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| home.join(".cache"));
+        let cache_home = get("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| home.join(".cache"));
         let hf_cache = get("HF_HUB_CACHE")
             .or_else(|| get("HUGGINGFACE_HUB_CACHE"))
             .map(PathBuf::from)
             .unwrap_or_else(|| hf_home(&get, &home).join("hub"));
-        let torch_home = get("TORCH_HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| cache_home.join("torch"));
-        let record_dir = get("RELAXVQA_CACHE_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| cache_home.join("relaxvqa"));
+        let torch_home = get("TORCH_HOME").map(PathBuf::from).unwrap_or_else(|| cache_home.join("torch"));
+        let record_dir = get("RELAXVQA_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| cache_home.join("relaxvqa"));
         let endpoint = get("HF_ENDPOINT")
             .map(|e| e.trim().trim_end_matches('/').to_owned())
             .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
@@ -117,17 +108,11 @@ fn home_or_dot(home: Option<PathBuf>) -> PathBuf {
 fn hf_home(get: &dyn Fn(&str) -> Option<String>, home: &Path) -> PathBuf {
     let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
     get("HF_HOME").map(PathBuf::from).unwrap_or_else(|| {
-        get("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| home.join(".cache"))
-            .join("huggingface")
+        get("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| home.join(".cache")).join("huggingface")
     })
 }
 
 /// `huggingface_hub`'s reading of a boolean environment variable.
 fn is_true(v: &str) -> bool {
-    matches!(
-        v.trim().to_ascii_uppercase().as_str(),
-        "1" | "ON" | "YES" | "TRUE"
-    )
+    matches!(v.trim().to_ascii_uppercase().as_str(), "1" | "ON" | "YES" | "TRUE")
 }

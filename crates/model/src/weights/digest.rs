@@ -20,11 +20,7 @@ impl Expected {
     /// What an ETag (quotes and a weak `W/` prefix allowed) promises, if it
     /// is a digest at all.
     pub(crate) fn from_etag(etag: &str) -> Option<Self> {
-        let e = etag
-            .trim()
-            .trim_start_matches("W/")
-            .trim_matches('"')
-            .to_ascii_lowercase();
+        let e = etag.trim().trim_start_matches("W/").trim_matches('"').to_ascii_lowercase();
         if is_hex(&e, 64) {
             Some(Expected::Sha256(e))
         } else if is_hex(&e, 40) {

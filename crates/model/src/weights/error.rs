@@ -135,7 +135,10 @@ pub enum WeightsError {
     },
 
     /// The Hub has no such file (HTTP 404).
-    #[error("the Hugging Face Hub has no file {file} in repository {repo} at revision {revision} ({url}: HTTP 404{})", code_suffix(error_code))]
+    #[error(
+        "the Hugging Face Hub has no file {file} in repository {repo} at revision {revision} ({url}: HTTP 404{})",
+        code_suffix(error_code)
+    )]
     RemoteFileMissing {
         /// Repository id, e.g. `timm/resnet50.tv_in1k`.
         repo: String,
@@ -229,18 +232,11 @@ pub enum WeightsError {
 const LIST_LIMIT: usize = 12;
 
 fn code_suffix(code: &Option<String>) -> String {
-    code.as_deref()
-        .map(|c| format!(", {c}"))
-        .unwrap_or_default()
+    code.as_deref().map(|c| format!(", {c}")).unwrap_or_default()
 }
 
 fn list<T>(items: &[T], show: impl Fn(&T) -> String) -> String {
-    let mut s = items
-        .iter()
-        .take(LIST_LIMIT)
-        .map(show)
-        .collect::<Vec<_>>()
-        .join(", ");
+    let mut s = items.iter().take(LIST_LIMIT).map(show).collect::<Vec<_>>().join(", ");
     if items.len() > LIST_LIMIT {
         let _ = write!(s, " and {} more", items.len() - LIST_LIMIT);
     }
@@ -256,22 +252,14 @@ fn mismatch_message(
 ) -> String {
     let mut s = format!("{what} do not fit the network:");
     if !missing.is_empty() {
-        let _ = write!(
-            s,
-            " {} tensor(s) missing: {};",
-            missing.len(),
-            list(missing, String::clone)
-        );
+        let _ = write!(s, " {} tensor(s) missing: {};", missing.len(), list(missing, String::clone));
     }
     if !wrong_shape.is_empty() {
         let _ = write!(
             s,
             " {} tensor(s) with the wrong shape: {};",
             wrong_shape.len(),
-            list(wrong_shape, |m| format!(
-                "{} is {:?}, expected {:?}",
-                m.name, m.found, m.expected
-            ))
+            list(wrong_shape, |m| format!("{} is {:?}, expected {:?}", m.name, m.found, m.expected))
         );
     }
     if !missing.is_empty() && !unexpected.is_empty() {
@@ -280,11 +268,7 @@ fn mismatch_message(
             " the file also has {} tensor(s) the network does not use: {}{}",
             unexpected.len(),
             list(unexpected, String::clone),
-            if fitting == 0 {
-                " (weights of another network?)"
-            } else {
-                ""
-            }
+            if fitting == 0 { " (weights of another network?)" } else { "" }
         );
     }
     s.trim_end_matches(';').to_owned()

@@ -51,20 +51,11 @@ struct RemoteMeta {
 
 /// The Hub's `resolve` URL of a file.
 pub fn resolve_url(endpoint: &str, hub: &HubFile) -> String {
-    format!(
-        "{}/{}/resolve/{}/{}",
-        endpoint.trim_end_matches('/'),
-        hub.repo,
-        hub.revision.replace('/', "%2F"),
-        hub.file
-    )
+    format!("{}/{}/resolve/{}/{}", endpoint.trim_end_matches('/'), hub.repo, hub.revision.replace('/', "%2F"), hub.file)
 }
 
 fn read(path: &std::path::Path) -> Result<Vec<u8>, WeightsError> {
-    std::fs::read(path).map_err(|source| WeightsError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::read(path).map_err(|source| WeightsError::Io { path: path.to_path_buf(), source })
 }
 
 /// The file from the Hugging Face cache, checked against the record of its
@@ -73,10 +64,7 @@ fn read(path: &std::path::Path) -> Result<Vec<u8>, WeightsError> {
 /// A cached file that fails the check is removed (with its record) and
 /// reported as [`WeightsError::BadHash`]. A file placed by hand, with nothing
 /// to check it against, is accepted with a warning.
-pub fn cached_hub_file(
-    hub: &HubFile,
-    cfg: &WeightsConfig,
-) -> Result<Option<VerifiedFile>, WeightsError> {
+pub fn cached_hub_file(hub: &HubFile, cfg: &WeightsConfig) -> Result<Option<VerifiedFile>, WeightsError> {
     let Some(path) = cache::cached_file(&cfg.hf_cache, hub) else {
         return Ok(None);
     };
@@ -94,12 +82,7 @@ pub fn cached_hub_file(
             "{}: no record of a verified download and no hash in its name; using it unverified",
             path.display()
         );
-        return Ok(Some(VerifiedFile {
-            path,
-            bytes,
-            sha256,
-            verified: false,
-        }));
+        return Ok(Some(VerifiedFile { path, bytes, sha256, verified: false }));
     };
     if let Err(actual) = expected.check(&bytes, &sha256) {
         let removed = cache::remove_cached(&path);
@@ -123,12 +106,7 @@ pub fn cached_hub_file(
         cache::write_record(&record_path, &rec);
     }
     tracing::debug!("{}: verified from the cache", path.display());
-    Ok(Some(VerifiedFile {
-        path,
-        bytes,
-        sha256,
-        verified: true,
-    }))
+    Ok(Some(VerifiedFile { path, bytes, sha256, verified: true }))
 }
 
 /// Downloads the file into the Hugging Face cache (hf-hub), checks it
@@ -138,11 +116,7 @@ pub fn cached_hub_file(
 /// errors. A download whose bytes do not match is removed and reported as
 /// [`WeightsError::BadHash`]; a missing file as
 /// [`WeightsError::RemoteFileMissing`].
-pub fn download_hub_file(
-    hub: &HubFile,
-    cfg: &WeightsConfig,
-    hint: &str,
-) -> Result<VerifiedFile, WeightsError> {
+pub fn download_hub_file(hub: &HubFile, cfg: &WeightsConfig, hint: &str) -> Result<VerifiedFile, WeightsError> {
     let meta = remote_metadata(hub, cfg, hint)?;
     let download_err = |source: hf_hub::api::sync::ApiError| WeightsError::Download {
         repo: hub.repo.clone(),
@@ -159,11 +133,7 @@ pub fn download_hub_file(
         .build()
         .map_err(download_err)?;
     let repo = Repo::with_revision(hub.repo.clone(), RepoType::Model, hub.revision.clone());
-    tracing::info!(
-        "downloading {} from {}",
-        hub.file,
-        resolve_url(&cfg.endpoint, hub)
-    );
+    tracing::info!("downloading {} from {}", hub.file, resolve_url(&cfg.endpoint, hub));
     let path = api.repo(repo).download(&hub.file).map_err(download_err)?;
     let bytes = read(&path)?;
     let sha256 = sha256_hex(&bytes);
@@ -177,20 +147,9 @@ pub fn download_hub_file(
             hub.file,
             hub.repo
         );
-        return Ok(VerifiedFile {
-            path,
-            bytes,
-            sha256,
-            verified: false,
-        });
+        return Ok(VerifiedFile { path, bytes, sha256, verified: false });
     };
-    let check = expected.check(&bytes, &sha256).and_then(|()| {
-        if size_ok {
-            Ok(())
-        } else {
-            Err(sha256.clone())
-        }
-    });
+    let check = expected.check(&bytes, &sha256).and_then(|()| if size_ok { Ok(()) } else { Err(sha256.clone()) });
     if let Err(actual) = check {
         let removed = cache::remove_cached(&path);
         cache::remove_record(&record_path);
@@ -210,26 +169,14 @@ pub fn download_hub_file(
         sha256: sha256.clone(),
     };
     cache::write_record(&record_path, &rec);
-    tracing::info!(
-        "{}: downloaded and verified (SHA-256 {sha256})",
-        path.display()
-    );
-    Ok(VerifiedFile {
-        path,
-        bytes,
-        sha256,
-        verified: true,
-    })
+    tracing::info!("{}: downloaded and verified (SHA-256 {sha256})", path.display());
+    Ok(VerifiedFile { path, bytes, sha256, verified: true })
 }
 
 /// The Hub's metadata of a file: a `HEAD` of its `resolve` URL, following
 /// relative redirects only (an absolute one leads to the storage backend,
 /// and the metadata is in the redirect itself).
-fn remote_metadata(
-    hub: &HubFile,
-    cfg: &WeightsConfig,
-    hint: &str,
-) -> Result<RemoteMeta, WeightsError> {
+fn remote_metadata(hub: &HubFile, cfg: &WeightsConfig, hint: &str) -> Result<RemoteMeta, WeightsError> {
     let agent = ureq::AgentBuilder::new()
         .redirects(0)
         .try_proxy_from_env(true)
@@ -239,30 +186,18 @@ fn remote_metadata(
     let mut url = resolve_url(&cfg.endpoint, hub);
     let mut last_status = 0;
     for _ in 0..=MAX_REDIRECTS {
-        let mut request = agent
-            .head(&url)
-            .set("User-Agent", USER_AGENT)
-            .set("Accept-Encoding", "identity");
+        let mut request = agent.head(&url).set("User-Agent", USER_AGENT).set("Accept-Encoding", "identity");
         if let Some(token) = &cfg.token {
             request = request.set("Authorization", &format!("Bearer {token}"));
         }
         let response = match request.call() {
             Ok(r) => r,
             Err(ureq::Error::Status(status, r)) => return Err(status_error(status, &r, hub, &url)),
-            Err(e) => {
-                return Err(WeightsError::Network {
-                    url,
-                    source: Box::new(e),
-                    hint: hint.to_owned(),
-                })
-            }
+            Err(e) => return Err(WeightsError::Network { url, source: Box::new(e), hint: hint.to_owned() }),
         };
         last_status = response.status();
         if (300..400).contains(&last_status) {
-            if let Some(next) = response
-                .header("Location")
-                .and_then(|l| relative_target(&url, l))
-            {
+            if let Some(next) = response.header("Location").and_then(|l| relative_target(&url, l)) {
                 url = next;
                 continue;
             }
@@ -270,35 +205,18 @@ fn remote_metadata(
         let header = |name: &str| response.header(name).map(str::to_owned);
         let etag = header("X-Linked-Etag").or_else(|| header("ETag"));
         if header("X-Repo-Commit").is_none() {
-            return Err(WeightsError::MissingHeader {
-                url,
-                header: "X-Repo-Commit",
-            });
+            return Err(WeightsError::MissingHeader { url, header: "X-Repo-Commit" });
         }
         let Some(etag) = etag else {
-            return Err(WeightsError::MissingHeader {
-                url,
-                header: "ETag",
-            });
+            return Err(WeightsError::MissingHeader { url, header: "ETag" });
         };
-        let size = header("X-Linked-Size")
-            .or_else(|| header("Content-Length"))
-            .and_then(|s| s.trim().parse().ok());
+        let size = header("X-Linked-Size").or_else(|| header("Content-Length")).and_then(|s| s.trim().parse().ok());
         // Drain whatever body came (none for HEAD) so the connection is reusable.
-        let _ = response
-            .into_reader()
-            .take(1 << 16)
-            .read_to_end(&mut Vec::new());
-        return Ok(RemoteMeta {
-            expected: Expected::from_etag(&etag),
-            size,
-        });
+        let _ = response.into_reader().take(1 << 16).read_to_end(&mut Vec::new());
+        return Ok(RemoteMeta { expected: Expected::from_etag(&etag), size });
     }
     // Too many relative redirects.
-    Err(WeightsError::HttpStatus {
-        url,
-        status: last_status,
-    })
+    Err(WeightsError::HttpStatus { url, status: last_status })
 }
 
 /// The absolute URL of a relative `Location`, or `None` for an absolute one.
@@ -307,9 +225,7 @@ fn relative_target(url: &str, location: &str) -> Option<String> {
         return None;
     }
     let scheme_end = url.find("://")? + 3;
-    let origin_end = url[scheme_end..]
-        .find('/')
-        .map_or(url.len(), |i| scheme_end + i);
+    let origin_end = url[scheme_end..].find('/').map_or(url.len(), |i| scheme_end + i);
     Some(format!("{}{location}", &url[..origin_end]))
 }
 
@@ -317,12 +233,9 @@ fn relative_target(url: &str, location: &str) -> Option<String> {
 fn status_error(status: u16, response: &ureq::Response, hub: &HubFile, url: &str) -> WeightsError {
     let error_code = response.header("X-Error-Code").map(str::to_owned);
     match status {
-        404 if error_code.as_deref() == Some("RepoNotFound") => WeightsError::RemoteDenied {
-            repo: hub.repo.clone(),
-            url: url.to_owned(),
-            status,
-            error_code,
-        },
+        404 if error_code.as_deref() == Some("RepoNotFound") => {
+            WeightsError::RemoteDenied { repo: hub.repo.clone(), url: url.to_owned(), status, error_code }
+        }
         404 => WeightsError::RemoteFileMissing {
             repo: hub.repo.clone(),
             revision: hub.revision.clone(),
@@ -330,15 +243,7 @@ fn status_error(status: u16, response: &ureq::Response, hub: &HubFile, url: &str
             url: url.to_owned(),
             error_code,
         },
-        401 | 403 => WeightsError::RemoteDenied {
-            repo: hub.repo.clone(),
-            url: url.to_owned(),
-            status,
-            error_code,
-        },
-        _ => WeightsError::HttpStatus {
-            url: url.to_owned(),
-            status,
-        },
+        401 | 403 => WeightsError::RemoteDenied { repo: hub.repo.clone(), url: url.to_owned(), status, error_code },
+        _ => WeightsError::HttpStatus { url: url.to_owned(), status },
     }
 }

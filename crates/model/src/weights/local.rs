@@ -39,22 +39,13 @@ fn sniff(head: &[u8], path: &Path) -> Option<Format> {
 /// Reads a `.safetensors` file or a zip-format `.pth` checkpoint, whichever
 /// it is, into a state dict (every tensor as f32).
 pub fn read_weights_file(path: &Path) -> Result<StateDict, WeightsError> {
-    let io = |source| WeightsError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |source| WeightsError::Io { path: path.to_path_buf(), source };
     let mut head = Vec::with_capacity(16);
-    std::fs::File::open(path)
-        .map_err(io)?
-        .take(16)
-        .read_to_end(&mut head)
-        .map_err(io)?;
+    std::fs::File::open(path).map_err(io)?.take(16).read_to_end(&mut head).map_err(io)?;
     match sniff(&head, path) {
         Some(Format::Safetensors) => read_safetensors(path),
         Some(Format::Pth) => read_pth(path),
-        None => Err(WeightsError::UnknownFormat {
-            path: path.to_path_buf(),
-        }),
+        None => Err(WeightsError::UnknownFormat { path: path.to_path_buf() }),
     }
 }
 
@@ -63,22 +54,15 @@ pub(crate) fn parse_weights_bytes(bytes: &[u8], path: &Path) -> Result<StateDict
     match sniff(&bytes[..bytes.len().min(16)], path) {
         Some(Format::Safetensors) => parse_safetensors(bytes, path),
         Some(Format::Pth) => parse_pth(bytes, path),
-        None => Err(WeightsError::UnknownFormat {
-            path: path.to_path_buf(),
-        }),
+        None => Err(WeightsError::UnknownFormat { path: path.to_path_buf() }),
     }
 }
 
 /// The first of the network's known file names present in `dir`.
 pub(crate) fn find_in_dir(dir: &Path, weights: &NetworkWeights) -> Result<PathBuf, WeightsError> {
-    weights
-        .dir_names
-        .iter()
-        .map(|n| dir.join(n))
-        .find(|p| p.is_file())
-        .ok_or_else(|| WeightsError::NoWeightsInDir {
-            dir: dir.to_path_buf(),
-            network: weights.label.clone(),
-            candidates: weights.dir_names.clone(),
-        })
+    weights.dir_names.iter().map(|n| dir.join(n)).find(|p| p.is_file()).ok_or_else(|| WeightsError::NoWeightsInDir {
+        dir: dir.to_path_buf(),
+        network: weights.label.clone(),
+        candidates: weights.dir_names.clone(),
+    })
 }

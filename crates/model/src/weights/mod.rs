@@ -55,19 +55,12 @@ pub fn load_state_dict_with(
             return Ok(crate::synthetic::synthetic_state_dict(&weights.expected));
         }
         WeightSource::Path(path) => {
-            let file = if path.is_dir() {
-                local::find_in_dir(path, weights)?
-            } else {
-                path.clone()
-            };
+            let file = if path.is_dir() { local::find_in_dir(path, weights)? } else { path.clone() };
             (read_weights_file(&file)?, file)
         }
         WeightSource::Hub => {
             let file = fetch_weights(weights, cfg)?;
-            (
-                local::parse_weights_bytes(&file.bytes, &file.path)?,
-                file.path,
-            )
+            (local::parse_weights_bytes(&file.bytes, &file.path)?, file.path)
         }
     };
     let what = format!("{} weights from {}", weights.label, origin.display());
@@ -81,10 +74,7 @@ pub fn load_state_dict_with(
 /// the Hugging Face cache, else the PyTorch hub cache, else downloaded from
 /// the Hub (unless `cfg.offline`). Also what a "fetch the weights now"
 /// command would call.
-pub fn fetch_weights(
-    weights: &NetworkWeights,
-    cfg: &WeightsConfig,
-) -> Result<VerifiedFile, WeightsError> {
+pub fn fetch_weights(weights: &NetworkWeights, cfg: &WeightsConfig) -> Result<VerifiedFile, WeightsError> {
     if let Some(file) = hub::cached_hub_file(&weights.hub, cfg)? {
         return Ok(file);
     }
@@ -93,35 +83,23 @@ pub fn fetch_weights(
     }
     let hint = placement_hint(weights, cfg);
     if cfg.offline {
-        return Err(WeightsError::NotCached {
-            network: weights.label.clone(),
-            hint,
-        });
+        return Err(WeightsError::NotCached { network: weights.label.clone(), hint });
     }
     hub::download_hub_file(&weights.hub, cfg, &hint)
 }
 
 /// The checkpoint from the PyTorch hub cache, checked against the hash
 /// prefix in its name where it has one.
-fn torch_cached(
-    weights: &NetworkWeights,
-    cfg: &WeightsConfig,
-) -> Result<Option<VerifiedFile>, WeightsError> {
+fn torch_cached(weights: &NetworkWeights, cfg: &WeightsConfig) -> Result<Option<VerifiedFile>, WeightsError> {
     let Some(ckpt) = &weights.torch else {
         return Ok(None);
     };
     let Some(path) = pth::find_torch_checkpoint(&cfg.torch_checkpoints, ckpt) else {
         return Ok(None);
     };
-    let bytes = std::fs::read(&path).map_err(|source| WeightsError::Io {
-        path: path.clone(),
-        source,
-    })?;
+    let bytes = std::fs::read(&path).map_err(|source| WeightsError::Io { path: path.clone(), source })?;
     let sha256 = digest::sha256_hex(&bytes);
-    let expected = ckpt
-        .sha256_prefix
-        .as_ref()
-        .map(|p| digest::Expected::Sha256Prefix(p.to_ascii_lowercase()));
+    let expected = ckpt.sha256_prefix.as_ref().map(|p| digest::Expected::Sha256Prefix(p.to_ascii_lowercase()));
     if let Some(expected) = &expected {
         if let Err(actual) = expected.check(&bytes, &sha256) {
             // Not ours to delete: PyTorch's cache, maybe shared with Python.
@@ -134,12 +112,7 @@ fn torch_cached(
             });
         }
     }
-    Ok(Some(VerifiedFile {
-        path,
-        bytes,
-        sha256,
-        verified: expected.is_some(),
-    }))
+    Ok(Some(VerifiedFile { path, bytes, sha256, verified: expected.is_some() }))
 }
 
 /// Which files a user can place by hand, and where, for `weights`.

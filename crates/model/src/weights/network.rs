@@ -82,9 +82,7 @@ impl Network {
                 hub: HubFile::new(VIT_HUB_REPO, HUB_FILE),
                 torch: Some(TorchCheckpoint {
                     file_name: VIT_TORCH_FILE.to_owned(),
-                    url: format!(
-                        "https://dl.fbaipublicfiles.com/dino/dino_vitbase16_pretrain/{VIT_TORCH_FILE}"
-                    ),
+                    url: format!("https://dl.fbaipublicfiles.com/dino/dino_vitbase16_pretrain/{VIT_TORCH_FILE}"),
                     sha256_prefix: None,
                 }),
                 dir_names: vec![
@@ -121,11 +119,7 @@ pub struct HubFile {
 impl HubFile {
     /// A file on the `main` branch.
     pub fn new(repo: &str, file: &str) -> Self {
-        Self {
-            repo: repo.to_owned(),
-            revision: "main".to_owned(),
-            file: file.to_owned(),
-        }
+        Self { repo: repo.to_owned(), revision: "main".to_owned(), file: file.to_owned() }
     }
 }
 

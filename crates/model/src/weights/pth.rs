@@ -13,10 +13,7 @@ use crate::{HostTensor, StateDict};
 
 /// Reads a zip-format PyTorch checkpoint holding a plain state dict.
 pub fn read_pth(path: &Path) -> Result<StateDict, WeightsError> {
-    let file = std::fs::File::open(path).map_err(|source| WeightsError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let file = std::fs::File::open(path).map_err(|source| WeightsError::Io { path: path.to_path_buf(), source })?;
     from_reader(std::io::BufReader::new(file), path)
 }
 
@@ -27,10 +24,8 @@ pub fn parse_pth(bytes: &[u8], path: &Path) -> Result<StateDict, WeightsError> {
 }
 
 fn from_reader<R: Read + Seek>(reader: R, path: &Path) -> Result<StateDict, WeightsError> {
-    let entries = read_state_dict_from(reader, None).map_err(|source| WeightsError::Pth {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let entries =
+        read_state_dict_from(reader, None).map_err(|source| WeightsError::Pth { path: path.to_path_buf(), source })?;
     let mut sd = StateDict::new();
     for (name, t) in entries {
         let len = t.data.len();

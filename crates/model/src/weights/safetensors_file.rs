@@ -12,35 +12,27 @@ use crate::{HostTensor, StateDict};
 
 /// Reads a safetensors file into a state dict (every tensor, as f32).
 pub fn read_safetensors(path: &Path) -> Result<StateDict, WeightsError> {
-    let bytes = std::fs::read(path).map_err(|source| WeightsError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(|source| WeightsError::Io { path: path.to_path_buf(), source })?;
     parse_safetensors(&bytes, path)
 }
 
 /// Parses safetensors bytes into a state dict; `path` names them in errors.
 pub fn parse_safetensors(bytes: &[u8], path: &Path) -> Result<StateDict, WeightsError> {
-    let st = SafeTensors::deserialize(bytes).map_err(|source| WeightsError::Safetensors {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let st = SafeTensors::deserialize(bytes)
+        .map_err(|source| WeightsError::Safetensors { path: path.to_path_buf(), source })?;
     let mut sd = StateDict::new();
     for (name, view) in st.iter() {
-        let data =
-            to_f32(view.dtype(), view.data()).ok_or_else(|| WeightsError::UnsupportedDtype {
-                path: path.to_path_buf(),
-                name: name.to_owned(),
-                dtype: format!("{:?}", view.dtype()),
-            })?;
+        let data = to_f32(view.dtype(), view.data()).ok_or_else(|| WeightsError::UnsupportedDtype {
+            path: path.to_path_buf(),
+            name: name.to_owned(),
+            dtype: format!("{:?}", view.dtype()),
+        })?;
         let len = data.len();
-        let tensor = HostTensor::new(view.shape().to_vec(), data).ok_or_else(|| {
-            WeightsError::BadTensor {
-                path: path.to_path_buf(),
-                name: name.to_owned(),
-                shape: view.shape().to_vec(),
-                len,
-            }
+        let tensor = HostTensor::new(view.shape().to_vec(), data).ok_or_else(|| WeightsError::BadTensor {
+            path: path.to_path_buf(),
+            name: name.to_owned(),
+            shape: view.shape().to_vec(),
+            len,
         })?;
         sd.insert(name, tensor);
     }

@@ -71,10 +71,7 @@ pub struct WeightSources {
 impl WeightSources {
     /// The same source for both networks.
     pub fn all(source: WeightSource) -> Self {
-        Self {
-            resnet50: source.clone(),
-            vit: source,
-        }
+        Self { resnet50: source.clone(), vit: source }
     }
 
     /// One network's source.
@@ -112,9 +109,7 @@ impl FromStr for WeightSources {
             let Some((network, value)) = keyed(item) else {
                 return Err(WeightsError::InvalidSource {
                     input: s.to_owned(),
-                    reason: format!(
-                        "{item:?} is not NETWORK=SOURCE with NETWORK one of resnet50, vit"
-                    ),
+                    reason: format!("{item:?} is not NETWORK=SOURCE with NETWORK one of resnet50, vit"),
                 });
             };
             if seen.contains(&network) {

@@ -18,10 +18,7 @@ fn is_counter(name: &str) -> bool {
 /// problem in one [`WeightsError::Mismatch`]. Tensors not in `expected` are
 /// allowed. A missing `num_batches_tracked` is not a problem (see
 /// [`conform`]).
-pub fn validate(
-    state_dict: &StateDict,
-    expected: &[(String, Vec<usize>)],
-) -> Result<(), WeightsError> {
+pub fn validate(state_dict: &StateDict, expected: &[(String, Vec<usize>)]) -> Result<(), WeightsError> {
     validate_named(state_dict, expected, "the weights")
 }
 
@@ -38,11 +35,9 @@ pub(crate) fn validate_named(
         match state_dict.get(name) {
             None if is_counter(name) => {}
             None => missing.push(name.clone()),
-            Some(t) if t.shape != *shape && !is_counter(name) => wrong_shape.push(ShapeMismatch {
-                name: name.clone(),
-                expected: shape.clone(),
-                found: t.shape.clone(),
-            }),
+            Some(t) if t.shape != *shape && !is_counter(name) => {
+                wrong_shape.push(ShapeMismatch { name: name.clone(), expected: shape.clone(), found: t.shape.clone() })
+            }
             Some(_) => {}
         }
     }
@@ -50,20 +45,9 @@ pub(crate) fn validate_named(
         return Ok(());
     }
     let wanted: HashSet<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
-    let unexpected = state_dict
-        .iter()
-        .map(|(n, _)| n)
-        .filter(|n| !wanted.contains(n))
-        .map(str::to_owned)
-        .collect();
+    let unexpected = state_dict.iter().map(|(n, _)| n).filter(|n| !wanted.contains(n)).map(str::to_owned).collect();
     let fitting = expected.len() - missing.len() - wrong_shape.len();
-    Err(WeightsError::Mismatch {
-        what: what.to_owned(),
-        fitting,
-        missing,
-        wrong_shape,
-        unexpected,
-    })
+    Err(WeightsError::Mismatch { what: what.to_owned(), fitting, missing, wrong_shape, unexpected })
 }
 
 /// Brings a published state dict to exactly the expected names:
@@ -76,18 +60,9 @@ pub(crate) fn validate_named(
 pub fn conform(state_dict: StateDict, expected: &[(String, Vec<usize>)]) -> StateDict {
     let mut sd = strip_module_prefix(state_dict, expected);
     let wanted: HashSet<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
-    let extra: Vec<String> = sd
-        .iter()
-        .map(|(n, _)| n)
-        .filter(|n| !wanted.contains(n))
-        .map(str::to_owned)
-        .collect();
+    let extra: Vec<String> = sd.iter().map(|(n, _)| n).filter(|n| !wanted.contains(n)).map(str::to_owned).collect();
     if !extra.is_empty() {
-        tracing::debug!(
-            "dropping {} tensor(s) the network does not use: {}",
-            extra.len(),
-            extra.join(", ")
-        );
+        tracing::debug!("dropping {} tensor(s) the network does not use: {}", extra.len(), extra.join(", "));
     }
     for name in &extra {
         sd.remove(name);
@@ -95,13 +70,7 @@ pub fn conform(state_dict: StateDict, expected: &[(String, Vec<usize>)]) -> Stat
     for (name, shape) in expected {
         if is_counter(name) && sd.get(name).is_none() {
             let n = shape.iter().product();
-            sd.insert(
-                name.clone(),
-                HostTensor {
-                    shape: shape.clone(),
-                    data: vec![0.0; n],
-                },
-            );
+            sd.insert(name.clone(), HostTensor { shape: shape.clone(), data: vec![0.0; n] });
         }
     }
     sd
@@ -109,10 +78,7 @@ pub fn conform(state_dict: StateDict, expected: &[(String, Vec<usize>)]) -> Stat
 
 /// Strips DataParallel's `module.` prefix when every name has it and no
 /// expected name does.
-pub(crate) fn strip_module_prefix(
-    state_dict: StateDict,
-    expected: &[(String, Vec<usize>)],
-) -> StateDict {
+pub(crate) fn strip_module_prefix(state_dict: StateDict, expected: &[(String, Vec<usize>)]) -> StateDict {
     let prefix = "module.";
     if !state_dict.is_empty()
         && state_dict.iter().all(|(n, _)| n.starts_with(prefix))

@@ -95,11 +95,7 @@ pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
     let ym: Vec<f64> = y.iter().map(|v| v - ymean).collect();
     let normxm = xm.iter().map(|v| v * v).sum::<f64>().sqrt();
     let normym = ym.iter().map(|v| v * v).sum::<f64>().sqrt();
-    let r: f64 = xm
-        .iter()
-        .zip(&ym)
-        .map(|(a, b)| (a / normxm) * (b / normym))
-        .sum();
+    let r: f64 = xm.iter().zip(&ym).map(|(a, b)| (a / normxm) * (b / normym)).sum();
     r.clamp(-1.0, 1.0)
 }
 
@@ -185,13 +181,7 @@ impl KendallCounts {
         if n > 0 {
             y_ties += tie_pairs(cy);
         }
-        Self {
-            total: tie_pairs(n as u64),
-            x_ties,
-            y_ties,
-            joint_ties,
-            discordant,
-        }
+        Self { total: tie_pairs(n as u64), x_ties, y_ties, joint_ties, discordant }
     }
 
     /// Tau-b from the counts, as SciPy: `(tot - xtie - ytie + ntie - 2 dis)
@@ -201,8 +191,7 @@ impl KendallCounts {
         if self.x_ties == self.total || self.y_ties == self.total {
             return f64::NAN;
         }
-        let con_minus_dis = self.total as i128 - self.x_ties as i128 - self.y_ties as i128
-            + self.joint_ties as i128
+        let con_minus_dis = self.total as i128 - self.x_ties as i128 - self.y_ties as i128 + self.joint_ties as i128
             - 2 * self.discordant as i128;
         let tau = con_minus_dis as f64
             / ((self.total - self.x_ties) as f64).sqrt()
@@ -220,8 +209,7 @@ fn count_inversions(a: &mut [f64], buf: &mut [f64]) -> u64 {
     }
     let mid = n / 2;
     let (left, right) = a.split_at_mut(mid);
-    let mut inv =
-        count_inversions(left, &mut buf[..mid]) + count_inversions(right, &mut buf[mid..]);
+    let mut inv = count_inversions(left, &mut buf[..mid]) + count_inversions(right, &mut buf[mid..]);
     let (mut i, mut j, mut k) = (0, 0, 0);
     while i < left.len() && j < right.len() {
         if right[j] < left[i] {
@@ -263,10 +251,7 @@ mod tests {
 
     #[test]
     fn ranks_average_ties() {
-        assert_eq!(
-            rank_average(&[10.0, 20.0, 10.0, 30.0, 20.0, 20.0]),
-            vec![1.5, 4.0, 1.5, 6.0, 4.0, 4.0]
-        );
+        assert_eq!(rank_average(&[10.0, 20.0, 10.0, 30.0, 20.0, 20.0]), vec![1.5, 4.0, 1.5, 6.0, 4.0, 4.0]);
     }
 
     #[test]
@@ -290,10 +275,7 @@ mod tests {
                 dis += u64::from(dx * dy < 0.0);
             }
         }
-        assert_eq!(
-            (c.x_ties, c.y_ties, c.joint_ties, c.discordant, c.total),
-            (xt, yt, jt, dis, 36)
-        );
+        assert_eq!((c.x_ties, c.y_ties, c.joint_ties, c.discordant, c.total), (xt, yt, jt, dis, 36));
     }
 
     #[test]

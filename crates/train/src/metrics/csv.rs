@@ -91,17 +91,11 @@ fn records(text: &str) -> Result<Vec<Record>, CsvError> {
     let mut field = String::new();
     let mut record_line = 1;
     let mut at_field_start = true;
-    let finish = |out: &mut Vec<Record>,
-                  fields: &mut Vec<String>,
-                  field: &mut String,
-                  record_line: usize| {
+    let finish = |out: &mut Vec<Record>, fields: &mut Vec<String>, field: &mut String, record_line: usize| {
         fields.push(std::mem::take(field));
         let f = std::mem::take(fields);
         if !(f.len() == 1 && f[0].trim().is_empty()) {
-            out.push(Record {
-                line: record_line,
-                fields: f,
-            });
+            out.push(Record { line: record_line, fields: f });
         }
     };
     while let Some(c) = chars.next() {
@@ -158,11 +152,7 @@ fn records(text: &str) -> Result<Vec<Record>, CsvError> {
 pub fn parse_predictions_csv(text: &str) -> Result<Predictions, CsvError> {
     let mut recs = records(text)?.into_iter();
     let header = recs.next().ok_or(CsvError::Empty)?;
-    let names: Vec<String> = header
-        .fields
-        .iter()
-        .map(|h| h.trim().to_ascii_lowercase())
-        .collect();
+    let names: Vec<String> = header.fields.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
     for (i, n) in names.iter().enumerate() {
         if names[..i].contains(n) && ["mos", "pred", "name"].contains(&n.as_str()) {
             return Err(CsvError::DuplicateColumn(n.clone()));
@@ -173,26 +163,14 @@ pub fn parse_predictions_csv(text: &str) -> Result<Predictions, CsvError> {
     let mos_col = find("mos").ok_or_else(|| CsvError::MissingColumn("mos", found()))?;
     let pred_col = find("pred").ok_or_else(|| CsvError::MissingColumn("pred", found()))?;
     let name_col = find("name");
-    let mut out = Predictions {
-        names: name_col.map(|_| Vec::new()),
-        mos: Vec::new(),
-        pred: Vec::new(),
-    };
+    let mut out = Predictions { names: name_col.map(|_| Vec::new()), mos: Vec::new(), pred: Vec::new() };
     for rec in recs {
         if rec.fields.len() != names.len() {
-            return Err(CsvError::FieldCount {
-                line: rec.line,
-                expected: names.len(),
-                found: rec.fields.len(),
-            });
+            return Err(CsvError::FieldCount { line: rec.line, expected: names.len(), found: rec.fields.len() });
         }
         let number = |col: usize, column: &'static str| {
             let s = rec.fields[col].trim();
-            s.parse::<f64>().map_err(|_| CsvError::BadNumber {
-                line: rec.line,
-                column,
-                value: s.to_owned(),
-            })
+            s.parse::<f64>().map_err(|_| CsvError::BadNumber { line: rec.line, column, value: s.to_owned() })
         };
         out.mos.push(number(mos_col, "mos")?);
         out.pred.push(number(pred_col, "pred")?);
@@ -207,9 +185,6 @@ pub fn parse_predictions_csv(text: &str) -> Result<Predictions, CsvError> {
 /// `name`) in any order, other columns ignored, one row per video.
 pub fn read_predictions_csv(path: impl AsRef<Path>) -> Result<Predictions, CsvError> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|source| CsvError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| CsvError::Io { path: path.to_owned(), source })?;
     parse_predictions_csv(&text)
 }

@@ -55,16 +55,10 @@ impl LogisticFit {
 /// ([`AUTHORS_MAXFEV`] reproduces the authors).
 pub fn fit_logistic(mos: &[f64], pred: &[f64], maxfev: usize) -> Result<LogisticFit, MetricsError> {
     if mos.len() != pred.len() {
-        return Err(MetricsError::LengthMismatch {
-            mos: mos.len(),
-            pred: pred.len(),
-        });
+        return Err(MetricsError::LengthMismatch { mos: mos.len(), pred: pred.len() });
     }
     if mos.len() < 4 {
-        return Err(MetricsError::TooFew {
-            n: mos.len(),
-            min: 4,
-        });
+        return Err(MetricsError::TooFew { n: mos.len(), min: 4 });
     }
     let start = logistic_start(mos, pred);
     let mut params = start;
@@ -81,16 +75,7 @@ pub fn fit_logistic(mos: &[f64], pred: &[f64], maxfev: usize) -> Result<Logistic
         &LmOptions::scipy_leastsq(maxfev),
     );
     if !report.converged() {
-        return Err(MetricsError::FitFailed {
-            info: report.info,
-            nfev: report.nfev,
-            message: report.message(),
-        });
+        return Err(MetricsError::FitFailed { info: report.info, nfev: report.nfev, message: report.message() });
     }
-    Ok(LogisticFit {
-        start,
-        params,
-        nfev: report.nfev,
-        info: report.info,
-    })
+    Ok(LogisticFit { start, params, nfev: report.nfev, info: report.info })
 }

@@ -42,14 +42,7 @@ impl LmOptions {
     /// `epsfcn = machine epsilon`, `factor = 100`, with the given `maxfev`
     /// (`leastsq` turns its default 0 into `200 * (n + 1)`).
     pub fn scipy_leastsq(maxfev: usize) -> Self {
-        Self {
-            ftol: 1.49012e-8,
-            xtol: 1.49012e-8,
-            gtol: 0.0,
-            maxfev,
-            epsfcn: EPSMCH,
-            factor: 100.0,
-        }
+        Self { ftol: 1.49012e-8, xtol: 1.49012e-8, gtol: 0.0, maxfev, epsfcn: EPSMCH, factor: 100.0 }
     }
 }
 
@@ -130,15 +123,7 @@ pub fn enorm(x: &[f64]) -> f64 {
 
 /// Forward-difference Jacobian (`fdjac2`) into column-major `fjac` (m x n).
 /// Returns false when `fcn` asked to stop.
-fn fdjac2<F>(
-    fcn: &mut F,
-    m: usize,
-    x: &mut [f64],
-    fvec: &[f64],
-    fjac: &mut [f64],
-    epsfcn: f64,
-    wa: &mut [f64],
-) -> bool
+fn fdjac2<F>(fcn: &mut F, m: usize, x: &mut [f64], fvec: &[f64], fjac: &mut [f64], epsfcn: f64, wa: &mut [f64]) -> bool
 where
     F: FnMut(&[f64], &mut [f64]) -> bool,
 {
@@ -165,15 +150,7 @@ where
 /// Householder QR with column pivoting (`qrfac` with `pivot = .true.`).
 /// On return the upper triangle of `a` holds R without its diagonal, which is
 /// in `rdiag`; `acnorm` holds the initial column norms; `ipvt` the permutation.
-fn qrfac(
-    m: usize,
-    n: usize,
-    a: &mut [f64],
-    ipvt: &mut [usize],
-    rdiag: &mut [f64],
-    acnorm: &mut [f64],
-    wa: &mut [f64],
-) {
+fn qrfac(m: usize, n: usize, a: &mut [f64], ipvt: &mut [usize], rdiag: &mut [f64], acnorm: &mut [f64], wa: &mut [f64]) {
     for j in 0..n {
         acnorm[j] = enorm(&a[j * m..j * m + m]);
         rdiag[j] = acnorm[j];
@@ -467,11 +444,7 @@ where
         || opts.maxfev == 0
         || opts.factor <= 0.0
     {
-        return LmReport {
-            info: 0,
-            nfev: 0,
-            fvec,
-        };
+        return LmReport { info: 0, nfev: 0, fvec };
     }
     let mut fjac = vec![0.0; m * n];
     let mut diag = vec![0.0; n];
@@ -481,11 +454,7 @@ where
     let mut wa4 = vec![0.0; m];
 
     if !fcn(x, &mut fvec) {
-        return LmReport {
-            info: -1,
-            nfev: 1,
-            fvec,
-        };
+        return LmReport { info: -1, nfev: 1, fvec };
     }
     let mut nfev = 1usize;
     let mut fnorm = enorm(&fvec);
@@ -566,11 +535,7 @@ where
                 delta,
                 par,
                 &mut wa1,
-                LmparWork {
-                    sdiag: &mut wa2,
-                    wa1: &mut wa3,
-                    wa2: &mut wa4[..n],
-                },
+                LmparWork { sdiag: &mut wa2, wa1: &mut wa3, wa2: &mut wa4[..n] },
             );
             for j in 0..n {
                 wa1[j] = -wa1[j];
@@ -607,11 +572,7 @@ where
             let ratio = if prered != 0.0 { actred / prered } else { 0.0 };
             // Update the step bound.
             if ratio <= P25 {
-                let mut temp = if actred >= 0.0 {
-                    P5
-                } else {
-                    P5 * dirder / (dirder + P5 * actred)
-                };
+                let mut temp = if actred >= 0.0 { P5 } else { P5 * dirder / (dirder + P5 * actred) };
                 if P1 * fnorm1 >= fnorm || temp < P1 {
                     temp = P1;
                 }
@@ -633,8 +594,7 @@ where
                 iter += 1;
             }
             // Convergence tests.
-            let small_reduction =
-                actred.abs() <= opts.ftol && prered <= opts.ftol && P5 * ratio <= 1.0;
+            let small_reduction = actred.abs() <= opts.ftol && prered <= opts.ftol && P5 * ratio <= 1.0;
             if small_reduction {
                 info = 1;
             }
@@ -703,10 +663,7 @@ mod tests {
             &LmOptions::scipy_leastsq(600),
         );
         assert!(r.converged(), "info {}", r.info);
-        assert!(
-            (p[0] - 2.0).abs() < 1e-10 && (p[1] - 1.0).abs() < 1e-10,
-            "{p:?}"
-        );
+        assert!((p[0] - 2.0).abs() < 1e-10 && (p[1] - 1.0).abs() < 1e-10, "{p:?}");
     }
 
     #[test]

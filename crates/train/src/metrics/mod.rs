@@ -93,21 +93,14 @@ pub struct Metrics {
 /// constant.
 fn validate(mos: &[f64], pred: &[f64], min: usize) -> Result<(), MetricsError> {
     if mos.len() != pred.len() {
-        return Err(MetricsError::LengthMismatch {
-            mos: mos.len(),
-            pred: pred.len(),
-        });
+        return Err(MetricsError::LengthMismatch { mos: mos.len(), pred: pred.len() });
     }
     if mos.len() < min {
         return Err(MetricsError::TooFew { n: mos.len(), min });
     }
     for (which, v) in [("mos", mos), ("pred", pred)] {
         if let Some((index, &value)) = v.iter().enumerate().find(|(_, x)| !x.is_finite()) {
-            return Err(MetricsError::NonFinite {
-                which,
-                index,
-                value,
-            });
+            return Err(MetricsError::NonFinite { which, index, value });
         }
     }
     for (which, v) in [("mos", mos), ("pred", pred)] {
