@@ -139,18 +139,7 @@ fn entries(a: &ExtractArgs) -> anyhow::Result<(Vec<Entry>, Vec<String>)> {
     }
     for input in &a.inputs {
         if input.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(input)
-                .with_context(|| format!("reading folder {}", input.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.is_file()
-                        && p.extension().is_some_and(|x| {
-                            VIDEO_EXTENSIONS.contains(&x.to_string_lossy().to_ascii_lowercase().as_str())
-                        })
-                })
-                .collect();
-            files.sort();
-            raw.extend(files.into_iter().map(|p| (p, Vec::new())));
+            raw.extend(videos_in(input)?.into_iter().map(|p| (p, Vec::new())));
         } else {
             raw.push((input.clone(), Vec::new()));
         }
@@ -180,11 +169,27 @@ fn entries(a: &ExtractArgs) -> anyhow::Result<(Vec<Entry>, Vec<String>)> {
     Ok((entries, extra_columns))
 }
 
-/// A list row: the video path and its other columns, by name.
-type ListRow = (PathBuf, Vec<(String, String)>);
+/// The video files of a folder (by extension), sorted by name.
+pub(crate) fn videos_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading folder {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .is_some_and(|x| VIDEO_EXTENSIONS.contains(&x.to_string_lossy().to_ascii_lowercase().as_str()))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
 
-/// Reads a CSV list: the path column and every other column.
-fn read_list(
+/// A list row: the video path and its other columns, by name.
+pub(crate) type ListRow = (PathBuf, Vec<(String, String)>);
+
+/// Reads a CSV list: the path column (resolved against `video_dir`, else the
+/// CSV's folder) and every other column.
+pub(crate) fn read_list(
     list: &Path,
     video_dir: Option<&Path>,
     column: Option<&str>,

@@ -413,16 +413,12 @@ fn item_json(it: &Item, o: &Outcome, scale: OutputScale) -> serde_json::Value {
 fn items(a: &ScoreArgs) -> anyhow::Result<Vec<Item>> {
     let mut raw: Vec<(PathBuf, bool)> = Vec::new();
     if let Some(list) = &a.list {
-        raw.extend(read_list(list, a.path_column.as_deref(), a.ext.as_deref())?.into_iter().map(|p| (p, false)));
+        let (rows, _) = crate::batch::read_list(list, None, a.path_column.as_deref(), a.ext.as_deref())?;
+        raw.extend(rows.into_iter().map(|(p, _)| (p, false)));
     }
     for input in &a.inputs {
         if input.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(input)
-                .with_context(|| format!("reading folder {}", input.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && p.extension().is_some_and(|x| is_video_extension(&x.to_string_lossy())))
-                .collect();
-            files.sort();
+            let files = crate::batch::videos_in(input)?;
             raw.extend(files.into_iter().map(|p| (p, false)));
         } else {
             raw.push((input.clone(), false));
@@ -449,56 +445,6 @@ fn items(a: &ScoreArgs) -> anyhow::Result<Vec<Item>> {
             Item { name, path, is_features }
         })
         .collect())
-}
-
-fn is_video_extension(x: &str) -> bool {
-    const EXT: &[&str] = &[
-        "mp4", "mkv", "mov", "avi", "webm", "m4v", "flv", "ts", "mts", "m2ts", "mpg", "mpeg", "wmv", "3gp", "ogv",
-        "y4m", "yuv",
-    ];
-    EXT.contains(&x.to_ascii_lowercase().as_str())
-}
-
-/// The video paths of a CSV list.
-fn read_list(list: &Path, column: Option<&str>, ext: Option<&str>) -> anyhow::Result<Vec<PathBuf>> {
-    let mut rdr = csv::Reader::from_path(list).with_context(|| format!("reading {}", list.display()))?;
-    let headers: Vec<String> = rdr
-        .headers()
-        .with_context(|| format!("{}: no header row", list.display()))?
-        .iter()
-        .map(|h| h.trim().to_owned())
-        .collect();
-    let pick = |c: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(c));
-    let col = match column {
-        Some(c) => pick(c)
-            .with_context(|| format!("{}: no column named {c} (columns: {})", list.display(), headers.join(", ")))?,
-        None => {
-            ["path", "file", "filename", "video", "vid", "name"].iter().find_map(|c| pick(c)).with_context(|| {
-                format!(
-                    "{}: no path column (path, file, filename, video, vid or name); say which with --path-column",
-                    list.display()
-                )
-            })?
-        }
-    };
-    let base = list.parent().unwrap_or(Path::new("."));
-    let mut out = Vec::new();
-    for (line, rec) in rdr.records().enumerate() {
-        let rec = rec.with_context(|| format!("{}: row {}", list.display(), line + 2))?;
-        let value = rec.get(col).unwrap_or("").trim();
-        if value.is_empty() {
-            bail!("{}: row {}: empty path", list.display(), line + 2);
-        }
-        let mut p = PathBuf::from(value);
-        if let (Some(ext), None) = (ext, p.extension()) {
-            p.set_extension(ext.trim_start_matches('.'));
-        }
-        if p.is_relative() {
-            p = base.join(p);
-        }
-        out.push(p);
-    }
-    Ok(out)
 }
 
 const CSV_HEADER: [&str; 7] = ["name", "path", "score", "scale", "model", "segments", "error"];
