@@ -257,17 +257,7 @@ pub fn read_features(path: &Path) -> anyhow::Result<Vec<f64>> {
     let st = safetensors::SafeTensors::deserialize(&bytes)
         .with_context(|| format!("{}: not a safetensors file", path.display()))?;
     let t = st.tensor("video.features").with_context(|| format!("{}: no video.features", path.display()))?;
-    let v: Vec<f64> = match t.dtype() {
-        safetensors::Dtype::F64 => t
-            .data()
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-            .collect(),
-        safetensors::Dtype::F32 => {
-            t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64).collect()
-        }
-        d => bail!("{}: video.features has dtype {d:?}", path.display()),
-    };
+    let v = crate::train::data::tensor_f64(&t, path, "video.features")?;
     if v.len() != FEATURE_LEN {
         bail!("{}: video.features has {} values, not {FEATURE_LEN}", path.display(), v.len());
     }

@@ -20,7 +20,7 @@ pub struct Features {
 }
 
 /// Decodes a safetensors tensor's bytes as f64 (f64 or f32 stored).
-fn tensor_f64(t: &safetensors::tensor::TensorView<'_>, path: &Path, name: &str) -> anyhow::Result<Vec<f64>> {
+pub(crate) fn tensor_f64(t: &safetensors::tensor::TensorView<'_>, path: &Path, name: &str) -> anyhow::Result<Vec<f64>> {
     Ok(match t.dtype() {
         safetensors::Dtype::F64 => t
             .data()
