@@ -516,12 +516,7 @@ fn write_csv(
         w.write_record([name.as_str(), "", score, scale.as_str(), &model.name, "", ""])?;
     }
     let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    crate::batch::write_file(path, &bytes)
 }
 
 #[cfg(test)]

@@ -3,22 +3,12 @@
 //! batch mode with a failure and resumption, and bad input.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use relaxvqa_fixtures::{fixture, shared_dir, video, TensorFile, VIDEOS};
 
-fn relaxvqa() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_relaxvqa"));
-    c.env("RELAXVQA_LOG", "error");
-    c
-}
-
-fn run(c: &mut Command) -> Output {
-    let out = c.output().expect("running relaxvqa");
-    println!("stdout: {}", String::from_utf8_lossy(&out.stdout));
-    println!("stderr: {}", String::from_utf8_lossy(&out.stderr));
-    out
-}
+mod common;
+use common::{relaxvqa, run};
 
 const BLOCKS: [(&str, usize, usize, f64); 6] = [
     ("frame_resnet_layerstack", 0, 13120, 1e-3),

@@ -3,41 +3,14 @@
 //! (Debian package `chromium`) when it is installed.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use relaxvqa_fixtures::{fixture, video};
-use relaxvqa_model::head::{head_tensor_shapes, save_head_file, HeadFile, OutputScale, RELAXVQA_FEATURES};
-use relaxvqa_model::StateDict;
+use relaxvqa_fixtures::video;
+
+mod common;
+use common::{relaxvqa, run, synthetic_head_file};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
-
-fn relaxvqa() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_relaxvqa"));
-    c.env("RELAXVQA_LOG", "error");
-    c
-}
-
-fn run(c: &mut Command) -> Output {
-    let out = c.output().expect("running a command");
-    println!("stdout: {}", String::from_utf8_lossy(&out.stdout));
-    println!("stderr: {}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-fn synthetic_head_file(dir: &Path) -> PathBuf {
-    let mut sd = StateDict::new();
-    for (name, shape) in head_tensor_shapes(RELAXVQA_FEATURES) {
-        let t = relaxvqa_model::synthetic::synthetic_tensor(&name, &shape);
-        sd.insert(name, t);
-    }
-    let imputer = relaxvqa_formats::joblib::read_simple_imputer(&fixture("head/konvid_1k_imputer.pkl")).unwrap();
-    let scaler = relaxvqa_formats::joblib::read_min_max_scaler(&fixture("head/konvid_1k_scaler.pkl")).unwrap();
-    let hf = HeadFile::new(sd, Some(imputer.into()), Some(scaler.into()), OutputScale::Raw, "synthetic v1 + konvid_1k")
-        .unwrap();
-    let path = dir.join("synthetic_head.safetensors");
-    save_head_file(&path, &hf).unwrap();
-    path
-}
 
 #[test]
 fn report_is_one_self_contained_page_that_renders() {

@@ -4,48 +4,20 @@
 //! same from saved feature files; per-window scores; a failed video in a
 //! batch; resuming from the output CSV; bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use relaxvqa_fixtures::{fixture, video, VIDEOS};
-use relaxvqa_model::head::{head_tensor_shapes, save_head_file, HeadFile, OutputScale, RELAXVQA_FEATURES};
-use relaxvqa_model::StateDict;
+
+mod common;
+use common::{relaxvqa, run, synthetic_head_file};
 
 /// End-to-end scores against the authors' code on the reference features.
 const VIDEO_TOL: f64 = 1e-3;
 /// Scores from saved features against scores from the videos.
 const FEATURES_TOL: f64 = 1e-6;
 
-fn relaxvqa() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_relaxvqa"));
-    c.env("RELAXVQA_LOG", "error");
-    c
-}
-
-fn run(c: &mut Command) -> Output {
-    let out = c.output().expect("running relaxvqa");
-    println!("stdout: {}", String::from_utf8_lossy(&out.stdout));
-    println!("stderr: {}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
 /// The full-size head with synthetic weights after the KoNViD-1k imputer and
 /// scaler, raw output scale, saved as a head file.
-fn synthetic_head_file(dir: &Path) -> PathBuf {
-    let mut sd = StateDict::new();
-    for (name, shape) in head_tensor_shapes(RELAXVQA_FEATURES) {
-        let t = relaxvqa_model::synthetic::synthetic_tensor(&name, &shape);
-        sd.insert(name, t);
-    }
-    let imputer = relaxvqa_formats::joblib::read_simple_imputer(&fixture("head/konvid_1k_imputer.pkl")).unwrap();
-    let scaler = relaxvqa_formats::joblib::read_min_max_scaler(&fixture("head/konvid_1k_scaler.pkl")).unwrap();
-    let hf = HeadFile::new(sd, Some(imputer.into()), Some(scaler.into()), OutputScale::Raw, "synthetic v1 + konvid_1k")
-        .unwrap();
-    let path = dir.join("synthetic_head.safetensors");
-    save_head_file(&path, &hf).unwrap();
-    path
-}
-
 fn expected(stem: &str) -> f64 {
     let text = std::fs::read_to_string(fixture("head/synthetic_head_scores.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();

@@ -4,22 +4,12 @@
 //! `eval --model`, the split protocol with groups, and bad input.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use relaxvqa_fixtures::shared_dir;
 
-fn relaxvqa() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_relaxvqa"));
-    c.env("RELAXVQA_LOG", "error");
-    c
-}
-
-fn run(c: &mut Command) -> Output {
-    let out = c.output().expect("running relaxvqa");
-    println!("stdout: {}", String::from_utf8_lossy(&out.stdout));
-    println!("stderr: {}", String::from_utf8_lossy(&out.stderr));
-    out
-}
+mod common;
+use common::{relaxvqa, run};
 
 fn json_of(out: &Output) -> serde_json::Value {
     assert!(out.status.success(), "relaxvqa failed: {}", String::from_utf8_lossy(&out.stderr));
