@@ -19,6 +19,7 @@ mod input;
 mod kernels;
 pub mod resnet;
 pub mod vit;
+mod winograd;
 
 use candle_core::{Device, Tensor};
 

@@ -14,7 +14,7 @@
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
-use super::kernels::{self, matmul, MatRef, Threads};
+use super::kernels::{self, matmul, split_batch, MatRef, Threads};
 use super::{check_tensors, host_batch, weight, Backbone, BackboneError, Normalisation, INPUT_SIZE};
 use crate::StateDict;
 
@@ -103,8 +103,8 @@ impl Linear {
 
     /// `out = x * W` (bias not added) for `rows` rows; `accumulate` adds to
     /// `out` instead of overwriting it.
-    fn product(&self, x: &[f32], rows: usize, out: &mut [f32], accumulate: bool) {
-        matmul(out, self.dout, MatRef::new(x, rows, self.din, self.din), self.matrix(), accumulate, 1.0, Threads::Pool);
+    fn product(&self, x: &[f32], rows: usize, out: &mut [f32], accumulate: bool, threads: Threads) {
+        matmul(out, self.dout, MatRef::new(x, rows, self.din, self.din), self.matrix(), accumulate, 1.0, threads);
     }
 }
 
@@ -187,9 +187,32 @@ impl VitB16 {
     }
 
     /// The forward pass on host buffers: `input` is `[b, 3, 224, 224]`.
+    ///
+    /// With several threads and at least as many images, the batch runs in
+    /// one part per thread with single-threaded matrix products (see
+    /// `kernels::split_batch`); images left over run after, sharing the
+    /// products.
     fn forward_host(&self, b: usize, input: &[f32]) -> Vec<f32> {
+        let image = 3 * INPUT_SIZE * INPUT_SIZE;
+        let mut pool = Vec::with_capacity(b * VIT_POOL_LEN);
+        for (part, parts) in split_batch(b) {
+            let input = &input[part.start * image..part.end * image];
+            if parts > 1 {
+                let per = part.len() / parts;
+                let outs: Vec<Vec<f32>> =
+                    input.par_chunks(per * image).map(|x| self.forward_images(per, x, Threads::One)).collect();
+                pool.extend(outs.into_iter().flatten());
+            } else {
+                pool.extend(self.forward_images(part.len(), input, Threads::Pool));
+            }
+        }
+        pool
+    }
+
+    /// The forward pass proper, its products using `threads`.
+    fn forward_images(&self, b: usize, input: &[f32], threads: Threads) -> Vec<f32> {
         let rows = b * TOKENS;
-        let mut x = self.embed(b, input);
+        let mut x = self.embed(b, input, threads);
         let mut h = vec![0f32; rows * DIM];
         let mut qkv = vec![0f32; rows * 3 * DIM];
         let mut heads = vec![0f32; rows * DIM];
@@ -199,10 +222,10 @@ impl VitB16 {
         let mut pending: Option<&[f32]> = None;
         for blk in &self.blocks {
             kernels::layer_norm_rows(&mut x, &mut h, DIM, pending, &blk.norm1.gamma, &blk.norm1.beta, LN_EPS);
-            blk.qkv.product(&h, rows, &mut qkv, false);
+            blk.qkv.product(&h, rows, &mut qkv, false, threads);
             kernels::add_bias_rows(&mut qkv, 3 * DIM, &blk.qkv.bias);
             attention(&qkv, &mut heads, &mut attn);
-            blk.proj.product(&attn, rows, &mut x, true);
+            blk.proj.product(&attn, rows, &mut x, true, threads);
             kernels::layer_norm_rows(
                 &mut x,
                 &mut h,
@@ -212,9 +235,9 @@ impl VitB16 {
                 &blk.norm2.beta,
                 LN_EPS,
             );
-            blk.fc1.product(&h, rows, &mut hidden, false);
+            blk.fc1.product(&h, rows, &mut hidden, false, threads);
             kernels::bias_gelu_rows(&mut hidden, MLP, &blk.fc1.bias);
-            blk.fc2.product(&hidden, rows, &mut x, true);
+            blk.fc2.product(&hidden, rows, &mut x, true, threads);
             pending = Some(&blk.fc2.bias);
         }
         kernels::layer_norm_rows(&mut x, &mut h, DIM, pending, &self.norm.gamma, &self.norm.beta, LN_EPS);
@@ -227,7 +250,7 @@ impl VitB16 {
     }
 
     /// Patch embedding, CLS token and position embeddings: `[b * 197, 768]`.
-    fn embed(&self, b: usize, input: &[f32]) -> Vec<f32> {
+    fn embed(&self, b: usize, input: &[f32], threads: Threads) -> Vec<f32> {
         let k = 3 * PATCH * PATCH;
         let plane = INPUT_SIZE * INPUT_SIZE;
         // Non-overlapping patches, one row each, columns (channel, y, x).
@@ -253,7 +276,7 @@ impl VitB16 {
                 }
             }
             let src = &col[n * PATCHES * k..(n + 1) * PATCHES * k];
-            self.patch.product(src, PATCHES, patches, true);
+            self.patch.product(src, PATCHES, patches, true, threads);
         }
         x
     }
