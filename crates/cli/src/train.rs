@@ -5,7 +5,10 @@
 //! trained with the authors' settings and chosen by k-fold cross-validation,
 //! and everything is saved as one head file that `relaxvqa score --model`
 //! reads. With `--splits N` it runs the authors' evaluation protocol instead
-//! (N random train/test splits, median metrics).
+//! (N random train/test splits, median metrics). With `--init HEAD` training
+//! starts from an existing head's weights (fine-tuning, as the authors did
+//! from LSVQ to each dataset); the imputer and scaler are still fitted on the
+//! new training data.
 
 pub mod data;
 
@@ -16,10 +19,10 @@ use std::time::Instant;
 use anyhow::Context;
 use candle_core::Device;
 use clap::{Args, ValueEnum};
-use relaxvqa_model::head::{save_head_file, OutputScale};
+use relaxvqa_model::head::{read_head_weights, save_head_file, OutputScale, RELAXVQA_FEATURES};
 use relaxvqa_train::preprocess::{evaluate_splits, head_file, Preprocessing};
 use relaxvqa_train::protocol::{select_by_cv, Selection};
-use relaxvqa_train::train::TrainConfig;
+use relaxvqa_train::train::{InitWeights, TrainConfig};
 use serde_json::json;
 
 /// Which validation number picks the fold model (`--select`).
@@ -109,6 +112,20 @@ pub struct TrainArgs {
     /// Seed of every random draw (same seed, same head, bit for bit).
     #[arg(long, default_value_t = 0, value_name = "S")]
     pub seed: u64,
+    /// Fine-tune: start from this head's weights instead of a random
+    /// initialisation (a head file from `train` or `models convert`, or the
+    /// authors' .pth). The imputer and scaler are refitted on the new data.
+    #[arg(long, value_name = "HEAD")]
+    pub init: Option<PathBuf>,
+    /// Initial learning rate of SGD's cosine schedule (the authors' 0.1;
+    /// a smaller one, e.g. 0.01, suits fine-tuning).
+    #[arg(long, default_value_t = 0.1, value_name = "RATE")]
+    pub lr: f64,
+    /// Anneal the rate to this constant during weight averaging (PyTorch's
+    /// SWALR, as the authors' scripts pair it with SWA; they use the initial
+    /// rate). Default: the cosine schedule runs to the end.
+    #[arg(long, value_name = "RATE")]
+    pub swa_lr: Option<f64>,
     /// How cross-validation picks the fold model.
     #[arg(long, value_enum, default_value_t = Select::Rmse)]
     pub select: Select,
@@ -139,12 +156,32 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
     if a.splits.is_none() && a.output.is_none() {
         anyhow::bail!("say where the head goes with -o FILE (or evaluate with --splits N)");
     }
+    for (name, rate) in [("--lr", Some(a.lr)), ("--swa-lr", a.swa_lr)] {
+        if let Some(r) = rate.filter(|r| !(r.is_finite() && *r >= 0.0)) {
+            anyhow::bail!("{name} {r}: a learning rate must be a finite number >= 0");
+        }
+    }
     let t0 = Instant::now();
+    let init = a.init.as_deref().map(read_init).transpose()?;
     let d = a.data.load(a.group_column.as_deref())?;
     let load_s = t0.elapsed().as_secs_f64();
+    if let Some(i) = &init {
+        if i.width != d.dim {
+            anyhow::bail!(
+                "--init {}: the head takes {} features but the training features have {}",
+                i.path.display(),
+                i.width,
+                d.dim
+            );
+        }
+    }
     let n = d.y.len();
     let epochs = a.epochs.unwrap_or(if n < 5000 { 120 } else { 20 });
-    let cfg = TrainConfig::authors(epochs, a.seed);
+    let mut cfg = TrainConfig::authors(epochs, a.seed);
+    cfg.sgd.lr = a.lr;
+    cfg.swa_lr = a.swa_lr;
+    cfg.init = init.as_ref().map(|i| i.weights.clone());
+    let init_json = init.as_ref().map(|i| json!({"file": i.path, "sha256": i.sha256}));
     let device = Device::Cpu;
     let t1 = Instant::now();
     if let Some(repeats) = a.splits {
@@ -174,6 +211,9 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
             "folds": a.folds,
             "epochs": epochs,
             "seed": a.seed,
+            "lr": a.lr,
+            "swa_lr": a.swa_lr,
+            "init": init_json,
             "median": report.median,
             "test": report.test,
             "chosen_folds": report.chosen_folds,
@@ -185,16 +225,28 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
     let (pre, train) = Preprocessing::fit_dataset(&d.x, &d.y, d.dim).context("preprocessing the features")?;
     let folds = a.folds.min(n);
     let cv = select_by_cv(&train, folds, a.select.into(), &cfg, &device).context("training")?;
-    let source = format!(
+    let mut source = format!(
         "relaxvqa train: {} videos from {}, epochs {epochs}, seed {}, {folds}-fold by {:?}",
         n,
         a.data.features.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
         a.seed,
         a.select
     );
-    let file = head_file(&cv.head, &pre, a.scale.into(), source)?;
+    if a.lr != TrainConfig::authors(0, 0).sgd.lr {
+        source.push_str(&format!(", lr {}", a.lr));
+    }
+    if let Some(r) = a.swa_lr {
+        source.push_str(&format!(", swa_lr {r}"));
+    }
+    if let Some(i) = &init {
+        source.push_str(&format!(", fine-tuned from {} (sha256 {})", i.name, i.sha256));
+    }
+    let mut file = head_file(&cv.head, &pre, a.scale.into(), source)?;
+    if let Some(i) = &init {
+        file.metadata.insert("fine_tuned_from".to_owned(), i.name.clone());
+        file.metadata.insert("fine_tuned_from_sha256".to_owned(), i.sha256.clone());
+    }
     save_head_file(output, &file).with_context(|| format!("writing {}", output.display()))?;
-    canonicalize_header(output)?;
     crate::output::print_json(&json!({
         "schema": "relaxvqa.train/1",
         "output": output,
@@ -202,6 +254,9 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         "features": d.dim,
         "epochs": epochs,
         "seed": a.seed,
+        "lr": a.lr,
+        "swa_lr": a.swa_lr,
+        "init": init_json,
         "folds": folds,
         "chosen_fold": cv.fold,
         "validation": cv.folds,
@@ -211,27 +266,33 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Rewrites a safetensors file's header with its metadata keys sorted, so
-/// the same seed gives the same file bit for bit (the safetensors crate
-/// serializes metadata from a `HashMap`, whose order changes between runs).
-fn canonicalize_header(path: &std::path::Path) -> anyhow::Result<()> {
-    use std::collections::BTreeMap;
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let bad = || anyhow::anyhow!("{}: not a safetensors file", path.display());
-    let len_bytes: [u8; 8] = bytes.get(..8).and_then(|b| b.try_into().ok()).ok_or_else(bad)?;
-    let n = usize::try_from(u64::from_le_bytes(len_bytes)).map_err(|_| bad())?;
-    let header = bytes.get(8..8 + n).ok_or_else(bad)?;
-    let mut map: BTreeMap<String, serde_json::Value> = serde_json::from_slice(header).map_err(|_| bad())?;
-    if let Some(meta) = map.remove("__metadata__") {
-        let sorted: BTreeMap<String, serde_json::Value> = serde_json::from_value(meta).map_err(|_| bad())?;
-        map.insert("__metadata__".to_owned(), serde_json::to_value(sorted)?);
+/// A head to fine-tune from, read and checked.
+struct InitHead {
+    path: PathBuf,
+    /// The file name, as recorded in the output head's metadata.
+    name: String,
+    sha256: String,
+    width: usize,
+    weights: InitWeights,
+}
+
+/// Reads `--init`: our head file or the authors' `.pth`, which must take the
+/// 35,203 ReLaX-VQA features.
+fn read_init(path: &std::path::Path) -> anyhow::Result<InitHead> {
+    let w = read_head_weights(path).context("--init")?;
+    if w.input_width != RELAXVQA_FEATURES {
+        anyhow::bail!(
+            "--init {}: the head takes {} features, not the {RELAXVQA_FEATURES} of ReLaX-VQA",
+            path.display(),
+            w.input_width
+        );
     }
-    let mut out = serde_json::to_vec(&map)?;
-    while out.len() % 8 != 0 {
-        out.push(b' ');
-    }
-    let mut file = (out.len() as u64).to_le_bytes().to_vec();
-    file.extend(out);
-    file.extend_from_slice(&bytes[8 + n..]);
-    data::write_atomically(path, &file)
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
+    Ok(InitHead {
+        path: path.to_path_buf(),
+        name,
+        sha256: w.sha256,
+        width: w.input_width,
+        weights: InitWeights::new(w.weights),
+    })
 }

@@ -1,7 +1,8 @@
 //! `relaxvqa eval` and `relaxvqa train` through the binary: the metrics of
 //! every case of the reference metrics fixture, training a head on a small
 //! synthetic feature matrix (reproducible bit for bit), scoring it with
-//! `eval --model`, the split protocol with groups, and bad input.
+//! `eval --model`, the split protocol with groups, fine-tuning from an
+//! existing head (`--init`), and bad input.
 
 use std::path::Path;
 use std::process::Output;
@@ -9,7 +10,9 @@ use std::process::Output;
 use relaxvqa_fixtures::shared_dir;
 
 mod common;
-use common::{relaxvqa, run};
+use common::{relaxvqa, run, synthetic_head_file};
+use relaxvqa_fixtures::fixture;
+use relaxvqa_model::head::{load_head_file, read_head_weights, HEAD_TENSORS};
 
 fn json_of(out: &Output) -> serde_json::Value {
     assert!(out.status.success(), "relaxvqa failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -172,4 +175,97 @@ fn bad_input_is_one_clear_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no feature row"));
     assert!(!head.exists(), "no partial head file");
+}
+
+#[test]
+fn train_init_fine_tunes_an_existing_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let (features, mos) = synthetic_dataset(dir.path(), 40);
+    let init = synthetic_head_file(dir.path());
+    let init_sha = read_head_weights(&init).unwrap().sha256;
+    let train = |out: &str, extra: &[&str]| {
+        let t = std::time::Instant::now();
+        let o = json_of(&run(relaxvqa()
+            .args(["train", "--features"])
+            .arg(&features)
+            .arg("--mos")
+            .arg(&mos)
+            .arg("--init")
+            .arg(&init)
+            .args(["--folds", "3", "--seed", "2"])
+            .args(extra)
+            .arg("-o")
+            .arg(dir.path().join(out))));
+        println!("train --init {out}: {:.1} s", t.elapsed().as_secs_f64());
+        o
+    };
+    let init_file = load_head_file(&init).unwrap();
+
+    // No epoch: the MLP is the init head's, exactly; the imputer and scaler
+    // are refitted on the new data.
+    let o = train("zero.safetensors", &["--epochs", "0"]);
+    assert_eq!(o["init"]["sha256"], init_sha.as_str());
+    let zero = load_head_file(&dir.path().join("zero.safetensors")).unwrap();
+    for name in HEAD_TENSORS {
+        let (a, b) = (zero.weights.get(name).unwrap(), init_file.weights.get(name).unwrap());
+        assert!(a.data.iter().zip(&b.data).all(|(x, y)| x.to_bits() == y.to_bits()), "{name} changed in 0 epochs");
+    }
+    assert_ne!(zero.imputer, init_file.imputer, "the imputer is refitted on the training data");
+    assert_ne!(zero.scaler, init_file.scaler, "the scaler is refitted on the training data");
+
+    // A few epochs at a small rate: the weights move, and the head says
+    // where it started.
+    let o = train("tuned.safetensors", &["--epochs", "2", "--lr", "0.01"]);
+    assert_eq!(o["lr"], 0.01);
+    let tuned = load_head_file(&dir.path().join("tuned.safetensors")).unwrap();
+    assert_eq!(tuned.metadata.get("fine_tuned_from").map(String::as_str), Some("synthetic_head.safetensors"));
+    assert_eq!(tuned.metadata.get("fine_tuned_from_sha256"), Some(&init_sha));
+    assert_eq!(init_sha.len(), 64);
+    assert!(tuned.source.contains("fine-tuned from synthetic_head.safetensors"), "{}", tuned.source);
+    assert_ne!(tuned.weights.get("fc1.weight"), init_file.weights.get("fc1.weight"));
+
+    // The split protocol starts every split from the init head too.
+    let s = json_of(&run(relaxvqa()
+        .args(["train", "--features"])
+        .arg(&features)
+        .arg("--mos")
+        .arg(&mos)
+        .arg("--init")
+        .arg(&init)
+        .args(["--epochs", "1", "--folds", "2", "--splits", "2", "--lr", "0.01"])));
+    assert_eq!(s["init"]["sha256"], init_sha.as_str());
+    assert_eq!(s["test"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn train_init_refuses_what_is_not_a_relaxvqa_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let (features, mos) = synthetic_dataset(dir.path(), 6);
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not a head").unwrap();
+    let cases = [
+        (text, "neither a PyTorch checkpoint"),
+        // The authors' format, but a 64-input head.
+        (fixture("head/head_swa_64.pth"), "takes 64 features, not the 35203"),
+        // A safetensors file that is a feature matrix, not a head.
+        (features.clone(), "not a usable relaxvqa head file"),
+        (dir.path().join("missing.pth"), "missing.pth"),
+    ];
+    for (init, want) in cases {
+        let head = dir.path().join("head.safetensors");
+        let out = run(relaxvqa()
+            .args(["train", "--features"])
+            .arg(&features)
+            .arg("--mos")
+            .arg(&mos)
+            .arg("--init")
+            .arg(&init)
+            .args(["--epochs", "1", "--folds", "2", "-o"])
+            .arg(&head));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{}: accepted", init.display());
+        assert!(err.contains(want), "{}: {err}", init.display());
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(!head.exists(), "no output file");
+    }
 }

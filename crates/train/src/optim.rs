@@ -112,3 +112,33 @@ pub fn cosine_annealing_lr(base_lr: f64, eta_min: f64, t_max: usize, epoch: usiz
     }
     eta_min + (base_lr - eta_min) * (1.0 + (std::f64::consts::PI * epoch as f64 / t_max as f64).cos()) / 2.0
 }
+
+/// One step of PyTorch's `CosineAnnealingLR` in its recursive form: the rate
+/// for epoch `t` (from 1) given the rate `lr` in force during epoch `t - 1`.
+/// Equals [`cosine_annealing_lr`] up to rounding while nothing else changes
+/// the rate; differs once another scheduler (`SWALR`) has changed it.
+pub fn cosine_annealing_step(lr: f64, base_lr: f64, eta_min: f64, t_max: usize, t: usize) -> f64 {
+    if t_max == 0 || t == 0 {
+        return lr;
+    }
+    let pi = std::f64::consts::PI;
+    let (t_f, t_max_f) = (t as f64, t_max as f64);
+    if (t as i64 - 1 - t_max as i64).rem_euclid(2 * t_max as i64) == 0 {
+        return lr + (base_lr - eta_min) * (1.0 - (pi / t_max_f).cos()) / 2.0;
+    }
+    (1.0 + (pi * t_f / t_max_f).cos()) / (1.0 + (pi * (t_f - 1.0) / t_max_f).cos()) * (lr - eta_min) + eta_min
+}
+
+/// `SWALR(swa_lr, anneal_epochs, anneal_strategy="cos")`'s `step()` number
+/// `step` (from 1; the constructor's own step changes nothing): the current
+/// rate `lr` moves along a cosine from where the annealing began to
+/// `swa_lr`, which it reaches, exactly, at step `anneal_epochs` and keeps.
+pub fn swalr_step(lr: f64, swa_lr: f64, anneal_epochs: usize, step: usize) -> f64 {
+    let anneal = |t: f64| (1.0 - (std::f64::consts::PI * t).cos()) / 2.0;
+    let step = if anneal_epochs == 0 { step.max(1) } else { step } as f64;
+    let span = anneal_epochs.max(1) as f64;
+    let prev_alpha = anneal(((step - 1.0) / span).clamp(0.0, 1.0));
+    let prev_lr = if prev_alpha == 1.0 { swa_lr } else { (lr - prev_alpha * swa_lr) / (1.0 - prev_alpha) };
+    let alpha = anneal((step / span).clamp(0.0, 1.0));
+    swa_lr * alpha + prev_lr * (1.0 - alpha)
+}

@@ -1,17 +1,22 @@
 //! The training loop of one head (spec section 7): shuffled mini-batches,
 //! the authors' loss, SGD with cosine annealing, optional stochastic weight
 //! averaging from 70% of the epochs with BatchNorm statistics recomputed, and
-//! early stopping on the validation loss.
+//! early stopping on the validation loss. Training starts from the seeded
+//! initialisation, or from a given head's weights (fine-tuning, as the
+//! authors fine-tune their LSVQ head on each dataset).
 //!
 //! Every random draw (initialisation, shuffling, dropout) comes from one
 //! seeded [`Rng`], so a run is reproducible bit for bit on a given device.
 
+use std::sync::Arc;
+
 use candle_core::{Device, Tensor};
+use relaxvqa_model::StateDict;
 
 use crate::loss::{mae_rank_loss, mae_rank_loss_f64, scalar, LossWeights};
 use crate::metrics;
 use crate::model::{HeadConfig, TrainHead};
-use crate::optim::{cosine_annealing_lr, Sgd, SgdConfig};
+use crate::optim::{cosine_annealing_lr, cosine_annealing_step, swalr_step, Sgd, SgdConfig};
 use crate::rng::Rng;
 use crate::TrainError;
 
@@ -87,6 +92,31 @@ impl Dataset {
     }
 }
 
+/// Weights a training run starts from instead of the seeded initialisation
+/// (fine-tuning): a state dict under the authors' names, shared cheaply
+/// between the runs of a protocol (every fold and split starts from it).
+#[derive(Clone, PartialEq)]
+pub struct InitWeights(Arc<StateDict>);
+
+impl InitWeights {
+    /// Wraps a state dict (`module.` prefixes already removed).
+    pub fn new(weights: StateDict) -> Self {
+        Self(Arc::new(weights))
+    }
+
+    /// The weights.
+    pub fn state_dict(&self) -> &StateDict {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for InitWeights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shapes: Vec<(&str, &[usize])> = self.0.iter().map(|(n, t)| (n, t.shape.as_slice())).collect();
+        f.debug_tuple("InitWeights").field(&shapes).finish()
+    }
+}
+
 /// Everything that decides a training run.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct TrainConfig {
@@ -107,12 +137,25 @@ pub struct TrainConfig {
     /// Average the weights from 70% of the epochs on (then recompute the
     /// BatchNorm statistics on the training set).
     pub swa: bool,
+    /// `SWALR`'s target rate: when set (and `swa` on), each epoch of the
+    /// averaging phase ends with PyTorch's `SWALR(swa_lr, anneal_strategy=
+    /// "cos", anneal_epochs)` step after the cosine step, as the authors'
+    /// scripts do, so the rate anneals to this constant. `None` (the spec's
+    /// protocol, the default): the cosine schedule runs to the end.
+    pub swa_lr: Option<f64>,
+    /// `SWALR`'s `anneal_epochs` (PyTorch's default 10).
+    pub swa_anneal_epochs: usize,
     /// Stop when the validation loss has not improved for this many epochs
     /// (counted, as the authors do, only once weight averaging has begun;
     /// from the first epoch when `swa` is off). Needs a validation set.
     pub patience: Option<usize>,
     /// Seed of every random draw.
     pub seed: u64,
+    /// Starting weights (fine-tuning); `None` draws PyTorch's default
+    /// initialisation from the seed. Their sizes must match the data's width
+    /// and `hidden_features`.
+    #[serde(skip)]
+    pub init: Option<InitWeights>,
 }
 
 impl TrainConfig {
@@ -130,9 +173,34 @@ impl TrainConfig {
             eta_min: 1e-5,
             loss: LossWeights::AUTHORS,
             swa: true,
+            swa_lr: None,
+            swa_anneal_epochs: 10,
             patience: Some(5),
             seed,
+            init: None,
         }
+    }
+
+    /// The learning rate of every epoch: the closed-form cosine schedule, or,
+    /// with [`TrainConfig::swa_lr`] and SWA on, the authors' pairing of
+    /// `CosineAnnealingLR` (stepped recursively, as PyTorch does) and
+    /// `SWALR` (stepped after it at the end of each averaging epoch).
+    pub fn lr_schedule(&self) -> Vec<f64> {
+        let base = self.sgd.lr;
+        let (Some(swa_lr), true) = (self.swa_lr, self.swa) else {
+            return (0..self.epochs).map(|e| cosine_annealing_lr(base, self.eta_min, self.epochs, e)).collect();
+        };
+        let mut lrs = Vec::with_capacity(self.epochs);
+        let (mut lr, mut swa_steps) = (base, 0usize);
+        for epoch in 0..self.epochs {
+            lrs.push(lr);
+            lr = cosine_annealing_step(lr, base, self.eta_min, self.epochs, epoch + 1);
+            if epoch >= self.swa_start() {
+                swa_steps += 1;
+                lr = swalr_step(lr, swa_lr, self.swa_anneal_epochs, swa_steps);
+            }
+        }
+        lrs
     }
 
     /// First epoch (from 0) of weight averaging: `int(0.7 * epochs)`.
@@ -266,14 +334,17 @@ pub fn train_head(
         return Err(TrainError::Config("early stopping needs a validation set".into()));
     }
     let mut rng = Rng::new(cfg.seed);
-    let mut head = TrainHead::new(cfg.head(train.dim()), &mut rng, device)?;
+    let mut head = match &cfg.init {
+        Some(init) => TrainHead::from_state_dict(cfg.head(train.dim()), init.state_dict(), device)?,
+        None => TrainHead::new(cfg.head(train.dim()), &mut rng, device)?,
+    };
     let mut sgd = Sgd::new(head.parameters(), cfg.sgd)?;
     let mut avg = WeightAverage { sums: Vec::new(), n: 0 };
     let mut history = Vec::with_capacity(cfg.epochs);
     let (mut best_val, mut bad_epochs, mut stopped_early) = (f64::INFINITY, 0usize, false);
     let swa_start = cfg.swa_start();
-    for epoch in 0..cfg.epochs {
-        let lr = cosine_annealing_lr(cfg.sgd.lr, cfg.eta_min, cfg.epochs, epoch);
+    let schedule = cfg.lr_schedule();
+    for (epoch, &lr) in schedule.iter().enumerate() {
         sgd.set_lr(lr);
         let (mut total, mut seen) = (0.0, 0usize);
         for idx in data_order(train.len(), cfg.batch_size, &mut rng) {

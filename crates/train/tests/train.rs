@@ -1,12 +1,18 @@
 //! The training loop and protocol on a small synthetic problem: seeded
 //! reproducibility, learning, the exported state dict, SWA with early
-//! stopping, k-fold selection and repeated splits.
+//! stopping, k-fold selection and repeated splits, fine-tuning from given
+//! weights, the optional SWALR schedule, and byte-identical head files.
 
-use candle_core::Device;
-use relaxvqa_train::model::{HeadConfig, TrainHead};
+use candle_core::{Device, Tensor};
+use relaxvqa_model::head::{save_head_file, OutputScale};
+use relaxvqa_model::StateDict;
+use relaxvqa_train::loss::{mae_rank_loss, scalar};
+use relaxvqa_train::model::{HeadConfig, TrainHead, PARAMETER_NAMES};
+use relaxvqa_train::optim::{cosine_annealing_lr, cosine_annealing_step};
+use relaxvqa_train::preprocess::{head_file, Preprocessing};
 use relaxvqa_train::protocol::{kfold, median, repeated_splits, select_by_cv, train_test_split, Selection};
 use relaxvqa_train::rng::Rng;
-use relaxvqa_train::train::{evaluate_head, train_head, Dataset, TrainConfig};
+use relaxvqa_train::train::{evaluate_head, train_head, Dataset, InitWeights, TrainConfig};
 
 const DIM: usize = 6;
 
@@ -174,4 +180,140 @@ fn reproducible_at_full_width_with_threaded_matmul() {
     let (a, b) = (run(), run());
     println!("{} f32 values, identical: {}", a.len(), a == b);
     assert_eq!(a, b);
+}
+
+/// Every value of the named tensors as bits.
+fn bits_of(sd: &StateDict, names: &[&str]) -> Vec<u32> {
+    names.iter().flat_map(|n| sd.get(n).expect("tensor").data.iter().map(|v| v.to_bits())).collect()
+}
+
+/// A head trained for a few epochs on other data, as a fine-tuning start.
+fn pretrained_init(seed: u64) -> StateDict {
+    let cfg = TrainConfig { epochs: 15, ..small_config(seed) };
+    train_head(&synthetic(96, 40 + seed), None, &cfg, &Device::Cpu).expect("pretrain").head.to_state_dict().expect("sd")
+}
+
+#[test]
+fn fine_tuning_with_no_step_returns_the_init_weights() {
+    let data = synthetic(64, 12);
+    let dev = Device::Cpu;
+    let init = pretrained_init(1);
+    let all: Vec<&str> = init.iter().map(|(n, _)| n).collect();
+
+    // 0 epochs: the whole state dict, BatchNorm buffers included, unchanged.
+    let cfg = TrainConfig { epochs: 0, init: Some(InitWeights::new(init.clone())), ..small_config(3) };
+    let out = train_head(&data, None, &cfg, &dev).expect("0 epochs").head.to_state_dict().expect("sd");
+    assert_eq!(bits_of(&out, &all), bits_of(&init, &all), "0 epochs must return the init head bit for bit");
+
+    // Learning rate 0 for 12 epochs, with SWA: every Linear and BatchNorm
+    // weight unchanged (the running statistics are recomputed, as always).
+    let mut cfg = TrainConfig { epochs: 12, swa: true, init: Some(InitWeights::new(init.clone())), ..small_config(3) };
+    cfg.sgd.lr = 0.0;
+    cfg.eta_min = 0.0;
+    let trained = train_head(&data, None, &cfg, &dev).expect("lr 0");
+    assert!(trained.history.iter().all(|r| r.lr == 0.0));
+    let out = trained.head.to_state_dict().expect("sd");
+    assert_eq!(bits_of(&out, &PARAMETER_NAMES), bits_of(&init, &PARAMETER_NAMES), "lr 0 must not move a weight");
+    assert_ne!(bits_of(&out, &["bn1.running_mean"]), bits_of(&init, &["bn1.running_mean"]));
+    println!("0 epochs and lr 0: {} parameter values unchanged", bits_of(&out, &PARAMETER_NAMES).len());
+
+    // Each fold of cross-validation starts from the init weights too.
+    let cfg = TrainConfig { epochs: 0, init: Some(InitWeights::new(init.clone())), ..small_config(3) };
+    let cv = select_by_cv(&data, 3, Selection::ByRmse, &cfg, &dev).expect("cv");
+    assert_eq!(bits_of(&cv.head.to_state_dict().expect("sd"), &all), bits_of(&init, &all));
+}
+
+#[test]
+fn fine_tuning_starts_from_the_init_weights() {
+    // One batch per epoch and no dropout: the first epoch's training loss is
+    // the init head's training-mode loss on the whole set (in some order).
+    let data = synthetic(64, 13);
+    let dev = Device::Cpu;
+    let init = pretrained_init(2);
+    let cfg = TrainConfig {
+        epochs: 5,
+        batch_size: 64,
+        drop_rate: 0.0,
+        init: Some(InitWeights::new(init.clone())),
+        ..small_config(4)
+    };
+    let hc = HeadConfig { hidden_features: 16, drop_rate: 0.0, ..HeadConfig::authors(DIM) };
+    let mut by_hand = TrainHead::from_state_dict(hc, &init, &dev).expect("init head");
+    let x = data.features(&dev).expect("x");
+    let y = Tensor::from_slice(data.targets(), (data.len(), 1), &dev).expect("y");
+    let pred = by_hand.forward_train(&x, &mut Rng::new(0)).expect("forward");
+    let want = scalar(&mae_rank_loss(&pred, &y, cfg.loss).expect("loss")).expect("scalar");
+
+    let fine = train_head(&data, None, &cfg, &dev).expect("fine-tune");
+    let got = fine.history[0].train_loss;
+    let scratch = train_head(&data, None, &TrainConfig { init: None, ..cfg.clone() }, &dev).expect("scratch");
+    let cold = scratch.history[0].train_loss;
+    println!(
+        "epoch-0 loss: fine-tuned {got:.7}, init head by hand {want:.7} (diff {:.1e}), from scratch {cold:.7}",
+        (got - want).abs()
+    );
+    assert!((got - want).abs() <= 1e-5 * want.abs().max(1.0), "{got} vs {want}");
+    assert!((cold - want).abs() > 1e-2, "a fresh head starts elsewhere: {cold} vs {want}");
+    // And training moved on from there.
+    assert!(fine.history.last().expect("epochs").train_loss < got);
+}
+
+#[test]
+fn swa_lr_anneals_to_a_constant_during_averaging() {
+    // Default: the closed-form cosine schedule, unchanged.
+    let base = TrainConfig { epochs: 40, swa: true, ..small_config(5) };
+    let cosine: Vec<f64> = (0..40).map(|e| cosine_annealing_lr(0.1, 1e-5, 40, e)).collect();
+    assert_eq!(base.lr_schedule(), cosine);
+
+    let cfg = TrainConfig { swa_lr: Some(0.05), ..base.clone() };
+    let lrs = cfg.lr_schedule();
+    let start = cfg.swa_start();
+    assert_eq!(start, 28);
+    for (e, lr) in lrs.iter().enumerate() {
+        println!("epoch {e:>2}: lr {lr:.6}");
+    }
+    // Before the first SWALR step: the cosine schedule (recursive form, so
+    // equal to rounding). The first averaging epoch still uses it.
+    for e in 0..=start {
+        assert!((lrs[e] - cosine[e]).abs() <= 1e-12, "epoch {e}: {} vs {}", lrs[e], cosine[e]);
+    }
+    // The first SWALR step by hand: alpha = (1 - cos(pi / 10)) / 2 applied to
+    // the cosine step's rate.
+    let alpha = (1.0 - (std::f64::consts::PI / 10.0).cos()) / 2.0;
+    let after_cos = cosine_annealing_step(lrs[start], 0.1, 1e-5, 40, start + 1);
+    assert!((lrs[start + 1] - (0.05 * alpha + after_cos * (1.0 - alpha))).abs() <= 1e-15);
+    // Annealing for 10 epochs (the cosine steps in between first pull the
+    // rate down a little, as in PyTorch), then exactly the constant.
+    assert!(lrs[start + 1..start + 10].iter().all(|&lr| lr > 0.0 && lr < 0.05));
+    assert!(lrs[start + 10..].iter().all(|&lr| lr == 0.05), "constant swa_lr after annealing");
+
+    // The training loop uses that schedule.
+    let data = synthetic(48, 14);
+    let small = TrainConfig { epochs: 20, swa_anneal_epochs: 3, ..cfg };
+    let trained = train_head(&data, None, &small, &Device::Cpu).expect("train");
+    let used: Vec<f64> = trained.history.iter().map(|r| r.lr).collect();
+    assert_eq!(used, small.lr_schedule());
+    assert!(used[small.swa_start() + 3..].iter().all(|&lr| lr == 0.05));
+}
+
+#[test]
+fn same_seed_same_head_file_bytes() {
+    let data = synthetic(64, 15);
+    let raw: Vec<f64> = (0..data.len() * DIM).map(|i| (i % 17) as f64 * 0.25).collect();
+    let y: Vec<f64> = data.targets().iter().map(|&v| f64::from(v)).collect();
+    let (pre, train) = Preprocessing::fit_dataset(&raw, &y, DIM).expect("preprocess");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = TrainConfig { hidden_features: 256, epochs: 3, ..small_config(9) };
+    let write = |name: &str| -> Vec<u8> {
+        let head = train_head(&train, None, &cfg, &Device::Cpu).expect("train").head;
+        let mut file = head_file(&head, &pre, OutputScale::Mos1To5, "test").expect("head file");
+        file.metadata.insert("fine_tuned_from".into(), "x.pth".into());
+        file.metadata.insert("fine_tuned_from_sha256".into(), "0".repeat(64));
+        let path = dir.path().join(name);
+        save_head_file(&path, &file).expect("save");
+        std::fs::read(&path).expect("read")
+    };
+    let (a, b) = (write("a.safetensors"), write("b.safetensors"));
+    println!("two trainings, {} bytes each, identical: {}", a.len(), a == b);
+    assert!(a == b, "same seed, same head file bit for bit");
 }

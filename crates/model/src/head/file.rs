@@ -9,17 +9,24 @@
 //!   (f64, optional, together);
 //! - metadata: `format` = [`HEAD_FILE_FORMAT`], `format_version` =
 //!   [`HEAD_FILE_VERSION`], `input_width`, `output_scale`
-//!   ([`OutputScale::as_str`]) and `source` (free text: where it came from).
+//!   ([`OutputScale::as_str`]) and `source` (free text: where it came from),
+//!   plus any further keys of [`HeadFile::metadata`] (e.g.
+//!   `fine_tuned_from`, `fine_tuned_from_sha256`).
 //!
-//! Files are written to a temporary name beside the target and renamed, so
-//! an interrupted conversion never leaves a half-written head behind.
+//! The header is written deterministically (metadata keys sorted, tensors in
+//! the safetensors crate's order), so the same head gives the same file bit
+//! for bit. Files are written to a temporary name beside the target and
+//! renamed, so an interrupted conversion never leaves a half-written head
+//! behind.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
+use safetensors::tensor::TensorInfo;
 use safetensors::{Dtype, SafeTensors};
+use sha2::{Digest, Sha256};
 
 use super::{head_tensor_shapes, normalize_head_state_dict, Head, HeadError, Imputer, Mlp, OutputScale, Scaler};
 use super::{state_dict_from_torch, HEAD_TENSORS};
@@ -45,7 +52,13 @@ pub struct HeadFile {
     pub output_scale: OutputScale,
     /// Where the head came from (e.g. the authors' file and its blob id).
     pub source: String,
+    /// Further metadata, written and read back as is (e.g. the file a head
+    /// was fine-tuned from); must not reuse the keys of [`RESERVED_METADATA`].
+    pub metadata: BTreeMap<String, String>,
 }
+
+/// The metadata keys [`save_head_file`] writes itself.
+pub const RESERVED_METADATA: [&str; 5] = ["format", "format_version", "input_width", "output_scale", "source"];
 
 impl HeadFile {
     /// Gathers the authors' published files into a head file, validating
@@ -83,7 +96,15 @@ impl HeadFile {
                 kept.insert(name, t);
             }
         }
-        Ok(Self { weights: kept, imputer, scaler, input_width, output_scale, source: source.into() })
+        Ok(Self {
+            weights: kept,
+            imputer,
+            scaler,
+            input_width,
+            output_scale,
+            source: source.into(),
+            metadata: BTreeMap::new(),
+        })
     }
 
     /// Builds the head on `device`.
@@ -128,22 +149,52 @@ pub fn save_head_file(path: &Path, head: &HeadFile) -> Result<(), HeadError> {
         entries.push(("scaler.min".into(), Dtype::F64, vec![w], f64_bytes(&s.min)));
         entries.push(("scaler.scale".into(), Dtype::F64, vec![w], f64_bytes(&s.scale)));
     }
-    let mut views = Vec::with_capacity(entries.len());
-    for (name, dtype, shape, bytes) in &entries {
-        let view = safetensors::tensor::TensorView::new(*dtype, shape.clone(), bytes)
-            .map_err(|source| HeadError::Safetensors { path: path.to_path_buf(), source })?;
-        views.push((name.as_str(), view));
-    }
-    let metadata = HashMap::from([
+    let mut metadata = BTreeMap::from([
         ("format".to_owned(), HEAD_FILE_FORMAT.to_owned()),
         ("format_version".to_owned(), HEAD_FILE_VERSION.to_string()),
         ("input_width".to_owned(), w.to_string()),
         ("output_scale".to_owned(), head.output_scale.as_str().to_owned()),
         ("source".to_owned(), head.source.clone()),
     ]);
-    let bytes = safetensors::serialize(views, Some(metadata))
-        .map_err(|source| HeadError::Safetensors { path: path.to_path_buf(), source })?;
+    for (k, v) in &head.metadata {
+        if metadata.insert(k.clone(), v.clone()).is_some() {
+            return Err(bad(format!("metadata key {k:?} is reserved for the head file's own fields")));
+        }
+    }
+    let bytes = serialize_sorted(entries, &metadata).map_err(|e| bad(format!("cannot encode the header: {e}")))?;
     write_atomically(path, &bytes)
+}
+
+/// Serializes tensors and metadata as `safetensors::serialize` does (tensors
+/// sorted by descending dtype alignment, then name; header padded with
+/// spaces to a multiple of 8 bytes), but with the metadata keys in sorted
+/// order, so the bytes depend on nothing but the input.
+fn serialize_sorted(
+    mut entries: Vec<(String, Dtype, Vec<usize>, Vec<u8>)>,
+    metadata: &BTreeMap<String, String>,
+) -> Result<Vec<u8>, serde_json::Error> {
+    entries.sort_by(|(ln, ld, _, _), (rn, rd, _, _)| rd.cmp(ld).then(ln.cmp(rn)));
+    let mut header = String::from("{\"__metadata__\":");
+    header.push_str(&serde_json::to_string(metadata)?);
+    let mut offset = 0;
+    for (name, dtype, shape, bytes) in &entries {
+        let info = TensorInfo { dtype: *dtype, shape: shape.clone(), data_offsets: (offset, offset + bytes.len()) };
+        offset += bytes.len();
+        header.push(',');
+        header.push_str(&serde_json::to_string(name)?);
+        header.push(':');
+        header.push_str(&serde_json::to_string(&info)?);
+    }
+    header.push('}');
+    let mut header = header.into_bytes();
+    header.resize(header.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + header.len() + offset);
+    out.extend((header.len() as u64).to_le_bytes());
+    out.extend(header);
+    for (_, _, _, bytes) in &entries {
+        out.extend_from_slice(bytes);
+    }
+    Ok(out)
 }
 
 /// Writes `bytes` to a temporary sibling of `path`, syncs it and renames it
@@ -178,9 +229,14 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), HeadError> {
 /// marker, version, declared width and every tensor's dtype and shape.
 pub fn load_head_file(path: &Path) -> Result<HeadFile, HeadError> {
     let bytes = std::fs::read(path).map_err(|source| HeadError::Io { path: path.to_path_buf(), source })?;
+    parse_head_file(path, &bytes)
+}
+
+/// [`load_head_file`] on bytes already read from `path`.
+fn parse_head_file(path: &Path, bytes: &[u8]) -> Result<HeadFile, HeadError> {
     let bad = |reason: String| HeadError::BadHeadFile { path: path.to_path_buf(), reason };
     let st_err = |source| HeadError::Safetensors { path: path.to_path_buf(), source };
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(st_err)?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(st_err)?;
     let meta = header.metadata().clone().unwrap_or_default();
     let field = |key: &str| meta.get(key).ok_or_else(|| bad(format!("metadata lacks {key:?}")));
     if field("format")? != HEAD_FILE_FORMAT {
@@ -195,7 +251,7 @@ pub fn load_head_file(path: &Path) -> Result<HeadFile, HeadError> {
     let input_width: usize = field("input_width")?.parse().map_err(|_| bad("input_width is not a number".into()))?;
     let output_scale = OutputScale::parse(field("output_scale")?)?;
     let source = meta.get("source").cloned().unwrap_or_default();
-    let st = SafeTensors::deserialize(&bytes).map_err(st_err)?;
+    let st = SafeTensors::deserialize(bytes).map_err(st_err)?;
     let read = |name: &str, dtype: Dtype, shape: &[usize]| -> Result<Option<Vec<u8>>, HeadError> {
         let view = match st.tensor(name) {
             Ok(v) => v,
@@ -228,5 +284,171 @@ pub fn load_head_file(path: &Path) -> Result<HeadFile, HeadError> {
     if let Some(extra) = st.names().into_iter().find(|n| !known(n)) {
         return Err(bad(format!("holds an unknown tensor {extra:?}")));
     }
-    Ok(HeadFile { weights, imputer, scaler, input_width, output_scale, source })
+    let metadata = meta
+        .iter()
+        .filter(|(k, _)| !RESERVED_METADATA.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Ok(HeadFile { weights, imputer, scaler, input_width, output_scale, source, metadata })
+}
+
+/// The MLP weights of a head file, read to start training from (fine-tuning).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeadWeights {
+    /// The weights under the authors' names ([`HEAD_TENSORS`], plus
+    /// `bn1.num_batches_tracked` when the file has it), shapes checked.
+    pub weights: StateDict,
+    /// Number of input features (`fc1.weight` columns).
+    pub input_width: usize,
+    /// SHA-256 of the file's bytes, lowercase hex.
+    pub sha256: String,
+}
+
+/// Reads the MLP weights of any head file this program scores with: one of
+/// its own head files (safetensors, as `relaxvqa train` and `relaxvqa models
+/// convert` write them) or the authors' PyTorch state dict (`.pth`: plain,
+/// DataParallel `module.` names, or SWA with `n_averaged`). An imputer and
+/// scaler in the file are ignored. A zip signature (or a `.pth`/`.pt` name)
+/// means PyTorch; anything else must be a head file.
+pub fn read_head_weights(path: &Path) -> Result<HeadWeights, HeadError> {
+    let bytes = std::fs::read(path).map_err(|source| HeadError::Io { path: path.to_path_buf(), source })?;
+    let sha256: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    let mut weights = if bytes.starts_with(b"PK\x03\x04") || ext == "pth" || ext == "pt" {
+        let sd = normalize_head_state_dict(state_dict_from_torch(relaxvqa_formats::torch::read_state_dict(path)?));
+        // Checks names and shapes (and refuses tensors of other networks).
+        Mlp::from_state_dict(sd.clone(), &Device::Cpu)?;
+        sd
+    } else {
+        if SafeTensors::read_metadata(&bytes).is_err() {
+            return Err(HeadError::BadHeadFile {
+                path: path.to_path_buf(),
+                reason: "neither a PyTorch checkpoint (.pth) nor a safetensors head file".into(),
+            });
+        }
+        parse_head_file(path, &bytes)?.weights
+    };
+    let mut kept = StateDict::new();
+    for name in HEAD_TENSORS.iter().chain(&["bn1.num_batches_tracked"]) {
+        if let Some(t) = weights.remove(name) {
+            kept.insert(*name, t);
+        }
+    }
+    let input_width = kept.get("fc1.weight").and_then(|t| t.shape.get(1).copied()).unwrap_or(0);
+    Ok(HeadWeights { weights: kept, input_width, sha256 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A head of `width` inputs with arbitrary but fixed weights, an imputer
+    /// and a scaler.
+    fn small_head(width: usize) -> HeadFile {
+        let mut sd = StateDict::new();
+        for (k, (name, shape)) in head_tensor_shapes(width).into_iter().enumerate() {
+            let n: usize = shape.iter().product();
+            let data = (0..n)
+                .map(|i| if name.ends_with("running_var") { 1.0 } else { ((i * 7 + k) % 13) as f32 * 0.01 })
+                .collect();
+            sd.insert(name, HostTensor { shape, data });
+        }
+        let imputer = Imputer { statistics: (0..width).map(|i| i as f64 * 0.5).collect() };
+        let scaler = Scaler { min: vec![-0.25; width], scale: vec![2.0; width] };
+        HeadFile::new(sd, Some(imputer), Some(scaler), OutputScale::Mos1To5, "unit test").expect("head file")
+    }
+
+    #[test]
+    fn header_matches_safetensors_serialize_with_sorted_metadata() {
+        // With one metadata key the safetensors crate's order is fixed, so
+        // its bytes and ours must agree exactly.
+        let a: Vec<u8> = [1.0f32, 2.0, 3.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let b: Vec<u8> = [4.0f64, 5.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let entries = vec![
+            ("z.weight".to_owned(), Dtype::F32, vec![3], a.clone()),
+            ("a.stat".to_owned(), Dtype::F64, vec![2], b.clone()),
+        ];
+        let meta = BTreeMap::from([("k".to_owned(), "v \"quoted\"".to_owned())]);
+        let ours = serialize_sorted(entries, &meta).expect("ours");
+        let va = safetensors::tensor::TensorView::new(Dtype::F32, vec![3], &a).expect("view a");
+        let vb = safetensors::tensor::TensorView::new(Dtype::F64, vec![2], &b).expect("view b");
+        let theirs = safetensors::serialize(
+            [("z.weight", va), ("a.stat", vb)],
+            Some(meta.into_iter().collect::<std::collections::HashMap<_, _>>()),
+        )
+        .expect("theirs");
+        assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn same_head_same_bytes_and_metadata_round_trip() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut head = small_head(5);
+        head.metadata.insert("fine_tuned_from".into(), "init.pth".into());
+        head.metadata.insert("fine_tuned_from_sha256".into(), "ab".repeat(32));
+        head.metadata.insert("a_first".into(), "1".into());
+        let (p, q) = (dir.path().join("a.safetensors"), dir.path().join("b.safetensors"));
+        save_head_file(&p, &head).expect("save a");
+        save_head_file(&q, &head).expect("save b");
+        let (a, b) = (std::fs::read(&p).expect("read a"), std::fs::read(&q).expect("read b"));
+        assert_eq!(a, b, "two saves of one head must give identical bytes");
+        // The metadata keys appear in sorted order in the header.
+        let n = u64::from_le_bytes(a[..8].try_into().expect("8 bytes")) as usize;
+        let header = std::str::from_utf8(&a[8..8 + n]).expect("utf-8 header");
+        let keys = ["a_first", "fine_tuned_from", "fine_tuned_from_sha256", "format", "format_version", "input_width"];
+        let at: Vec<usize> = keys.iter().map(|k| header.find(&format!("\"{k}\"")).expect("key present")).collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "sorted metadata: {header}");
+        assert_eq!(load_head_file(&p).expect("load"), head);
+    }
+
+    #[test]
+    fn reserved_metadata_keys_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut head = small_head(3);
+        head.metadata.insert("source".into(), "sneaky".into());
+        let path = dir.path().join("h.safetensors");
+        let e = save_head_file(&path, &head).expect_err("reserved key");
+        assert!(e.to_string().contains("reserved"), "{e}");
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn head_weights_from_our_files_and_the_authors_pth() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let head = small_head(4);
+        let path = dir.path().join("h.safetensors");
+        save_head_file(&path, &head).expect("save");
+        let w = read_head_weights(&path).expect("read");
+        assert_eq!(w.input_width, 4);
+        assert_eq!(w.weights, head.weights);
+        let bytes = std::fs::read(&path).expect("bytes");
+        let hex: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(w.sha256, hex);
+        assert_eq!(w.sha256.len(), 64);
+
+        // The authors' three layouts give the same names and width.
+        let mut seen = Vec::new();
+        for f in ["head_plain_64.pth", "head_dataparallel_64.pth", "head_swa_64.pth"] {
+            let w = read_head_weights(&relaxvqa_fixtures::fixture(&format!("head/{f}"))).expect(f);
+            assert_eq!(w.input_width, 64, "{f}");
+            for name in HEAD_TENSORS {
+                assert!(w.weights.get(name).is_some(), "{f} lacks {name}");
+            }
+            assert!(w.weights.iter().all(|(n, _)| !n.starts_with("module.") && n != "n_averaged"), "{f}");
+            seen.push(w.sha256);
+        }
+        seen.dedup();
+        assert_eq!(seen.len(), 3, "three files, three digests");
+
+        // Not a head: text, and a safetensors file without the head marker.
+        let text = dir.path().join("notes.txt");
+        std::fs::write(&text, "hello").expect("write");
+        let e = read_head_weights(&text).expect_err("text");
+        assert!(e.to_string().contains("neither a PyTorch checkpoint"), "{e}");
+        let other = dir.path().join("other.safetensors");
+        let v = safetensors::tensor::TensorView::new(Dtype::F32, vec![1], &[0u8; 4]).expect("view");
+        std::fs::write(&other, safetensors::serialize([("x", v)], None).expect("ser")).expect("write");
+        let e = read_head_weights(&other).expect_err("not a head");
+        assert!(matches!(e, HeadError::BadHeadFile { .. }), "{e}");
+    }
 }

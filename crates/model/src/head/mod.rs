@@ -30,7 +30,10 @@ use candle_core::{DType, Device, Tensor};
 use crate::{HostTensor, StateDict};
 
 pub use error::HeadError;
-pub use file::{load_head_file, save_head_file, HeadFile, HEAD_FILE_FORMAT, HEAD_FILE_VERSION};
+pub use file::{
+    load_head_file, read_head_weights, save_head_file, HeadFile, HeadWeights, HEAD_FILE_FORMAT, HEAD_FILE_VERSION,
+    RESERVED_METADATA,
+};
 
 /// Width of the first hidden layer (`fc1` outputs, `bn1` features).
 pub const HIDDEN1: usize = 256;
