@@ -15,7 +15,7 @@ ffmpeg -loglevel error -f lavfi -i "testsrc2=size=1280x720:rate=25" -vf "noise=a
   -t 5 -c:v libx264 -crf 23 "$clip"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
 for v in ../shared/fixtures/videos/carphone_pristine.mp4 "$clip"; do
-  /usr/bin/time -f "%e s wall, %M KiB peak RSS" -o "$work/time" \
+  /usr/bin/time -f "%e s wall, %U s user, %S s sys, %M KiB peak RSS" -o "$work/time" \
     "$bin" --threads "$threads" extract "$v" --weights synthetic -o "$work/out.safetensors" --json --quiet > "$work/summary.json"
   python3 - "$work/summary.json" "$(cat "$work/time")" <<'PY'
 import json, sys

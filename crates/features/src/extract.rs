@@ -127,6 +127,9 @@ pub fn extract<S: FrameSource + Send>(
     extract_with(move || Ok(source), nets, opts, progress)
 }
 
+/// Threads that turn decoded samples into network inputs.
+const PREPARATION_WORKERS: usize = 2;
+
 struct Decoded {
     frames_decoded: u64,
     sampled: usize,
@@ -183,19 +186,47 @@ where
             })
         });
         let keep_dump = opts.dump;
-        let preparer = scope.spawn(move || {
-            for (s, path) in sample_rx.iter() {
-                let r = prepare(s, keep_dump, &path);
-                let failed = r.is_err();
-                if prep_tx.send(r).is_err() || failed {
-                    break;
-                }
-            }
-        });
+        // Several preparation workers (optical flow dominates at high
+        // resolutions): at the start, before the networks have work, they
+        // fill the first batch in parallel; later they share the cores with
+        // the networks. Results arrive out of order and are put back in
+        // order by the consumer.
+        // Their image work runs in a thread pool of its own: the networks
+        // keep the main pool's threads busy with long tasks, and rayon does
+        // not preempt, so sharing it would stall the flow for seconds.
+        let prep_pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(rayon::current_num_threads())
+            .thread_name(|i| format!("relaxvqa-prepare-{i}"))
+            .build()
+            .ok();
+        let prep_pool = std::sync::Arc::new(prep_pool);
+        let sample_rx = std::sync::Arc::new(std::sync::Mutex::new(sample_rx));
+        let preparers: Vec<_> = (0..PREPARATION_WORKERS)
+            .map(|_| {
+                let prep_tx = prep_tx.clone();
+                let sample_rx = std::sync::Arc::clone(&sample_rx);
+                let prep_pool = std::sync::Arc::clone(&prep_pool);
+                scope.spawn(move || loop {
+                    let next = sample_rx.lock().map_err(|_| ()).and_then(|rx| rx.recv().map_err(|_| ()));
+                    let Ok((s, path)) = next else { break };
+                    let r = match prep_pool.as_ref() {
+                        Some(pool) => pool.install(|| prepare(s, keep_dump, &path)),
+                        None => prepare(s, keep_dump, &path),
+                    };
+                    let failed = r.is_err();
+                    if prep_tx.send(r).is_err() || failed {
+                        break;
+                    }
+                })
+            })
+            .collect();
+        drop(prep_tx);
         let consumed = consume(prep_rx, nets, opts, progress);
         let opened = info_rx.recv().ok();
         let decoded = decoder.join().map_err(|_| FeatureError::Stage("decoder"))?;
-        preparer.join().map_err(|_| FeatureError::Stage("preparation"))?;
+        for preparer in preparers {
+            preparer.join().map_err(|_| FeatureError::Stage("preparation"))?;
+        }
         // A decoder error is the root cause of anything the consumer saw.
         let decoded = decoded?;
         let mut out = consumed?;
@@ -246,13 +277,33 @@ fn consume(
     let mut images = 0usize;
     let mut done = 0usize;
     let mut pairs = 0usize;
+    // Samples that arrived before an earlier one, by index.
+    let mut early: BTreeMap<usize, Prepared> = BTreeMap::new();
+    let mut expected = 0usize;
     loop {
-        let t = Instant::now();
-        let next = rx.recv();
-        timings.network_wait += t.elapsed().as_secs_f64();
+        let next = match early.first_key_value() {
+            Some((&i, _)) if i == expected => early.pop_first().map(|(_, p)| Ok(Ok(p))),
+            _ => None,
+        };
+        let next = match next {
+            Some(n) => n,
+            None => {
+                let t = Instant::now();
+                let next = rx.recv();
+                timings.network_wait += t.elapsed().as_secs_f64();
+                match next {
+                    Ok(Ok(p)) if p.index != expected => {
+                        early.insert(p.index, p);
+                        continue;
+                    }
+                    other => other,
+                }
+            }
+        };
         let finished = match next {
             Ok(p) => {
                 let p = p?;
+                expected += 1;
                 timings.resize += p.resize_time.as_secs_f64();
                 timings.flow += p.flow_time.as_secs_f64();
                 timings.fragments += p.fragment_time.as_secs_f64();

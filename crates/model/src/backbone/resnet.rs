@@ -587,4 +587,28 @@ mod tests {
         let err = ResNet50::from_state_dict(&sd, &Device::Cpu).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("layer3.5.bn2.running_var"), "{err}");
     }
+
+    #[test]
+    fn split_batch_gives_the_single_image_results() {
+        // Three images on two threads: one part of two images (one per
+        // thread, single-threaded products), then one image sharing the
+        // products. Each must match that image run alone.
+        let sd = crate::synthetic::synthetic_state_dict(&resnet50_expected_tensors());
+        let net = ResNet50::from_state_dict(&sd, &Device::Cpu).expect("synthetic weights fit");
+        let image = 3 * INPUT_SIZE * INPUT_SIZE;
+        let input: Vec<f32> = (0..3 * image).map(|i| ((i * 7919) % 509) as f32 / 254.5 - 1.0).collect();
+        let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("thread pool");
+        let (stack, pool) = two.install(|| net.forward_host(3, &input));
+        let mut worst = 0f32;
+        for n in 0..3 {
+            let (s1, p1) = net.forward_images(1, &input[n * image..(n + 1) * image], Threads::One);
+            let batch_s = &stack[n * LAYER_STACK_LEN..(n + 1) * LAYER_STACK_LEN];
+            let batch_p = &pool[n * RESNET_POOL_LEN..(n + 1) * RESNET_POOL_LEN];
+            for (a, b) in batch_s.iter().zip(&s1).chain(batch_p.iter().zip(&p1)) {
+                worst = worst.max((a - b).abs() / b.abs().max(1e-3));
+            }
+        }
+        println!("ResNet-50 split batch vs single images: worst relative difference {worst:.2e}");
+        assert!(worst < 1e-5, "worst relative difference {worst}");
+    }
 }
