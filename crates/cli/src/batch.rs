@@ -77,7 +77,11 @@ pub fn run(a: ExtractArgs) -> anyhow::Result<ExitCode> {
                             warnings: warnings(&out),
                         },
                         Err(err) => {
-                            pb.suspend(|| eprintln!("relaxvqa: error: {}: {err:#}", e.path.display()));
+                            // Most errors name the file already; name it when not.
+                            let msg = format!("{err:#}");
+                            let path = e.path.display().to_string();
+                            let line = if msg.contains(&path) { msg } else { format!("{path}: {msg}") };
+                            pb.suspend(|| eprintln!("relaxvqa: error: {line}"));
                             Outcome::Failed(format!("{err:#}"))
                         }
                     };

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 
 use super::fmath::floor_i32;
 use super::plane::{cv_round, gaussian_blur, resize_linear, Plane};
+use super::simd::{avx2_dispatch, Simd};
 use crate::{FlowField, GrayImage, ImageError};
 
 /// Parameters of [`farneback_flow_with`]; `Default` is the set ReLaX-VQA uses
@@ -58,6 +59,16 @@ pub fn farneback_flow_with(
     next: &GrayImage,
     params: &FarnebackParams,
 ) -> Result<FlowField, ImageError> {
+    flow_with_kernels(prev, next, params, Simd::Native)
+}
+
+/// [`farneback_flow_with`] on the chosen copies of the row kernels.
+pub(crate) fn flow_with_kernels(
+    prev: &GrayImage,
+    next: &GrayImage,
+    params: &FarnebackParams,
+    simd: Simd,
+) -> Result<FlowField, ImageError> {
     assert!(params.pyr_scale > 0.0 && params.pyr_scale < 1.0, "pyr_scale must be in (0, 1)");
     assert!(params.win_size >= 1 && params.poly_n >= 1, "win_size and poly_n must be at least 1");
     let (w, h) = (prev.width(), prev.height());
@@ -96,7 +107,7 @@ pub fn farneback_flow_with(
         let mut flow = match prev_flow.take() {
             None => Plane::zeros(lw, lh, 2),
             Some(pf) => {
-                let mut f = resize_linear(&pf, lw, lh);
+                let mut f = resize_linear(&pf, lw, lh, simd);
                 let up = (1.0 / params.pyr_scale) as f32;
                 f.data.iter_mut().for_each(|v| *v *= up);
                 f
@@ -106,14 +117,14 @@ pub fn farneback_flow_with(
         let r: Vec<Plane> = images
             .iter()
             .map(|img| {
-                let blurred = gaussian_blur(img, smooth, sigma);
-                let level = resize_linear(&blurred, lw, lh);
-                poly_exp(&level, &poly)
+                let blurred = gaussian_blur(img, smooth, sigma, simd);
+                let level = resize_linear(&blurred, lw, lh, simd);
+                poly_exp(&level, &poly, simd)
             })
             .collect();
 
         for _ in 0..params.iterations {
-            flow_iteration(&r[0], &r[1], &mut flow, params.win_size);
+            flow_iteration(&r[0], &r[1], &mut flow, params.win_size, simd);
         }
         prev_flow = Some(flow);
     }
@@ -244,7 +255,7 @@ fn invert_spd6(a: &[[f64; 6]; 6]) -> [[f64; 6]; 6] {
 /// `FarnebackPolyExp`: per pixel, the quadratic-polynomial coefficients of the
 /// neighbourhood, stored as 5 floats `(ry, rx, ryy, rxx, rxy)` as OpenCV
 /// stores them (the constant term is dropped). Borders replicate.
-pub(crate) fn poly_exp(src: &Plane, k: &PolyKernel) -> Plane {
+pub(crate) fn poly_exp(src: &Plane, k: &PolyKernel, simd: Simd) -> Plane {
     debug_assert_eq!(src.channels, 1);
     let (w, h, n) = (src.width, src.height, k.n);
     let mut dst = Plane::zeros(w, h, 5);
@@ -252,7 +263,7 @@ pub(crate) fn poly_exp(src: &Plane, k: &PolyKernel) -> Plane {
     dst.data
         .par_chunks_mut(w * 5)
         .enumerate()
-        .for_each_init(|| PolyRows::new(ext, w), |bufs, (y, drow)| poly_exp_row(src, k, y, bufs, drow));
+        .for_each_init(|| PolyRows::new(ext, w), |bufs, (y, drow)| poly_exp_row(simd, src, k, y, bufs, drow));
     dst
 }
 
@@ -271,7 +282,13 @@ impl PolyRows {
     }
 }
 
-fn poly_exp_row(src: &Plane, k: &PolyKernel, y: usize, bufs: &mut PolyRows, drow: &mut [f32]) {
+avx2_dispatch!(
+    fn poly_exp_row = poly_exp_row_body(src: &Plane, k: &PolyKernel, y: usize, bufs: &mut PolyRows, drow: &mut [f32])
+);
+
+/// One row of [`poly_exp`].
+#[inline(always)]
+fn poly_exp_row_body(src: &Plane, k: &PolyKernel, y: usize, bufs: &mut PolyRows, drow: &mut [f32]) {
     let (w, h, n) = (src.width, src.height, k.n);
     let PolyRows { r0, r1, r2, b } = bufs;
 
@@ -352,6 +369,9 @@ struct MatrixRows {
     /// Fractional parts of the displaced positions.
     fx: Vec<f32>,
     fy: Vec<f32>,
+    /// Integer parts (floors) of the displaced positions.
+    ix: Vec<i32>,
+    iy: Vec<i32>,
     /// Offset of the top-left neighbour in R1, or `usize::MAX` outside.
     base: Vec<usize>,
     /// Bilinear samples of R1's five channels (0 outside).
@@ -368,9 +388,22 @@ impl MatrixRows {
         for v in &mut self.samp {
             v.resize(w, 0.0);
         }
+        self.ix.resize(w, 0);
+        self.iy.resize(w, 0);
         self.base.resize(w, 0);
     }
 }
+
+avx2_dispatch!(
+    fn update_matrices_row = update_matrices_row_body(
+        r0row: &[f32],
+        r1: &Plane,
+        frow: &[f32],
+        y: usize,
+        mrow: &mut [f32],
+        t: &mut MatrixRows,
+    )
+);
 
 /// One row of `FarnebackUpdateMatrices`: from the two expansions and the
 /// current flow, the 5 per-pixel terms `(G11, G12, G22, h1, h2)` of the
@@ -378,36 +411,42 @@ impl MatrixRows {
 /// over the row (positions, bilinear samples, arithmetic) so the first and
 /// last vectorise; every value is computed with OpenCV's operations in
 /// OpenCV's order.
-#[inline(never)]
-fn update_matrices_row(r0row: &[f32], r1: &Plane, frow: &[f32], y: usize, mrow: &mut [f32], t: &mut MatrixRows) {
+#[inline(always)]
+fn update_matrices_row_body(r0row: &[f32], r1: &Plane, frow: &[f32], y: usize, mrow: &mut [f32], t: &mut MatrixRows) {
     const BORDER: usize = 5;
     const FADE: [f32; BORDER] = [0.14, 0.14, 0.4472, 0.4472, 0.4472];
     let (w, h) = (r1.width, r1.height);
     let step1 = w * 5;
     t.resize(w);
-    let MatrixRows { fx, fy, base, samp, fade } = t;
-    let (fx, fy, base, fade) = (&mut fx[..w], &mut fy[..w], &mut base[..w], &mut fade[..w]);
+    let MatrixRows { fx, fy, ix, iy, base, samp, fade } = t;
+    let (fx, fy, ix, iy) = (&mut fx[..w], &mut fy[..w], &mut ix[..w], &mut iy[..w]);
+    let (base, fade) = (&mut base[..w], &mut fade[..w]);
     let [s0, s1, s2, s3, s4] = samp;
     let (s0, s1, s2, s3, s4) = (&mut s0[..w], &mut s1[..w], &mut s2[..w], &mut s3[..w], &mut s4[..w]);
 
-    // Positions. OpenCV's unsigned comparisons, wrap-arounds included.
-    let (w1, h1) = ((w as u32).wrapping_sub(1), (h as u32).wrapping_sub(1));
+    // Positions, in 32-bit lanes only so that the loop vectorises (`x as i32
+    // as f32` is `x as f32`: a row is far shorter than 2^31 pixels).
     let yf = y as f32;
-    for (x, f) in frow.chunks_exact(2).enumerate().take(w) {
-        let px = x as f32 + f[0];
+    for (x, f) in frow[..2 * w].chunks_exact(2).enumerate() {
+        let px = x as i32 as f32 + f[0];
         let py = yf + f[1];
         let x1 = floor_i32(px);
         let y1 = floor_i32(py);
         fx[x] = px - x1 as f32;
         fy[x] = py - y1 as f32;
-        let inside = (x1 as u32) < w1 && (y1 as u32) < h1;
-        base[x] = if inside { y1 as usize * step1 + x1 as usize * 5 } else { usize::MAX };
+        ix[x] = x1;
+        iy[x] = y1;
     }
 
-    // Bilinear samples of R1.
+    // Bilinear samples of R1. OpenCV's unsigned comparisons, wrap-arounds
+    // included.
+    let (w1, h1) = ((w as u32).wrapping_sub(1), (h as u32).wrapping_sub(1));
     let r1d = &r1.data;
     for x in 0..w {
-        let b = base[x];
+        let (x1, y1) = (ix[x], iy[x]);
+        let inside = (x1 as u32) < w1 && (y1 as u32) < h1;
+        let b = if inside { y1 as usize * step1 + x1 as usize * 5 } else { usize::MAX };
+        base[x] = b;
         if b == usize::MAX {
             s0[x] = 0.0;
             s1[x] = 0.0;
@@ -492,7 +531,7 @@ fn update_matrices_row(r0row: &[f32], r1: &Plane, frow: &[f32], y: usize, mrow: 
 /// matrix row only depends on the flow row it belongs to, and that flow row is
 /// still the old one when the matrix row is made (it is `block / 2` rows ahead
 /// of the row being solved); OpenCV's own striped update relies on the same.
-pub(crate) fn flow_iteration(r0: &Plane, r1: &Plane, flow: &mut Plane, block: usize) {
+pub(crate) fn flow_iteration(r0: &Plane, r1: &Plane, flow: &mut Plane, block: usize, simd: Simd) {
     let (w, h) = (flow.width, flow.height);
     let half = block / 2;
     let scale = 1.0 / (block * block) as f64;
@@ -515,7 +554,7 @@ pub(crate) fn flow_iteration(r0: &Plane, r1: &Plane, flow: &mut Plane, block: us
             ring.par_chunks_mut(len).enumerate().for_each_init(MatrixRows::default, |t, (slot, mrow)| {
                 let row = start + (slot + ring_rows - start % ring_rows) % ring_rows;
                 if row < upto {
-                    update_matrices_row(r0.row(row), r1, frozen.row(row), row, mrow, t);
+                    update_matrices_row(simd, r0.row(row), r1, frozen.row(row), row, mrow, t);
                 }
             });
             made = upto;
@@ -540,25 +579,54 @@ pub(crate) fn flow_iteration(r0: &Plane, r1: &Plane, flow: &mut Plane, block: us
             let s1 = mrow((y + half).min(h - 1));
             let (done, rest) = vrows.split_at_mut((y - y0) * len);
             let prev: &[f64] = if y == y0 { &vsum } else { &done[(y - y0 - 1) * len..] };
-            let cur = &mut rest[..len];
-            for x in 0..len {
-                cur[x] = prev[x] + f64::from(s1[x] - s0[x]);
-            }
+            vertical_step(simd, prev, s0, s1, &mut rest[..len]);
         }
         vsum.copy_from_slice(&vrows[(y1 - y0 - 1) * len..(y1 - y0) * len]);
         flow.data[y0 * w * 2..y1 * w * 2]
             .par_chunks_mut(w * 2)
             .zip(vrows.par_chunks(len))
-            .for_each(|(frow, vs)| solve_row(vs, half, scale, frow));
+            .for_each_init(SolveRows::default, |t, (frow, vs)| solve_row(simd, vs, half, scale, frow, t));
     }
 }
 
+avx2_dispatch!(fn vertical_step = vertical_step_body(prev: &[f64], s0: &[f32], s1: &[f32], cur: &mut [f64]));
+
+/// One step of the vertical running sum: `cur = prev + (s1 - s0)`.
+#[inline(always)]
+fn vertical_step_body(prev: &[f64], s0: &[f32], s1: &[f32], cur: &mut [f64]) {
+    let len = cur.len();
+    let (prev, s0, s1) = (&prev[..len], &s0[..len], &s1[..len]);
+    for x in 0..len {
+        cur[x] = prev[x] + f64::from(s1[x] - s0[x]);
+    }
+}
+
+/// Scratch rows of [`solve_row`]: the box sums of the row, already scaled.
+#[derive(Default)]
+struct SolveRows {
+    g11: Vec<f64>,
+    g12: Vec<f64>,
+    g22: Vec<f64>,
+    h1: Vec<f64>,
+    h2: Vec<f64>,
+}
+
+avx2_dispatch!(
+    fn solve_row = solve_row_body(vs: &[f64], half: usize, scale: f64, frow: &mut [f32], t: &mut SolveRows)
+);
+
 /// The horizontal running sum of one row of vertical sums `vs` (5 values a
 /// pixel; the row's first and last pixels repeat beyond its ends) and the
-/// per-pixel 2x2 solve.
-#[inline(never)]
-fn solve_row(vs: &[f64], half: usize, scale: f64, frow: &mut [f32]) {
+/// per-pixel 2x2 solve: first the running sum (serial along the row), then
+/// the solves (independent, so that loop vectorises).
+#[inline(always)]
+fn solve_row_body(vs: &[f64], half: usize, scale: f64, frow: &mut [f32], t: &mut SolveRows) {
     let w = frow.len() / 2;
+    let SolveRows { g11, g12, g22, h1, h2 } = t;
+    for v in [&mut *g11, &mut *g12, &mut *g22, &mut *h1, &mut *h2] {
+        v.resize(w, 0.0);
+    }
+    let (g11, g12, g22, h1, h2) = (&mut g11[..w], &mut g12[..w], &mut g22[..w], &mut h1[..w], &mut h2[..w]);
     let last = w as isize - 1;
     let px = |i: isize| {
         let i = i.clamp(0, last) as usize * 5;
@@ -576,17 +644,20 @@ fn solve_row(vs: &[f64], half: usize, scale: f64, frow: &mut [f32]) {
         }
     }
     let half = half as isize;
-    for (x, f) in frow.chunks_exact_mut(2).enumerate() {
-        let x = x as isize;
-        let (add, sub) = (px(x + half), px(x - half - 1));
+    for x in 0..w {
+        let xi = x as isize;
+        let (add, sub) = (px(xi + half), px(xi - half - 1));
         for c in 0..5 {
             s[c] += add[c] - sub[c];
         }
-        let g11 = s[0] * scale;
-        let g12 = s[1] * scale;
-        let g22 = s[2] * scale;
-        let h1 = s[3] * scale;
-        let h2 = s[4] * scale;
+        g11[x] = s[0] * scale;
+        g12[x] = s[1] * scale;
+        g22[x] = s[2] * scale;
+        h1[x] = s[3] * scale;
+        h2[x] = s[4] * scale;
+    }
+    for (x, f) in frow.chunks_exact_mut(2).enumerate() {
+        let (g11, g12, g22, h1, h2) = (g11[x], g12[x], g22[x], h1[x], h2[x]);
         let idet = 1.0 / (g11 * g22 - g12 * g12 + 1e-3);
         f[0] = ((g11 * h2 - g12 * h1) * idet) as f32;
         f[1] = ((g22 * h1 - g12 * h2) * idet) as f32;
@@ -693,7 +764,7 @@ mod tests {
             for y in 0..h {
                 let mut a = vec![0f32; w * 5];
                 let mut b = vec![0f32; w * 5];
-                update_matrices_row(r0.row(y), &r1, flow.row(y), y, &mut a, &mut t);
+                update_matrices_row(Simd::Native, r0.row(y), &r1, flow.row(y), y, &mut a, &mut t);
                 update_matrices_row_reference(r0.row(y), &r1, flow.row(y), y, &mut b);
                 let same = a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits());
                 assert!(same, "{w}x{h} row {y}");

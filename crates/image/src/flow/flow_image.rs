@@ -7,7 +7,8 @@
 
 use rayon::prelude::*;
 
-use super::fmath::{fma_f32, round_half_even_small};
+use super::fmath::{fma_f32, fma_f32_unless_tie, round_half_even_small};
+use super::simd::{avx2_dispatch, Simd};
 use crate::{FlowField, RgbImage};
 
 /// Elements per block in OpenCV's `cartToPolar` loop.
@@ -28,18 +29,11 @@ const ATAN_EPS: f32 = f64::EPSILON as f32;
 /// OpenCV's `fastAtan2` in degrees, [0, 360): the vector form (fused
 /// polynomial) when `fused`, else the scalar form.
 fn fast_atan_deg(y: f32, x: f32, fused: bool) -> f32 {
+    if fused {
+        return fast_atan_deg_fused(y, x, fma_f32);
+    }
     let (ax, ay) = (x.abs(), y.abs());
-    let mut a = if fused {
-        let c = ax.min(ay) / (ax.max(ay) + ATAN_EPS);
-        let cc = c * c;
-        let p = fma_f32(fma_f32(fma_f32(cc, ATAN_P7, ATAN_P5), cc, ATAN_P3), cc, ATAN_P1);
-        let a = p * c;
-        if ax < ay {
-            90.0 - a
-        } else {
-            a
-        }
-    } else if ax >= ay {
+    let mut a = if ax >= ay {
         let c = ay / (ax + ATAN_EPS);
         let c2 = c * c;
         (((ATAN_P7 * c2 + ATAN_P5) * c2 + ATAN_P3) * c2 + ATAN_P1) * c
@@ -57,10 +51,36 @@ fn fast_atan_deg(y: f32, x: f32, fused: bool) -> f32 {
     a
 }
 
+/// The vector form of [`fast_atan_deg`], with `fma` as its fused
+/// multiply-add.
+#[inline(always)]
+fn fast_atan_deg_fused(y: f32, x: f32, mut fma: impl FnMut(f32, f32, f32) -> f32) -> f32 {
+    let (ax, ay) = (x.abs(), y.abs());
+    let c = ax.min(ay) / (ax.max(ay) + ATAN_EPS);
+    let cc = c * c;
+    let p = fma(cc, ATAN_P7, ATAN_P5);
+    let p = fma(p, cc, ATAN_P3);
+    let p = fma(p, cc, ATAN_P1);
+    let a = p * c;
+    let mut a = if ax < ay { 90.0 - a } else { a };
+    if x < 0.0 {
+        a = 180.0 - a;
+    }
+    if y < 0.0 {
+        a = 360.0 - a;
+    }
+    a
+}
+
 /// Magnitude and angle (radians, [0, 2 pi]) of every flow vector, as OpenCV
 /// 4.9's `cartToPolar` computes them on `CV_32F` input (the angle from its
 /// fast atan2 approximation, about 0.3 degrees off the exact value).
 pub fn cart_to_polar(flow: &FlowField) -> (Vec<f32>, Vec<f32>) {
+    cart_to_polar_with(flow, Simd::Native)
+}
+
+/// [`cart_to_polar`] on the chosen copies of the row kernels.
+fn cart_to_polar_with(flow: &FlowField, simd: Simd) -> (Vec<f32>, Vec<f32>) {
     let v = flow.as_slice();
     let total = v.len() / 2;
     let mut mag = vec![0f32; total];
@@ -69,6 +89,11 @@ pub fn cart_to_polar(flow: &FlowField) -> (Vec<f32>, Vec<f32>) {
     mag.par_chunks_mut(CART_BLOCK).zip(ang.par_chunks_mut(CART_BLOCK)).zip(v.par_chunks(2 * CART_BLOCK)).for_each(
         |((mag, ang), xy)| {
             let fused = mag.len() >= MIN_VECTOR_LEN;
+            // The fused block without the rare ties of `fma_f32` vectorises;
+            // a block that meets one is redone exactly.
+            if fused && polar_block_fast(simd, xy, mag, ang, to_rad) {
+                return;
+            }
             for ((m, a), p) in mag.iter_mut().zip(ang.iter_mut()).zip(xy.chunks_exact(2)) {
                 let (x, y) = (p[0], p[1]);
                 *m = if fused { fma_f32(x, x, y * y).sqrt() } else { (x * x + y * y).sqrt() };
@@ -79,11 +104,34 @@ pub fn cart_to_polar(flow: &FlowField) -> (Vec<f32>, Vec<f32>) {
     (mag, ang)
 }
 
+avx2_dispatch!(
+    fn polar_block_fast = polar_block_fast_body(xy: &[f32], mag: &mut [f32], ang: &mut [f32], to_rad: f32) -> bool
+);
+
+/// One fused block of [`cart_to_polar`] with [`fma_f32_unless_tie`] for
+/// [`fma_f32`]: the same values when it returns true (no fused step met a
+/// tie), else values to throw away.
+#[inline(always)]
+fn polar_block_fast_body(xy: &[f32], mag: &mut [f32], ang: &mut [f32], to_rad: f32) -> bool {
+    let mut tie = false;
+    let mut fma = |a, b, c| {
+        let (r, t) = fma_f32_unless_tie(a, b, c);
+        tie |= t;
+        r
+    };
+    for ((m, a), p) in mag.iter_mut().zip(ang.iter_mut()).zip(xy.chunks_exact(2)) {
+        let (x, y) = (p[0], p[1]);
+        *m = fma(x, x, y * y).sqrt();
+        *a = fast_atan_deg_fused(y, x, &mut fma) * to_rad;
+    }
+    !tie
+}
+
 /// `cv2.normalize(src, None, 0, 255, NORM_MINMAX)` on float32 data, as
 /// OpenCV 4.9 computes it: scale and shift rounded to float, then
 /// `convertTo`'s fused multiply-add (or a plain copy when the map is the
 /// identity).
-fn normalize_minmax(src: &[f32]) -> Vec<f32> {
+fn normalize_minmax(src: &[f32], simd: Simd) -> Vec<f32> {
     if src.is_empty() {
         return Vec::new();
     }
@@ -99,8 +147,35 @@ fn normalize_minmax(src: &[f32]) -> Vec<f32> {
     if (f64::from(scale_f) - 1.0).abs() < f64::EPSILON && f64::from(shift_f).abs() < f64::EPSILON {
         return src.to_vec();
     }
-    let fused = src.len() >= MIN_VECTOR_LEN;
-    src.par_iter().map(|&v| if fused { fma_f32(v, scale_f, shift_f) } else { v * scale_f + shift_f }).collect()
+    if src.len() < MIN_VECTOR_LEN {
+        return src.iter().map(|&v| v * scale_f + shift_f).collect();
+    }
+    let mut out = vec![0f32; src.len()];
+    out.par_chunks_mut(CART_BLOCK).zip(src.par_chunks(CART_BLOCK)).for_each(|(out, src)| {
+        if !scale_shift_fast(simd, src, scale_f, shift_f, out) {
+            for (o, &v) in out.iter_mut().zip(src) {
+                *o = fma_f32(v, scale_f, shift_f);
+            }
+        }
+    });
+    out
+}
+
+avx2_dispatch!(
+    fn scale_shift_fast = scale_shift_fast_body(src: &[f32], scale: f32, shift: f32, out: &mut [f32]) -> bool
+);
+
+/// `out = fma_f32(src, scale, shift)` with [`fma_f32_unless_tie`]: right
+/// when it returns true, else to be redone.
+#[inline(always)]
+fn scale_shift_fast_body(src: &[f32], scale: f32, shift: f32, out: &mut [f32]) -> bool {
+    let mut tie = false;
+    for (o, &v) in out.iter_mut().zip(src) {
+        let (r, t) = fma_f32_unless_tie(v, scale, shift);
+        *o = r;
+        tie |= t;
+    }
+    !tie
 }
 
 /// Pixels per step of OpenCV's vector `HSV2RGB_b` loop on AVX2 (4 vectors of
@@ -113,13 +188,17 @@ const HSV_VECTOR_PIXELS: usize = 32;
 /// converted with OpenCV's 8-bit `HSV2RGB` (hue range 180), in R, G, B order.
 /// Follows the authors' OpenCV/NumPy `flow_to_rgb` operation by operation.
 pub fn flow_to_rgb(flow: &FlowField) -> RgbImage {
-    let (mag, ang) = cart_to_polar(flow);
+    flow_to_rgb_with(flow, Simd::Native)
+}
+
+/// [`flow_to_rgb`] on the chosen copies of the row kernels.
+pub(crate) fn flow_to_rgb_with(flow: &FlowField, simd: Simd) -> RgbImage {
+    let (mag, ang) = cart_to_polar_with(flow, simd);
     // The authors' code normalises twice (`mag = normalize(mag)`, then
     // `V = normalize(mag)`); the second pass can move a value by one float
     // step, which shows after truncation.
-    let once = normalize_minmax(&mag);
-    let val = normalize_minmax(&once);
-    let pi = std::f64::consts::PI as f32;
+    let once = normalize_minmax(&mag, simd);
+    let val = normalize_minmax(&once, simd);
     let w = flow.width();
     let mut out = RgbImage::zeros(w, flow.height());
     if w == 0 {
@@ -129,14 +208,26 @@ pub fn flow_to_rgb(flow: &FlowField) -> RgbImage {
     let vector_end = (w / HSV_VECTOR_PIXELS) * HSV_VECTOR_PIXELS;
     out.as_bytes_mut().par_chunks_mut(3 * w).zip(ang.par_chunks(w)).zip(val.par_chunks(w)).for_each(
         |((row, ang), val)| {
-            for (x, ((px, &a), &v)) in row.chunks_exact_mut(3).zip(ang).zip(val).enumerate() {
-                let hue = (a * 180.0 / pi / 2.0) as u8;
-                let rounding = if x < vector_end { HsvRounding::Truncate } else { HsvRounding::Nearest };
-                px.copy_from_slice(&hsv_to_rgb_u8(hue, 255, v as u8, rounding));
-            }
+            let (head, tail) = row.split_at_mut(3 * vector_end);
+            hsv_row(simd, &ang[..vector_end], &val[..vector_end], HsvRounding::Truncate, head);
+            hsv_row(simd, &ang[vector_end..], &val[vector_end..], HsvRounding::Nearest, tail);
         },
     );
     out
+}
+
+avx2_dispatch!(
+    fn hsv_row = hsv_row_body(ang: &[f32], val: &[f32], rounding: HsvRounding, out: &mut [u8])
+);
+
+/// Flow-image pixels from angles (radians) and values (0..255).
+#[inline(always)]
+fn hsv_row_body(ang: &[f32], val: &[f32], rounding: HsvRounding, out: &mut [u8]) {
+    let pi = std::f64::consts::PI as f32;
+    for ((px, &a), &v) in out.chunks_exact_mut(3).zip(ang).zip(val) {
+        let hue = (a * 180.0 / pi / 2.0) as u8;
+        px.copy_from_slice(&hsv_to_rgb_inline(hue, 255, v as u8, rounding));
+    }
 }
 
 /// How [`hsv_to_rgb_u8`] brings its float result back to 8 bits.
@@ -151,6 +242,12 @@ pub enum HsvRounding {
 /// OpenCV's `cvtColor(COLOR_HSV2RGB)` for one 8-bit pixel, hue in [0, 180]:
 /// `[r, g, b]`.
 pub fn hsv_to_rgb_u8(h: u8, s: u8, v: u8, rounding: HsvRounding) -> [u8; 3] {
+    hsv_to_rgb_inline(h, s, v, rounding)
+}
+
+/// [`hsv_to_rgb_u8`], inlined into the row kernels.
+#[inline(always)]
+fn hsv_to_rgb_inline(h: u8, s: u8, v: u8, rounding: HsvRounding) -> [u8; 3] {
     const HSCALE: f32 = 6.0 / 180.0;
     const INV255: f32 = 1.0 / 255.0;
     let s = f32::from(s) * INV255;

@@ -51,6 +51,16 @@ pub(crate) fn fma_f32(a: f32, b: f32, c: f32) -> f32 {
     nudged as f32
 }
 
+/// [`fma_f32`] without its rare case, so that loops of it vectorise: the
+/// result, and whether it is wrong (the `f64` sum is a tie for `f32`; then
+/// [`fma_f32`] must be called instead).
+#[inline(always)]
+pub(crate) fn fma_f32_unless_tie(a: f32, b: f32, c: f32) -> (f32, bool) {
+    let s = f64::from(a) * f64::from(b) + f64::from(c);
+    // Halfway between two floats: the 29 bits `f32` drops are exactly 1000...0.
+    (s as f32, s.to_bits() & 0x1FFF_FFFF == 0x1000_0000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +95,8 @@ mod tests {
             let b = f32::from_bits((next() as u32 & 0x807f_ffff) | 0x4000_0000);
             let c = f32::from_bits((next() as u32 & 0x807f_ffff) | (0x3c00_0000 + ((next() as u32 & 0xf) << 23)));
             assert_eq!(fma_f32(a, b, c).to_bits(), a.mul_add(b, c).to_bits(), "{a} {b} {c}");
+            let (r, tie) = fma_f32_unless_tie(a, b, c);
+            assert!(tie || r.to_bits() == a.mul_add(b, c).to_bits(), "{a} {b} {c}");
         }
         // a*b = 2^-24 - 2^-70: the f64 sum 1 + 2^-23 + 2^-24 is a float
         // midpoint (ties to even would round up), the exact sum is below it.
@@ -93,6 +105,7 @@ mod tests {
         let c = 1.0 + f32::EPSILON;
         assert_eq!(a.mul_add(b, c), c);
         assert_eq!(fma_f32(a, b, c), c);
+        assert!(fma_f32_unless_tie(a, b, c).1, "a tie must be reported");
         assert_ne!((f64::from(a) * f64::from(b) + f64::from(c)) as f32, c);
     }
 }

@@ -12,6 +12,9 @@ mod farneback;
 mod flow_image;
 mod fmath;
 mod plane;
+mod simd;
+#[cfg(test)]
+mod simd_tests;
 
 pub use farneback::{farneback_flow, farneback_flow_with, FarnebackParams};
 pub use flow_image::{cart_to_polar, flow_to_rgb, hsv_to_rgb_u8, HsvRounding};

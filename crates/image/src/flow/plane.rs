@@ -9,6 +9,7 @@
 use rayon::prelude::*;
 
 use super::fmath::floor_i32;
+use super::simd::{avx2_dispatch, Simd};
 
 /// A row-major float image with `channels` interleaved values per pixel.
 #[derive(Clone, Debug, PartialEq)]
@@ -102,7 +103,7 @@ pub(crate) fn gaussian_kernel(n: usize, sigma: f64) -> Vec<f32> {
 
 /// `GaussianBlur(src, ksize x ksize, sigma, sigma, BORDER_REFLECT_101)` of a
 /// single-channel float plane.
-pub(crate) fn gaussian_blur(src: &Plane, ksize: usize, sigma: f64) -> Plane {
+pub(crate) fn gaussian_blur(src: &Plane, ksize: usize, sigma: f64, simd: Simd) -> Plane {
     debug_assert_eq!(src.channels, 1);
     let (w, h) = (src.width, src.height);
     // OpenCV drops the filter along a dimension of length 1.
@@ -126,7 +127,7 @@ pub(crate) fn gaussian_blur(src: &Plane, ksize: usize, sigma: f64) -> Plane {
                 ext[rx - 1 - i] = row[reflect_101(-1 - i as isize, w)];
                 ext[rx + w + i] = row[reflect_101((w + i) as isize, w)];
             }
-            row_filter(ext, out, &kx);
+            row_filter(simd, ext, out, &kx);
         },
     );
 
@@ -136,15 +137,19 @@ pub(crate) fn gaussian_blur(src: &Plane, ksize: usize, sigma: f64) -> Plane {
     dst.data.par_chunks_mut(w).enumerate().for_each(|(y, out)| {
         let rows: Vec<&[f32]> =
             (0..ky_size).map(|k| tmp.row(reflect_101(y as isize + k as isize - ry as isize, h))).collect();
-        column_filter(&rows, out, &ky);
+        column_filter(simd, &rows, out, &ky);
     });
     dst
 }
 
+avx2_dispatch!(fn row_filter = row_filter_body(ext: &[f32], out: &mut [f32], k: &[f32]));
+avx2_dispatch!(fn column_filter = column_filter_body(rows: &[&[f32]], out: &mut [f32], k: &[f32]));
+
 /// One row of a separable float filter: `ext` is the row with `k.len()/2`
 /// border values on each side. Small symmetric kernels (3 or 5 taps) use
 /// OpenCV's `SymmRowSmallFilter` sums, longer ones the plain `RowFilter` sum.
-fn row_filter(ext: &[f32], out: &mut [f32], k: &[f32]) {
+#[inline(always)]
+fn row_filter_body(ext: &[f32], out: &mut [f32], k: &[f32]) {
     let w = out.len();
     match k.len() {
         1 => out.copy_from_slice(&ext[..w]),
@@ -179,7 +184,8 @@ fn row_filter(ext: &[f32], out: &mut [f32], k: &[f32]) {
 /// One row of the column pass of a symmetric float filter
 /// (`SymmColumnFilter` / `SymmColumnSmallFilter`): `rows` are the
 /// `k.len()` source rows, top to bottom.
-fn column_filter(rows: &[&[f32]], out: &mut [f32], k: &[f32]) {
+#[inline(always)]
+fn column_filter_body(rows: &[&[f32]], out: &mut [f32], k: &[f32]) {
     let w = out.len();
     let r = k.len() / 2;
     let centre = &rows[r][..w];
@@ -210,7 +216,7 @@ fn column_filter(rows: &[&[f32]], out: &mut [f32], k: &[f32]) {
 
 /// `resize(src, (dw, dh), INTER_LINEAR)` on a float plane with any number of
 /// channels.
-pub(crate) fn resize_linear(src: &Plane, dw: usize, dh: usize) -> Plane {
+pub(crate) fn resize_linear(src: &Plane, dw: usize, dh: usize, simd: Simd) -> Plane {
     let (sw, sh, cn) = (src.width, src.height, src.channels);
     if dw == sw && dh == sh {
         return src.clone();
@@ -226,7 +232,7 @@ pub(crate) fn resize_linear(src: &Plane, dw: usize, dh: usize) -> Plane {
     let iscale_y = scale_y.round_ties_even();
     let area_fast = (scale_x - iscale_x).abs() < f64::EPSILON && (scale_y - iscale_y).abs() < f64::EPSILON;
     if area_fast && iscale_x == 2.0 && iscale_y == 2.0 {
-        return resize_area_half(src, dw, dh);
+        return resize_area_half(src, dw, dh, simd);
     }
 
     // Horizontal coefficients.
@@ -252,21 +258,7 @@ pub(crate) fn resize_linear(src: &Plane, dw: usize, dh: usize) -> Plane {
         alpha[dx] = [1.0 - fx, fx];
     }
 
-    let hresize = |y: usize, out: &mut [f32]| {
-        let s = src.row(y);
-        for dx in 0..xmax {
-            let sx = xofs[dx] * cn;
-            let [a0, a1] = alpha[dx];
-            for k in 0..cn {
-                out[dx * cn + k] = s[sx + k] * a0 + s[sx + k + cn] * a1;
-            }
-        }
-        for dx in xmax..dw {
-            let sx = xofs[dx] * cn;
-            out[dx * cn..(dx + 1) * cn].copy_from_slice(&s[sx..sx + cn]);
-        }
-    };
-
+    let xmap = XMap { xofs: &xofs, alpha: &alpha, xmax, cn };
     let mut dst = Plane::zeros(dw, dh, cn);
     let dstride = dw * cn;
     dst.data.par_chunks_mut(dstride).enumerate().for_each_init(
@@ -276,39 +268,109 @@ pub(crate) fn resize_linear(src: &Plane, dw: usize, dh: usize) -> Plane {
             let sy = i64::from(floor_i32(fy));
             fy -= sy as f32;
             let clip = |v: i64| v.clamp(0, sh as i64 - 1) as usize;
-            let (b0, b1) = (1.0 - fy, fy);
-            hresize(clip(sy), buf0);
-            hresize(clip(sy + 1), buf1);
-            for x in 0..dstride {
-                out[x] = buf0[x] * b0 + buf1[x] * b1;
-            }
+            let rows = (src.row(clip(sy)), src.row(clip(sy + 1)));
+            resize_row(simd, rows, &xmap, fy, buf0, buf1, out);
         },
     );
     dst
 }
 
+/// The horizontal coefficients of [`resize_linear`]: source pixel and the two
+/// weights per output pixel (outputs from `xmax` on copy the source pixel).
+struct XMap<'a> {
+    xofs: &'a [usize],
+    alpha: &'a [[f32; 2]],
+    xmax: usize,
+    cn: usize,
+}
+
+avx2_dispatch!(
+    fn resize_row = resize_row_body(
+        rows: (&[f32], &[f32]),
+        xmap: &XMap,
+        fy: f32,
+        buf0: &mut [f32],
+        buf1: &mut [f32],
+        out: &mut [f32],
+    )
+);
+
+/// One source row `s` of [`resize_linear`] resized horizontally into `out`.
+#[inline(always)]
+fn hresize(s: &[f32], xmap: &XMap, out: &mut [f32]) {
+    let &XMap { xofs, alpha, xmax, cn } = xmap;
+    for dx in 0..xmax {
+        let sx = xofs[dx] * cn;
+        let [a0, a1] = alpha[dx];
+        for k in 0..cn {
+            out[dx * cn + k] = s[sx + k] * a0 + s[sx + k + cn] * a1;
+        }
+    }
+    for dx in xmax..xofs.len() {
+        let sx = xofs[dx] * cn;
+        out[dx * cn..(dx + 1) * cn].copy_from_slice(&s[sx..sx + cn]);
+    }
+}
+
+/// One output row of [`resize_linear`]: both source rows resized
+/// horizontally, then blended with weights `1 - fy` and `fy`.
+#[inline(always)]
+fn resize_row_body(rows: (&[f32], &[f32]), xmap: &XMap, fy: f32, buf0: &mut [f32], buf1: &mut [f32], out: &mut [f32]) {
+    hresize(rows.0, xmap, buf0);
+    hresize(rows.1, xmap, buf1);
+    let (b0, b1) = (1.0 - fy, fy);
+    let len = out.len();
+    let (buf0, buf1) = (&buf0[..len], &buf1[..len]);
+    for x in 0..len {
+        out[x] = buf0[x] * b0 + buf1[x] * b1;
+    }
+}
+
 /// OpenCV's fast area resize for an exact 2x downscale (which `resize` uses for
 /// `INTER_LINEAR` too): the mean of each 2x2 block, summed as OpenCV's
 /// vector path does for 1 or 4 channels and as its scalar path otherwise.
-fn resize_area_half(src: &Plane, dw: usize, dh: usize) -> Plane {
+fn resize_area_half(src: &Plane, dw: usize, dh: usize, simd: Simd) -> Plane {
     let cn = src.channels;
     let dstride = dw * cn;
     let mut dst = Plane::zeros(dw, dh, cn);
     // The 128-bit vector path covers whole groups of 4 output values.
     let vec_end = if cn == 1 || cn == 4 { (dstride / 4) * 4 } else { 0 };
     dst.data.par_chunks_mut(dstride).enumerate().for_each(|(dy, out)| {
-        let s0 = src.row(2 * dy);
-        let s1 = src.row(2 * dy + 1);
-        for (i, o) in out.iter_mut().enumerate() {
-            let (px, k) = (i / cn, i % cn);
-            let a = s0[2 * px * cn + k];
-            let b = s0[(2 * px + 1) * cn + k];
-            let c = s1[2 * px * cn + k];
-            let d = s1[(2 * px + 1) * cn + k];
-            *o = if i < vec_end { ((a + b) + (c + d)) * 0.25 } else { (((a + b) + c) + d) * 0.25 };
-        }
+        area_half_row(simd, src.row(2 * dy), src.row(2 * dy + 1), cn, vec_end, out);
     });
     dst
+}
+
+avx2_dispatch!(
+    fn area_half_row = area_half_row_body(s0: &[f32], s1: &[f32], cn: usize, vec_end: usize, out: &mut [f32])
+);
+
+/// One output row of [`resize_area_half`] from source rows `s0` and `s1`.
+#[inline(always)]
+fn area_half_row_body(s0: &[f32], s1: &[f32], cn: usize, vec_end: usize, out: &mut [f32]) {
+    if cn == 1 {
+        // The same sums without a division per value, so that it vectorises.
+        let w = out.len();
+        let (s0, s1) = (&s0[..2 * w], &s1[..2 * w]);
+        let vec_end = vec_end.min(w);
+        for (i, o) in out[..vec_end].iter_mut().enumerate() {
+            let (a, b, c, d) = (s0[2 * i], s0[2 * i + 1], s1[2 * i], s1[2 * i + 1]);
+            *o = ((a + b) + (c + d)) * 0.25;
+        }
+        for (i, o) in out.iter_mut().enumerate().skip(vec_end) {
+            let (a, b, c, d) = (s0[2 * i], s0[2 * i + 1], s1[2 * i], s1[2 * i + 1]);
+            *o = (((a + b) + c) + d) * 0.25;
+        }
+        return;
+    }
+    for (i, o) in out.iter_mut().enumerate() {
+        let (px, k) = (i / cn, i % cn);
+        let a = s0[2 * px * cn + k];
+        let b = s0[(2 * px + 1) * cn + k];
+        let c = s1[2 * px * cn + k];
+        let d = s1[(2 * px + 1) * cn + k];
+        *o = if i < vec_end { ((a + b) + (c + d)) * 0.25 } else { (((a + b) + c) + d) * 0.25 };
+    }
 }
 
 #[cfg(test)]
@@ -336,10 +398,10 @@ mod tests {
     #[test]
     fn resize_keeps_constants_and_halves_by_block_means() {
         let p = Plane { width: 4, height: 2, channels: 1, data: vec![0., 2., 4., 6., 2., 4., 6., 8.] };
-        let r = resize_linear(&p, 2, 1);
+        let r = resize_linear(&p, 2, 1, Simd::Native);
         assert_eq!(r.data, vec![2.0, 6.0]);
         let c = Plane { width: 3, height: 3, channels: 2, data: vec![1.5; 18] };
-        let up = resize_linear(&c, 7, 5);
+        let up = resize_linear(&c, 7, 5, Simd::Native);
         assert!(up.data.iter().all(|&v| (v - 1.5).abs() < 1e-6));
     }
 }
