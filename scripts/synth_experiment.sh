@@ -5,22 +5,29 @@
 #
 # usage: scripts/synth_experiment.sh [WORK_DIR] [SPLITS] [EPOCHS]
 # env:   RELAXVQA (binary, default target/release/relaxvqa), SYNTH_ARGS (extra
-#        synth-dataset flags, e.g. "--duration 2 --size 224x224")
+#        synth-dataset flags, e.g. "--duration 2 --size 224x224"), THREADS
+#        (--threads for every stage, default: all cores), SKIP_SYNTH=1 (reuse
+#        an existing WORK_DIR/data), FOLDS (cross-validation folds, default 5)
 set -euo pipefail
 work=${1:-/tmp/relaxvqa-synth}
 splits=${2:-21}
 epochs=${3:-60}
+folds=${FOLDS:-5}
 bin=${RELAXVQA:-target/release/relaxvqa}
 mkdir -p "$work"
-t() { local s=$(date +%s.%N); "$@"; local e=$(date +%s.%N); echo "timing: $(echo "$e - $s" | bc) s: $*" >&2; }
+thr=()
+if [ -n "${THREADS:-}" ]; then thr=(--threads "$THREADS"); fi
+t() { local s=$(date +%s.%N); "$@"; local e=$(date +%s.%N); echo "timing: $(echo "$e - $s" | bc) s (load $(cut -d" " -f1-3 /proc/loadavg)): $*" >&2; }
 # shellcheck disable=SC2086
-t "$bin" synth-dataset --out "$work/data" ${SYNTH_ARGS:-} --json > "$work/synth.json"
-t "$bin" extract --list "$work/data/videos.csv" --out-dir "$work/features" --weights synthetic --quiet --json > "$work/extract.json"
+if [ -z "${SKIP_SYNTH:-}" ]; then
+  t "$bin" synth-dataset --out "$work/data" ${SYNTH_ARGS:-} "${thr[@]}" --json > "$work/synth.json"
+fi
+t "$bin" extract --list "$work/data/videos.csv" --out-dir "$work/features" --weights synthetic "${thr[@]}" --quiet --json > "$work/extract.json"
 t "$bin" train --features "$work/features" --mos "$work/data/videos.csv" --group-column content \
-  --splits "$splits" --folds 5 --epochs "$epochs" --seed 0 > "$work/splits.json"
-t "$bin" train --features "$work/features" --mos "$work/data/videos.csv" --folds 5 --epochs "$epochs" \
-  --seed 0 -o "$work/head.safetensors" > "$work/train.json"
-t "$bin" eval --features "$work/features" --mos "$work/data/videos.csv" --model "$work/head.safetensors" > "$work/eval.json"
+  --splits "$splits" --folds "$folds" --epochs "$epochs" --seed 0 "${thr[@]}" > "$work/splits.json"
+t "$bin" train --features "$work/features" --mos "$work/data/videos.csv" --folds "$folds" --epochs "$epochs" \
+  --seed 0 "${thr[@]}" -o "$work/head.safetensors" > "$work/train.json"
+t "$bin" eval --features "$work/features" --mos "$work/data/videos.csv" --model "$work/head.safetensors" "${thr[@]}" > "$work/eval.json"
 python3 - "$work/splits.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

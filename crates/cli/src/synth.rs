@@ -3,9 +3,12 @@
 //! No public VQA dataset can be downloaded everywhere this program is built,
 //! so training and evaluation need a dataset made on the spot: source clips
 //! (FFmpeg test sources and any given videos) get graded distortions
-//! (x264 CRF, down- and up-scaling, blur, noise, frame drops) and a quality
-//! target from the PSNR against the source, mapped to a 1-5 MOS. The
-//! `content` column lets train keep source contents apart in its splits.
+//! (x264 CRF, down- and up-scaling, blur, noise, frame drops) and a 1-5
+//! quality target: by default a fixed monotone map of each distortion's
+//! level (the same for every content, so a head must recognise the
+//! distortion and its strength whatever the picture), or, with `--target
+//! psnr`, the PSNR against the source. The `content` column lets train keep
+//! source contents apart in its splits.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -42,9 +45,51 @@ pub struct SynthArgs {
     /// The FFmpeg program.
     #[arg(long, default_value = "ffmpeg", value_name = "PATH")]
     pub ffmpeg: PathBuf,
+    /// How the quality target is made.
+    #[arg(long, value_enum, default_value_t = Target::Level)]
+    pub target: Target,
     /// Print a JSON summary.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The quality target of each clip (the `mos` column).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// A fixed monotone map of distortion and level ([`level_mos`]), the same
+    /// for every content.
+    Level,
+    /// The PSNR against the source through [`psnr_to_mos`]; it depends on
+    /// the content as much as on the distortion (a smooth picture barely
+    /// changes when blurred, a pixel pattern collapses), which caps what any
+    /// model can reach across contents.
+    Psnr,
+}
+
+/// The 1-5 target of a distortion at a level: 5 for the pristine encode,
+/// falling with the strength of each distortion. Unknown pairs give `None`.
+pub fn level_mos(distortion: &str, level: &str) -> Option<f64> {
+    let table: &[(&str, &str, f64)] = &[
+        ("pristine", "0", 5.0),
+        ("crf", "26", 4.4),
+        ("crf", "32", 3.7),
+        ("crf", "38", 2.9),
+        ("crf", "44", 2.1),
+        ("crf", "51", 1.3),
+        ("scale", "2", 3.8),
+        ("scale", "3", 3.2),
+        ("scale", "4", 2.6),
+        ("scale", "6", 1.9),
+        ("blur", "1", 4.1),
+        ("blur", "2", 3.0),
+        ("blur", "4", 1.9),
+        ("noise", "8", 4.2),
+        ("noise", "20", 3.1),
+        ("noise", "40", 2.0),
+        ("drop", "3", 3.6),
+        ("drop", "6", 2.6),
+    ];
+    table.iter().find(|(d, l, _)| *d == distortion && *l == level).map(|t| t.2)
 }
 
 /// PSNR (dB) mapped to the 1-5 target: 18 dB or less is 1, 48 dB or more is 5, linear between.
@@ -53,15 +98,34 @@ pub fn psnr_to_mos(psnr: f64) -> f64 {
 }
 
 /// The FFmpeg test sources used as contents: (content name, lavfi graph
-/// before scaling; `{s}` is the size, `{r}` the rate).
+/// before scaling to the clip size; `{s}` is the size, `{q}` a quarter of
+/// it, `{r}` the rate). The cellular patterns are made at a quarter of the
+/// size and enlarged 4x with nearest-neighbour: at one pixel per cell any
+/// blur or scaling erases them entirely. (A smooth `gradients` content was
+/// dropped: blurring or scaling it changes nothing visible.)
 const LAVFI: &[(&str, &str)] = &[
     ("testsrc2", "testsrc2=size={s}:rate={r}"),
     ("smptebars_scroll", "smptehdbars=size={s}:rate={r},scroll=h=0.004:v=0.002"),
     ("mandelbrot", "mandelbrot=size={s}:rate={r}"),
-    ("life", "life=size={s}:rate={r}:mold=10:ratio=0.2:death_color=#C83232:life_color=#00ff00"),
-    ("cellauto", "cellauto=size={s}:rate={r}:rule=110"),
-    ("gradients", "gradients=size={s}:rate={r}:speed=0.03:n=5"),
+    ("sierpinski", "sierpinski=size={s}:rate={r}:type=triangle:jump=20"),
+    ("life", "life=size={q}:rate={r}:mold=10:ratio=0.2:death_color=#C83232:life_color=#00ff00,scale=iw*4:ih*4:flags=neighbor"),
+    ("cellauto", "cellauto=size={q}:rate={r}:rule=110,scale=iw*4:ih*4:flags=neighbor"),
 ];
+
+/// The content a source video belongs to: a name that starts with a test
+/// source's name and `_` (the fixtures `testsrc2_noise`, `testsrc2_static`)
+/// is that test source in another version, so a split must never train on
+/// one version and test on another.
+fn content_of(name: &str, lavfi: bool) -> String {
+    if lavfi {
+        for (content, _) in LAVFI {
+            if name.strip_prefix(content).is_some_and(|rest| rest.starts_with('_')) {
+                return (*content).to_owned();
+            }
+        }
+    }
+    name.to_owned()
+}
 
 /// One distortion at one level: (distortion, level name, video filter or
 /// None, x264 CRF).
@@ -159,9 +223,12 @@ pub fn run(a: SynthArgs) -> anyhow::Result<ExitCode> {
     let sources = if a.sources.is_empty() { fixture_videos() } else { a.sources.clone() };
     // (content, input args)
     let mut contents: Vec<(String, Vec<String>)> = Vec::new();
+    // (source name, content it belongs to) of the given videos.
+    let mut sources_seen: Vec<(String, String)> = Vec::new();
     if !a.no_lavfi {
         for (name, graph) in LAVFI {
-            let g = graph.replace("{s}", &a.size).replace("{r}", &a.fps.to_string());
+            let quarter = format!("{}x{}", (w / 4).max(4), (h / 4).max(4));
+            let g = graph.replace("{s}", &a.size).replace("{q}", &quarter).replace("{r}", &a.fps.to_string());
             contents.push(((*name).to_owned(), vec!["-f".into(), "lavfi".into(), "-i".into(), g]));
         }
     }
@@ -171,6 +238,7 @@ pub fn run(a: SynthArgs) -> anyhow::Result<ExitCode> {
         }
         let stem = s.file_stem().map(|x| x.to_string_lossy().into_owned()).unwrap_or_else(|| "source".into());
         let name: String = stem.chars().map(|c| if c.is_alphanumeric() || c == '-' { c } else { '_' }).collect();
+        sources_seen.push((name.clone(), content_of(&name, !a.no_lavfi)));
         contents.push((name, vec!["-stream_loop".into(), "-1".into(), "-i".into(), s.display().to_string()]));
     }
     if contents.is_empty() {
@@ -183,14 +251,15 @@ pub fn run(a: SynthArgs) -> anyhow::Result<ExitCode> {
     let dur = format!("{}", a.duration);
     let base_filter = format!("scale={w}:{h}:flags=bicubic,fps={},format=yuv420p", a.fps);
     let mut clips = 0usize;
-    for (content, input) in &contents {
-        let reference = ref_dir.join(format!("{content}.mkv"));
+    for (source, input) in &contents {
+        let content = sources_seen.iter().find(|(s, _)| s == source).map_or_else(|| source.clone(), |(_, c)| c.clone());
+        let reference = ref_dir.join(format!("{source}.mkv"));
         let mut args = input.clone();
         args.extend(["-t", dur.as_str(), "-vf", base_filter.as_str(), "-an", "-c:v", "ffv1"].map(String::from));
         args.push(reference.display().to_string());
         ffmpeg(&a.ffmpeg, &args, &reference.display().to_string())?;
         for (dist, level, filter, crf) in distortions(w, h, a.fps) {
-            let file = format!("{content}__{dist}_{level}.mp4");
+            let file = format!("{source}__{dist}_{level}.mp4");
             let path = a.out.join(&file);
             let mut args = vec!["-i".to_owned(), reference.display().to_string()];
             if let Some(f) = &filter {
@@ -213,7 +282,10 @@ pub fn run(a: SynthArgs) -> anyhow::Result<ExitCode> {
             args.push(path.display().to_string());
             ffmpeg(&a.ffmpeg, &args, &path.display().to_string())?;
             let (psnr, ssim) = quality(&a.ffmpeg, &path, &reference)?;
-            let mos = psnr_to_mos(psnr);
+            let mos = match a.target {
+                Target::Level => level_mos(dist, &level).with_context(|| format!("no target for {dist} {level}"))?,
+                Target::Psnr => psnr_to_mos(psnr),
+            };
             csv.write_record([
                 file,
                 format!("{mos:.4}"),
@@ -233,12 +305,49 @@ pub fn run(a: SynthArgs) -> anyhow::Result<ExitCode> {
         crate::output::print_json(&json!({
             "schema": "relaxvqa.synth-dataset/1",
             "list": list,
-            "contents": contents.iter().map(|c| &c.0).collect::<Vec<_>>(),
+            "sources": contents.iter().map(|c| &c.0).collect::<Vec<_>>(),
+            "target": format!("{:?}", a.target).to_lowercase(),
             "clips": clips,
             "seconds": seconds,
         }))?;
     } else {
-        println!("{clips} clips of {} contents in {:.0} s -> {}", contents.len(), seconds, list.display());
+        println!("{clips} clips of {} sources in {:.0} s -> {}", contents.len(), seconds, list.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_targets_fall_with_every_distortion_and_cover_each_level() {
+        for (dist, level, _, _) in distortions(320, 240, 25) {
+            let mos = level_mos(dist, &level);
+            assert!(mos.is_some_and(|m| (1.0..=5.0).contains(&m)), "{dist} {level}: {mos:?}");
+        }
+        // Stronger is worse, within each distortion, and nothing beats pristine.
+        let mut last: Option<(&str, f64)> = None;
+        for (dist, level, _, _) in distortions(320, 240, 25) {
+            let mos = level_mos(dist, &level).unwrap_or(f64::NAN);
+            if let Some((d, m)) = last {
+                if d == dist {
+                    assert!(mos < m, "{dist} {level}: {mos} not below {m}");
+                }
+            }
+            assert!(mos <= 5.0);
+            last = Some((dist, mos));
+        }
+        assert_eq!(level_mos("blur", "9"), None);
+    }
+
+    #[test]
+    fn versions_of_a_test_source_share_its_content() {
+        assert_eq!(content_of("testsrc2_noise", true), "testsrc2");
+        assert_eq!(content_of("testsrc2_static", true), "testsrc2");
+        assert_eq!(content_of("carphone_pristine", true), "carphone_pristine");
+        assert_eq!(content_of("testsrc2x", true), "testsrc2x");
+        // Without the test sources there is nothing to share.
+        assert_eq!(content_of("testsrc2_noise", false), "testsrc2_noise");
+    }
 }
