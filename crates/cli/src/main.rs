@@ -21,7 +21,28 @@ use clap::Parser;
 /// Exit status when some videos of a batch failed (the others succeeded).
 pub const EXIT_PARTIAL: u8 = 3;
 
+/// Tells glibc's allocator to serve large blocks from the heap instead of
+/// fresh `mmap`s. The head's first layer is a 36 MB tensor, and training
+/// makes several such temporaries per step; with glibc's default (blocks
+/// above 32 MB always mapped and unmapped) every one of them costs page
+/// faults and kernel zeroing, which measured more than half of a training
+/// run's time (system 6.5 s of 12.7 s wall; 0.4 s with this setting).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_large_blocks_in_heap() {
+    // SAFETY: mallopt only changes allocator tunables; it is called first
+    // thing in main, before any other thread exists, as glibc requires for
+    // these parameters, and takes plain integers.
+    let ok = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30) };
+    if ok == 1 {
+        // Freed heap memory is kept for reuse rather than trimmed at once.
+        // SAFETY: as above.
+        unsafe { libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30) };
+    }
+}
+
 fn main() -> ExitCode {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    keep_large_blocks_in_heap();
     let cli = args::Cli::parse();
     init_logging(cli.verbose);
     if cli.verbose < 2 {
