@@ -158,6 +158,29 @@ fn train_splits_keep_groups_apart() {
 }
 
 #[test]
+fn batch_size_changes_the_run_and_zero_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (features, mos) = synthetic_dataset(dir.path(), 24);
+    let train = |name: &str, extra: &[&str]| {
+        let head = dir.path().join(name);
+        let mut c = relaxvqa();
+        c.args(["train", "--features"]).arg(&features).arg("--mos").arg(&mos);
+        c.args(["--epochs", "2", "--folds", "2", "--seed", "3"]).args(extra).arg("-o").arg(&head);
+        (run(&mut c), head)
+    };
+    let (o256, h256) = train("b256.safetensors", &[]);
+    let (o4, h4) = train("b4.safetensors", &["--batch-size", "4"]);
+    assert!(o256.status.success() && o4.status.success());
+    assert_eq!(json_of(&o256)["batch_size"], 256);
+    assert_eq!(json_of(&o4)["batch_size"], 4);
+    // 24 videos: one step per epoch at 256, several at 4, so different heads.
+    assert_ne!(std::fs::read(&h256).unwrap(), std::fs::read(&h4).unwrap());
+    let (o0, h0) = train("b0.safetensors", &["--batch-size", "0"]);
+    assert!(!o0.status.success(), "--batch-size 0 is refused");
+    assert!(!h0.exists());
+}
+
+#[test]
 fn bad_input_is_one_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.csv");
