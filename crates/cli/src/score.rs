@@ -28,7 +28,9 @@ pub struct ScoreArgs {
     /// Video file(s), or folders of videos.
     #[arg(value_name = "VIDEO")]
     pub inputs: Vec<PathBuf>,
-    /// Saved feature files (from `relaxvqa extract`) to score without decoding.
+    /// Saved features to score without decoding: per-video files from
+    /// `relaxvqa extract`, the combined matrix of `extract --list`
+    /// (`features.safetensors`, one score per row), or a folder of either.
     #[arg(long, value_name = "FILE", num_args = 1..)]
     pub features: Vec<PathBuf>,
     /// A CSV with a column of video paths (relative to the CSV or absolute).
@@ -248,6 +250,9 @@ struct Item {
     name: String,
     path: PathBuf,
     is_features: bool,
+    /// A feature input's vector, read up front (a combined matrix or a
+    /// folder gives one item per row), or why it could not be read.
+    row: Option<Result<Vec<f64>, String>>,
 }
 
 /// What became of one input.
@@ -298,7 +303,11 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<ExitCode> {
         pb.set_message(it.name.clone());
         let r = (|| -> anyhow::Result<Outcome> {
             if it.is_features {
-                let f = crate::batch::read_features(&it.path)?;
+                let f = match &it.row {
+                    Some(Ok(row)) => row.clone(),
+                    Some(Err(e)) => bail!("{e}"),
+                    None => crate::batch::read_features(&it.path)?,
+                };
                 let s = model.head.score(&f).with_context(|| it.path.display().to_string())?;
                 return Ok(Outcome::Scored {
                     score: convert(model.head.output_scale(), s, scale)?,
@@ -424,13 +433,30 @@ fn items(a: &ScoreArgs) -> anyhow::Result<Vec<Item>> {
             raw.push((input.clone(), false));
         }
     }
-    raw.extend(a.features.iter().map(|p| (p.clone(), true)));
+    // (path, name, row) of every input: a feature path may be one video's
+    // file, a combined matrix (`extract --list`'s features.safetensors) or a
+    // folder of either, each giving one input per row.
+    type Row = Option<Result<Vec<f64>, String>>;
+    let mut inputs: Vec<(PathBuf, Option<String>, Row)> = raw.into_iter().map(|(p, _)| (p, None, None)).collect();
+    for p in &a.features {
+        match crate::train::data::read_features(p) {
+            Ok(f) if f.dim > 0 => {
+                for (name, row) in f.names.into_iter().zip(f.x.chunks_exact(f.dim)) {
+                    inputs.push((p.clone(), Some(name), Some(Ok(row.to_vec()))));
+                }
+            }
+            Ok(_) => inputs.push((p.clone(), None, Some(Err("no feature rows".to_owned())))),
+            Err(e) => inputs.push((p.clone(), None, Some(Err(format!("{e:#}"))))),
+        }
+    }
     let mut used = HashSet::new();
-    Ok(raw
+    Ok(inputs
         .into_iter()
-        .map(|(path, is_features)| {
-            let mut stem: String =
-                path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "video".into());
+        .map(|(path, row_name, row)| {
+            let is_features = row.is_some();
+            let mut stem: String = row_name.unwrap_or_else(|| {
+                path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "video".into())
+            });
             if is_features {
                 if let Some(s) = stem.strip_suffix(".features") {
                     stem = s.to_owned();
@@ -442,7 +468,7 @@ fn items(a: &ScoreArgs) -> anyhow::Result<Vec<Item>> {
                 name = format!("{stem}-{n}");
                 n += 1;
             }
-            Item { name, path, is_features }
+            Item { name, path, is_features, row }
         })
         .collect())
 }

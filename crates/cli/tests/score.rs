@@ -105,6 +105,39 @@ fn scores_match_reference_from_videos_and_from_features() {
     }
     assert!(worst <= FEATURES_TOL);
 
+    // A combined matrix (as `extract --list` writes it) and a folder of
+    // per-video files give the same scores, one per row.
+    let names: Vec<String> = VIDEOS.iter().map(|s| s.to_string()).collect();
+    let mut matrix: Vec<u8> = Vec::new();
+    for stem in VIDEOS {
+        let bytes = std::fs::read(dir.path().join(format!("{stem}.features.safetensors"))).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let t = st.tensor("video.features").unwrap();
+        assert_eq!(t.dtype(), safetensors::Dtype::F64);
+        matrix.extend_from_slice(t.data());
+    }
+    let shape = vec![VIDEOS.len(), matrix.len() / 8 / VIDEOS.len()];
+    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F64, shape, &matrix).unwrap();
+    let meta = std::collections::HashMap::from([("names".to_owned(), serde_json::to_string(&names).unwrap())]);
+    let combined = dir.path().join("features.safetensors");
+    safetensors::serialize_to_file([("features", view)], Some(meta), &combined).unwrap();
+    let folder = dir.path().join("per_video");
+    std::fs::create_dir(&folder).unwrap();
+    for f in &files {
+        std::fs::copy(f, folder.join(f.file_name().unwrap())).unwrap();
+    }
+    for input in [&combined, &folder] {
+        let o = run(relaxvqa().arg("score").arg("--model").arg(&head).arg("--json").arg("--features").arg(input));
+        assert!(o.status.success());
+        let doc2 = json(&o);
+        assert_eq!(doc2["videos"].as_array().unwrap().len(), VIDEOS.len());
+        for stem in VIDEOS {
+            let (a, b) = (score_of(&doc2, stem), score_of(&from_features, stem));
+            println!("{stem}: from {} {a}, diff {:e}", input.display(), (a - b).abs());
+            assert_eq!(a, b, "{stem} from {}", input.display());
+        }
+    }
+
     // Plain output: one line per input, name, score, scale.
     let o = run(relaxvqa().arg("score").arg("--model").arg(&head).arg("--features").arg(&files[0]));
     assert!(o.status.success());
