@@ -206,19 +206,16 @@ fn train_init_fine_tunes_an_existing_head() {
     let (features, mos) = synthetic_dataset(dir.path(), 40);
     let init = synthetic_head_file(dir.path());
     let init_sha = read_head_weights(&init).unwrap().sha256;
+    // `train --init` on the dataset, with more arguments.
+    let train_init = |extra: &[&str]| {
+        let mut c = relaxvqa();
+        c.args(["train", "--features"]).arg(&features).arg("--mos").arg(&mos).arg("--init").arg(&init).args(extra);
+        c
+    };
     let train = |out: &str, extra: &[&str]| {
         let t = std::time::Instant::now();
-        let o = json_of(&run(relaxvqa()
-            .args(["train", "--features"])
-            .arg(&features)
-            .arg("--mos")
-            .arg(&mos)
-            .arg("--init")
-            .arg(&init)
-            .args(["--folds", "3", "--seed", "2"])
-            .args(extra)
-            .arg("-o")
-            .arg(dir.path().join(out))));
+        let o =
+            json_of(&run(train_init(&["--folds", "3", "--seed", "2"]).args(extra).arg("-o").arg(dir.path().join(out))));
         println!("train --init {out}: {:.1} s", t.elapsed().as_secs_f64());
         o
     };
@@ -248,14 +245,7 @@ fn train_init_fine_tunes_an_existing_head() {
     assert_ne!(tuned.weights.get("fc1.weight"), init_file.weights.get("fc1.weight"));
 
     // The split protocol starts every split from the init head too.
-    let s = json_of(&run(relaxvqa()
-        .args(["train", "--features"])
-        .arg(&features)
-        .arg("--mos")
-        .arg(&mos)
-        .arg("--init")
-        .arg(&init)
-        .args(["--epochs", "1", "--folds", "2", "--splits", "2", "--lr", "0.01"])));
+    let s = json_of(&run(&mut train_init(&["--epochs", "1", "--folds", "2", "--splits", "2", "--lr", "0.01"])));
     assert_eq!(s["init"]["sha256"], init_sha.as_str());
     assert_eq!(s["test"].as_array().unwrap().len(), 2);
 }

@@ -8,19 +8,9 @@ use relaxvqa_image::flow::{farneback_flow, flow_to_rgb};
 use relaxvqa_image::GrayImage;
 use std::hint::black_box;
 
+/// A smooth textured frame shifted by `(sx, sy)`.
 fn frame(w: usize, h: usize, sx: f64, sy: f64) -> GrayImage {
-    let mut data = Vec::with_capacity(w * h);
-    for y in 0..h {
-        for x in 0..w {
-            let (xf, yf) = (x as f64 - sx, y as f64 - sy);
-            let v = 128.0
-                + 50.0 * (xf * 0.11).sin() * (yf * 0.07).cos()
-                + 30.0 * ((xf + 1.7 * yf) * 0.031).sin()
-                + 20.0 * (xf * 0.53 + yf * 0.29).sin();
-            data.push(v.round().clamp(0.0, 255.0) as u8);
-        }
-    }
-    GrayImage::from_vec(w, h, data).expect("w*h bytes")
+    GrayImage::from_vec(w, h, relaxvqa_fixtures::shifted_pattern(w, h, sx, sy)).expect("w*h bytes")
 }
 
 fn bench_flow(c: &mut Criterion) {
