@@ -3,10 +3,7 @@
 //! is refused and nothing is cached), and conversion to our head format.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Output};
-use std::sync::Arc;
 
 use relaxvqa_fixtures::fixture;
 use relaxvqa_model::head::load_head_file;
@@ -27,39 +24,7 @@ fn run(c: &mut Command) -> Output {
 
 /// A server on 127.0.0.1 answering GET `/<commit>/<path>` from `files`, 404 otherwise.
 fn serve(files: HashMap<String, Vec<u8>>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a local port");
-    let port = listener.local_addr().unwrap().port();
-    let files = Arc::new(files);
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let files = Arc::clone(&files);
-            std::thread::spawn(move || {
-                let _ = answer(stream, &files);
-            });
-        }
-    });
-    format!("http://127.0.0.1:{port}")
-}
-
-fn answer(mut stream: TcpStream, files: &HashMap<String, Vec<u8>>) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request = String::new();
-    reader.read_line(&mut request)?;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
-            break;
-        }
-    }
-    let path = request.split_whitespace().nth(1).unwrap_or("").trim_start_matches('/');
-    match files.get(path) {
-        Some(body) => {
-            write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
-            stream.write_all(body)?;
-        }
-        None => write!(stream, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?,
-    }
-    stream.flush()
+    relaxvqa_fixtures::serve_files("", files)
 }
 
 #[test]
