@@ -54,6 +54,19 @@ pub fn resolve_url(endpoint: &str, hub: &HubFile) -> String {
     format!("{}/{}/resolve/{}/{}", endpoint.trim_end_matches('/'), hub.repo, hub.revision.replace('/', "%2F"), hub.file)
 }
 
+/// Records in the cache what a verified file is (repository, commit, size,
+/// SHA-256), so later runs verify it without the network.
+fn write_record(record_path: &std::path::Path, hub: &HubFile, commit: String, bytes: &[u8], sha256: &str) {
+    let rec = FileRecord {
+        repo: hub.repo.clone(),
+        commit,
+        file: hub.file.clone(),
+        size: bytes.len() as u64,
+        sha256: sha256.to_owned(),
+    };
+    cache::write_record(record_path, &rec);
+}
+
 fn read(path: &std::path::Path) -> Result<Vec<u8>, WeightsError> {
     std::fs::read(path).map_err(|source| WeightsError::Io { path: path.to_path_buf(), source })
 }
@@ -96,14 +109,7 @@ pub fn cached_hub_file(hub: &HubFile, cfg: &WeightsConfig) -> Result<Option<Veri
         });
     }
     if record.is_none() {
-        let rec = FileRecord {
-            repo: hub.repo.clone(),
-            commit,
-            file: hub.file.clone(),
-            size: bytes.len() as u64,
-            sha256: sha256.clone(),
-        };
-        cache::write_record(&record_path, &rec);
+        write_record(&record_path, hub, commit, &bytes, &sha256);
     }
     tracing::debug!("{}: verified from the cache", path.display());
     Ok(Some(VerifiedFile { path, bytes, sha256, verified: true }))
@@ -161,14 +167,7 @@ pub fn download_hub_file(hub: &HubFile, cfg: &WeightsConfig, hint: &str) -> Resu
             removed,
         });
     }
-    let rec = FileRecord {
-        repo: hub.repo.clone(),
-        commit,
-        file: hub.file.clone(),
-        size: bytes.len() as u64,
-        sha256: sha256.clone(),
-    };
-    cache::write_record(&record_path, &rec);
+    write_record(&record_path, hub, commit, &bytes, &sha256);
     tracing::info!("{}: downloaded and verified (SHA-256 {sha256})", path.display());
     Ok(VerifiedFile { path, bytes, sha256, verified: true })
 }
