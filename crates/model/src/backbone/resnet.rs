@@ -127,15 +127,11 @@ impl Conv {
         Self { w, bias: shift.iter().map(|&s| s as f32).collect(), cin, cout, k, winograd: None }
     }
 
-    /// Prepares the Winograd form (3x3 convolutions run with stride 1).
+    /// Prepares the Winograd form, F(4x4, 3x3) (3x3 convolutions run with
+    /// stride 1; it measured faster than F(2x2, 3x3) and than im2col).
     fn with_winograd(mut self) -> Self {
         if self.k == 3 {
-            let tile = match std::env::var("RELAXVQA_WINOGRAD").as_deref() {
-                Ok("off") => None,
-                Ok("f2") => Some(Tile::F2),
-                _ => Some(Tile::F4),
-            };
-            self.winograd = tile.map(|t| WinogradConv::new(&self.w, self.cin, self.cout, t));
+            self.winograd = Some(WinogradConv::new(&self.w, self.cin, self.cout, Tile::F4));
         }
         self
     }

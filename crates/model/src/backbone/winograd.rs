@@ -95,7 +95,9 @@ const F2: Transforms = Transforms {
 /// Which algorithm a convolution uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Tile {
-    /// F(2x2, 3x3): 16 products, 2.25 times fewer multiplications.
+    /// F(2x2, 3x3): 16 products, 2.25 times fewer multiplications (kept,
+    /// and tested, as the numerically gentler choice; the network uses F4).
+    #[cfg_attr(not(test), allow(dead_code))]
     F2,
     /// F(4x4, 3x3): 36 products, 4 times fewer multiplications.
     F4,
