@@ -102,7 +102,7 @@ pub struct ExtractArgs {
     /// Store the feature vector as f32 instead of f64.
     #[arg(long)]
     pub f32: bool,
-    /// Images per network batch.
+    /// Images per network batch (rounded up to a multiple of --threads).
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub batch_size: usize,
     /// Videos processed at once in batch mode.

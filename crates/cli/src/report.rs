@@ -44,7 +44,7 @@ pub struct ReportArgs {
     /// Images wider than this are downscaled on the page.
     #[arg(long, default_value_t = 320, value_name = "PIXELS")]
     pub image_width: usize,
-    /// Images per network batch.
+    /// Images per network batch (rounded up to a multiple of --threads).
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub batch_size: usize,
     /// No progress bar.

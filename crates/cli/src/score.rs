@@ -67,7 +67,7 @@ pub struct ScoreArgs {
     /// One JSON document on stdout (schema relaxvqa.score/1).
     #[arg(long)]
     pub json: bool,
-    /// Images per network batch.
+    /// Images per network batch (rounded up to a multiple of --threads).
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub batch_size: usize,
     /// No progress bar.

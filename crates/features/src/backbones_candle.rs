@@ -23,11 +23,19 @@ impl CandleBackbones {
             load_state_dict(network, source)
                 .map_err(|e| FeatureError::Network { network: network.key(), message: e.to_string() })
         };
-        let resnet_sd = load(Network::ResNet50, &sources.resnet50)?;
-        let resnet = ResNet50::from_state_dict(&resnet_sd, device).map_err(|e| net_err("resnet50", e))?;
-        drop(resnet_sd);
-        let vit_sd = load(Network::VitB16Dino, &sources.vit)?;
-        let vit = VitB16::from_state_dict(&vit_sd, device).map_err(|e| net_err("vit", e))?;
+        // The two networks are built at the same time: building is mostly
+        // single-threaded work (reading, transposing, transforming filters).
+        let (resnet, vit) = rayon::join(
+            || {
+                let sd = load(Network::ResNet50, &sources.resnet50)?;
+                ResNet50::from_state_dict(&sd, device).map_err(|e| net_err("resnet50", e))
+            },
+            || {
+                let sd = load(Network::VitB16Dino, &sources.vit)?;
+                VitB16::from_state_dict(&sd, device).map_err(|e| net_err("vit", e))
+            },
+        );
+        let (resnet, vit) = (resnet?, vit?);
         Ok(Self { resnet, vit, device: device.clone() })
     }
 }

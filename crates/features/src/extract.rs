@@ -3,14 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
-use relaxvqa_image::RgbImage;
 use relaxvqa_video::{FrameSource, SampledFrames, VideoInfo};
 use serde::Serialize;
 
-use crate::accumulate::Accumulator;
+use crate::consume::consume;
 use crate::dump::{DumpTensor, TensorData};
 use crate::prepare::{prepare, Prepared};
 use crate::{Backbones, FeatureError};
@@ -19,7 +18,9 @@ use crate::{Backbones, FeatureError};
 #[derive(Clone, Debug)]
 pub struct ExtractOptions {
     /// Images per network batch (frames, frame fragments and merged
-    /// fragments together).
+    /// fragments together, taken across sample boundaries), rounded up to a
+    /// whole number of images per compute thread; the first batch is one
+    /// image per thread, so the networks start with the first sample.
     pub batch_size: usize,
     /// Keep every intermediate tensor (`--dump all`); holds the whole video's
     /// sampled frames in memory, so meant for short clips.
@@ -250,206 +251,4 @@ where
             per_sample: out.per_sample,
         })
     })
-}
-
-struct Consumed {
-    features: Vec<f64>,
-    sampled_frames: usize,
-    pairs: usize,
-    timings: StageTimings,
-    dump: Option<BTreeMap<String, DumpTensor>>,
-    per_sample: Option<Vec<SampleFeatures>>,
-}
-
-/// The network stage: batches prepared samples, runs each network once per
-/// image, accumulates the means.
-fn consume(
-    rx: Receiver<Result<Prepared, FeatureError>>,
-    nets: &dyn Backbones,
-    opts: &ExtractOptions,
-    progress: &mut dyn FnMut(usize),
-) -> Result<Consumed, FeatureError> {
-    let mut acc = Accumulator::new();
-    let mut timings = StageTimings::default();
-    let mut dump = opts.dump.then(BTreeMap::new);
-    let mut per_sample = opts.per_sample.then(Vec::new);
-    let mut pending: Vec<Prepared> = Vec::new();
-    let mut images = 0usize;
-    let mut done = 0usize;
-    let mut pairs = 0usize;
-    // Samples that arrived before an earlier one, by index.
-    let mut early: BTreeMap<usize, Prepared> = BTreeMap::new();
-    let mut expected = 0usize;
-    loop {
-        let next = match early.first_key_value() {
-            Some((&i, _)) if i == expected => early.pop_first().map(|(_, p)| Ok(Ok(p))),
-            _ => None,
-        };
-        let next = match next {
-            Some(n) => n,
-            None => {
-                let t = Instant::now();
-                let next = rx.recv();
-                timings.network_wait += t.elapsed().as_secs_f64();
-                match next {
-                    Ok(Ok(p)) if p.index != expected => {
-                        early.insert(p.index, p);
-                        continue;
-                    }
-                    other => other,
-                }
-            }
-        };
-        let finished = match next {
-            Ok(p) => {
-                let p = p?;
-                expected += 1;
-                timings.resize += p.resize_time.as_secs_f64();
-                timings.flow += p.flow_time.as_secs_f64();
-                timings.fragments += p.fragment_time.as_secs_f64();
-                images += if p.pair.is_some() { 3 } else { 1 };
-                pending.push(p);
-                false
-            }
-            Err(_) => true,
-        };
-        if (finished && !pending.is_empty()) || images >= opts.batch_size.max(1) {
-            let group = std::mem::take(&mut pending);
-            images = 0;
-            run_group(&group, nets, &mut acc, &mut timings, dump.as_mut(), per_sample.as_mut())?;
-            done += group.len();
-            pairs += group.iter().filter(|p| p.pair.is_some()).count();
-            progress(done);
-        }
-        if finished {
-            break;
-        }
-    }
-    Ok(Consumed { features: acc.finish(), sampled_frames: done, pairs, timings, dump, per_sample })
-}
-
-/// One network pass over every image of a group of samples.
-fn run_group(
-    group: &[Prepared],
-    nets: &dyn Backbones,
-    acc: &mut Accumulator,
-    timings: &mut StageTimings,
-    mut dump: Option<&mut BTreeMap<String, DumpTensor>>,
-    per_sample: Option<&mut Vec<SampleFeatures>>,
-) -> Result<(), FeatureError> {
-    // ResNet inputs: resized frame, frame fragment, merged fragment.
-    let mut resnet_in: Vec<&RgbImage> = Vec::new();
-    let mut vit_in: Vec<&RgbImage> = Vec::new();
-    for p in group {
-        resnet_in.push(&p.resnet_in);
-        vit_in.push(&p.vit_in);
-        if let Some(pair) = &p.pair {
-            resnet_in.extend([&pair.frame_fragment, &pair.merged_fragment]);
-            vit_in.extend([&pair.frame_fragment, &pair.merged_fragment]);
-        }
-    }
-    let t = Instant::now();
-    let res = nets.resnet(&resnet_in)?;
-    timings.resnet += t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let vit = nets.vit(&vit_in)?;
-    timings.vit += t.elapsed().as_secs_f64();
-    if res.len() != resnet_in.len() || vit.len() != vit_in.len() {
-        return Err(FeatureError::Network { network: "backbones", message: "wrong number of outputs".into() });
-    }
-    let mut at = 0;
-    let mut rows = Vec::new();
-    for p in group {
-        let i = p.index;
-        acc.add(0, &res[at].layer_stack);
-        acc.add(1, &vit[at]);
-        acc.count_frame();
-        let mut row = per_sample.is_some().then(|| vec![f32::NAN; crate::FEATURE_LEN]);
-        if let Some(row) = row.as_mut() {
-            put(row, 0, &res[at].layer_stack);
-            put(row, 1, &vit[at]);
-        }
-        if let Some(d) = dump.as_deref_mut() {
-            d.insert(format!("frame.{i}.resnet_layerstack"), f32s(&res[at].layer_stack));
-            d.insert(format!("frame.{i}.vit_pool"), f32s(&vit[at]));
-            d.insert(format!("frame.{i}.resnet_input_rgb"), image(&p.resnet_in));
-            d.insert(format!("frame.{i}.vit_input_rgb"), image(&p.vit_in));
-        }
-        if let Some(sd) = &p.dump {
-            if let Some(d) = dump.as_deref_mut() {
-                d.insert(format!("frame.{i}.rgb"), image(&sd.rgb));
-            }
-        }
-        if let Some(pair) = &p.pair {
-            let (frag, merged) = (&res[at + 1], &res[at + 2]);
-            let (frag_vit, merged_vit) = (&vit[at + 1], &vit[at + 2]);
-            acc.add(2, &frag.layer_stack);
-            acc.add(3, &merged.pool);
-            acc.add(4, frag_vit);
-            acc.add(5, merged_vit);
-            acc.count_pair();
-            if let Some(row) = row.as_mut() {
-                put(row, 2, &frag.layer_stack);
-                put(row, 3, &merged.pool);
-                put(row, 4, frag_vit);
-                put(row, 5, merged_vit);
-            }
-            if let Some(d) = dump.as_deref_mut() {
-                d.insert(format!("pair.{i}.frag_resnet_layerstack"), f32s(&frag.layer_stack));
-                d.insert(format!("pair.{i}.merged_resnet_pool"), f32s(&merged.pool));
-                d.insert(format!("pair.{i}.frag_vit_pool"), f32s(frag_vit));
-                d.insert(format!("pair.{i}.merged_vit_pool"), f32s(merged_vit));
-                d.insert(format!("pair.{i}.frame_fragment"), image(&pair.frame_fragment));
-                d.insert(format!("pair.{i}.merged_fragment"), image(&pair.merged_fragment));
-                if let Some(pd) = p.dump.as_ref().and_then(|s| s.pair.as_ref()) {
-                    d.insert(format!("pair.{i}.next_rgb"), image(&pd.next_rgb));
-                    d.insert(
-                        format!("pair.{i}.residual_patch_sums"),
-                        DumpTensor::new(
-                            vec![pd.residual_rows, pd.residual_cols],
-                            TensorData::F64(pd.residual_sums.iter().map(|&s| s as f64).collect()),
-                        ),
-                    );
-                    d.insert(format!("pair.{i}.positions"), positions(&pd.positions));
-                    d.insert(format!("pair.{i}.flow_positions"), positions(&pd.flow_positions));
-                    d.insert(format!("pair.{i}.tie_at_cut"), DumpTensor::scalar_i64(pd.tie_at_cut as i64));
-                    d.insert(
-                        format!("pair.{i}.flow"),
-                        DumpTensor::new(
-                            vec![pd.flow.height(), pd.flow.width(), 2],
-                            TensorData::F32(pd.flow.as_slice().to_vec()),
-                        ),
-                    );
-                    d.insert(format!("pair.{i}.flow_rgb"), image(&pd.flow_rgb));
-                }
-            }
-            at += 3;
-        } else {
-            at += 1;
-        }
-        if let Some(row) = row {
-            rows.push(SampleFeatures { frame_number: p.frame_number, values: row });
-        }
-    }
-    if let Some(ps) = per_sample {
-        ps.extend(rows);
-    }
-    Ok(())
-}
-
-fn put(row: &mut [f32], block: usize, values: &[f32]) {
-    let b = crate::BLOCKS[block];
-    row[b.offset..b.offset + b.len].copy_from_slice(values);
-}
-
-fn f32s(v: &[f32]) -> DumpTensor {
-    DumpTensor::new(vec![v.len()], TensorData::F32(v.to_vec()))
-}
-
-fn image(img: &RgbImage) -> DumpTensor {
-    DumpTensor::new(vec![img.height(), img.width(), 3], TensorData::U8(img.as_bytes().to_vec()))
-}
-
-fn positions(p: &[(usize, usize)]) -> DumpTensor {
-    DumpTensor::new(vec![p.len(), 2], TensorData::I64(p.iter().flat_map(|&(r, c)| [r as i64, c as i64]).collect()))
 }

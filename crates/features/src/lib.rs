@@ -10,6 +10,7 @@
 mod accumulate;
 mod backbones;
 mod backbones_candle;
+mod consume;
 mod dump;
 mod error;
 mod extract;

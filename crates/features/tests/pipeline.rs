@@ -107,3 +107,61 @@ fn a_missing_file_is_an_error_naming_it() {
             .unwrap_err();
     assert!(e.to_string().contains("/nonexistent/clip.mp4"), "{e}");
 }
+
+/// Stand-in networks that also record the size of every batch they get.
+#[derive(Default)]
+struct RecordingNets {
+    resnet_batches: std::sync::Mutex<Vec<usize>>,
+}
+
+impl Backbones for RecordingNets {
+    fn resnet(&self, images: &[&RgbImage]) -> Result<Vec<ResNetOutput>, FeatureError> {
+        self.resnet_batches.lock().unwrap().push(images.len());
+        MeanNets.resnet(images)
+    }
+    fn vit(&self, images: &[&RgbImage]) -> Result<Vec<Vec<f32>>, FeatureError> {
+        MeanNets.vit(images)
+    }
+}
+
+#[test]
+fn batches_cross_samples_and_each_output_reaches_its_own_sample() {
+    // Two compute threads: batches are whole multiples of two images, taken
+    // across sample boundaries (a sample with a pair has three images), the
+    // first one image per thread; each sample's row must still hold the
+    // outputs of its own images.
+    let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let path = video("testsrc2_noise");
+    let mut all_features = Vec::new();
+    for batch_size in [1, 4, 5, 64] {
+        let nets = RecordingNets::default();
+        let opts = ExtractOptions { batch_size, dump: true, per_sample: true };
+        let out = two.install(|| extract_path(&path, &nets, &opts, &mut |_| {})).unwrap();
+        let sizes = nets.resnet_batches.lock().unwrap().clone();
+        let images = out.sampled_frames + 2 * out.pairs;
+        println!("batch size {batch_size}: ResNet batches {sizes:?} for {images} images");
+        assert_eq!(sizes.iter().sum::<usize>(), images);
+        let full = if batch_size < 2 { batch_size } else { batch_size.div_ceil(2) * 2 };
+        assert_eq!(sizes[0], full.min(2), "first batch");
+        for &s in &sizes[1..sizes.len() - 1] {
+            assert_eq!(s, full, "a middle batch");
+        }
+        let dump = out.dump.as_ref().unwrap();
+        let img = |name: &str| {
+            let t = &dump[name];
+            RgbImage::from_vec(t.shape[1], t.shape[0], u8s(&t.data).to_vec()).unwrap()
+        };
+        for (i, row) in out.per_sample.as_ref().unwrap().iter().enumerate() {
+            let at = |block: usize| row.values[layout::BLOCKS[block].offset];
+            assert_eq!(at(0), mean(&img(&format!("frame.{i}.resnet_input_rgb"))), "sample {i} block 0");
+            assert_eq!(at(1), -mean(&img(&format!("frame.{i}.vit_input_rgb"))), "sample {i} block 1");
+            if dump.contains_key(&format!("pair.{i}.frame_fragment")) {
+                let frag = mean(&img(&format!("pair.{i}.frame_fragment")));
+                let merged = mean(&img(&format!("pair.{i}.merged_fragment")));
+                assert_eq!((at(2), at(3), at(4), at(5)), (frag, merged, -frag, -merged), "sample {i} pair blocks");
+            }
+        }
+        all_features.push(out.features);
+    }
+    assert!(all_features.windows(2).all(|w| w[0] == w[1]), "features depend on the batch size");
+}

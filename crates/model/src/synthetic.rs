@@ -6,6 +6,8 @@
 //! fixtures were computed with these same values, which is what makes the
 //! parity tests possible.
 
+use rayon::prelude::*;
+
 use crate::{HostTensor, StateDict};
 
 /// FNV-1a 64-bit offset basis.
@@ -68,7 +70,9 @@ pub fn synthetic_tensor(name: &str, shape: &[usize]) -> HostTensor {
     let n: usize = shape.iter().product();
     let s = seed(name);
     let r = rule(name, shape);
+    // Each value depends on its index only, so the threads may share the work.
     let data = (0..n)
+        .into_par_iter()
         .map(|i| {
             let u = uniform(s, i);
             let v = match r {
