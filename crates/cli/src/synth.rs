@@ -33,6 +33,10 @@ pub struct SynthArgs {
     /// Leave out the FFmpeg test sources (testsrc2, smptehdbars, ...).
     #[arg(long)]
     pub no_lavfi: bool,
+    /// Scenes per FFmpeg test-source family (1 to 4): more scenes, more
+    /// distinct contents to train on and to hold out.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=4))]
+    pub scenes: u8,
     /// Clip length in seconds.
     #[arg(long, default_value_t = 3.0, value_name = "S")]
     pub duration: f64,
@@ -97,20 +101,91 @@ pub fn psnr_to_mos(psnr: f64) -> f64 {
     1.0 + 4.0 * ((psnr - 18.0) / 30.0).clamp(0.0, 1.0)
 }
 
-/// The FFmpeg test sources used as contents: (content name, lavfi graph
-/// before scaling to the clip size; `{s}` is the size, `{q}` a quarter of
-/// it, `{r}` the rate). The cellular patterns are made at a quarter of the
-/// size and enlarged 4x with nearest-neighbour: at one pixel per cell any
-/// blur or scaling erases them entirely. (A smooth `gradients` content was
-/// dropped: blurring or scaling it changes nothing visible.)
-const LAVFI: &[(&str, &str)] = &[
-    ("testsrc2", "testsrc2=size={s}:rate={r}"),
-    ("smptebars_scroll", "smptehdbars=size={s}:rate={r},scroll=h=0.004:v=0.002"),
-    ("mandelbrot", "mandelbrot=size={s}:rate={r}"),
-    ("sierpinski", "sierpinski=size={s}:rate={r}:type=triangle:jump=20"),
-    ("life", "life=size={q}:rate={r}:mold=10:ratio=0.2:death_color=#C83232:life_color=#00ff00,scale=iw*4:ih*4:flags=neighbor"),
-    ("cellauto", "cellauto=size={q}:rate={r}:rule=110,scale=iw*4:ih*4:flags=neighbor"),
+/// The FFmpeg test sources used as contents, by family: (family, lavfi
+/// graphs of its scenes before scaling to the clip size; `{s}` is the size,
+/// `{q}` a quarter of it, `{r}` the rate). Scene 1 of a family is named after
+/// the family, scene `i` after it `family-i`; `--scenes N` takes the first N
+/// of each family. Scenes of one family differ in their parameters (region of
+/// the Mandelbrot set, automaton rule and seed, pattern, colours, motion) and
+/// share the generator's look, so a split can hold out whole families too
+/// (`--group-column family`).
+/// The cellular patterns are made at a quarter of the size and enlarged 4x
+/// with nearest-neighbour: at one pixel per cell any blur or scaling erases
+/// them entirely. (A smooth `gradients` content was dropped: blurring or
+/// scaling it changes nothing visible.)
+const LAVFI: &[(&str, &[&str])] = &[
+    (
+        "testsrc2",
+        &[
+            "testsrc2=size={s}:rate={r}",
+            "testsrc=size={s}:rate={r}",
+            "testsrc2=size={s}:rate={r},hue=h=120,hflip,rotate=0.15:c=gray",
+            "testsrc=size={q}:rate={r},scale=iw*4:ih*4:flags=neighbor,vflip",
+        ],
+    ),
+    (
+        "smptebars_scroll",
+        &[
+            "smptehdbars=size={s}:rate={r},scroll=h=0.004:v=0.002",
+            "pal75bars=size={s}:rate={r},rotate=0.3:c=gray,scroll=h=0.01",
+            "smptebars=size={s}:rate={r},drawgrid=w=20:h=20:t=2:c=white,scroll=v=0.01",
+            "colorspectrum=size={s}:rate={r}:type=all,drawgrid=w=16:h=16:t=1:c=black,scroll=h=0.005",
+        ],
+    ),
+    (
+        "mandelbrot",
+        &[
+            "mandelbrot=size={s}:rate={r}",
+            "mandelbrot=size={s}:rate={r}:start_x=0.275:start_y=0.006:start_scale=0.02:end_scale=0.01",
+            "mandelbrot=size={s}:rate={r}:start_x=-0.088:start_y=0.654:start_scale=0.05:end_scale=0.02:\
+             outer=normalized_iteration_count",
+            "mandelbrot=size={s}:rate={r}:start_x=-1.768:start_y=0.001:start_scale=0.02:end_scale=0.01:inner=period",
+        ],
+    ),
+    (
+        "sierpinski",
+        &[
+            "sierpinski=size={s}:rate={r}:type=triangle:jump=20",
+            "sierpinski=size={s}:rate={r}:type=carpet:jump=10:seed=3",
+            "sierpinski=size={q}:rate={r}:type=carpet:jump=5:seed=7,scale=iw*4:ih*4:flags=neighbor",
+            "sierpinski=size={s}:rate={r}:type=triangle:jump=50:seed=11,lutrgb=g=val*0.6:b=255-val",
+        ],
+    ),
+    (
+        "life",
+        &[
+            "life=size={q}:rate={r}:mold=10:ratio=0.2:death_color=#C83232:life_color=#00ff00,\
+             scale=iw*4:ih*4:flags=neighbor",
+            "life=size={q}:rate={r}:rule=B36/S23:seed=2:ratio=0.4:mold=20:life_color=#ffff00:death_color=#0000a0,\
+             scale=iw*4:ih*4:flags=neighbor",
+            "life=size={q}:rate={r}:rule=B3678/S34678:seed=3:ratio=0.5:life_color=#ffffff:death_color=#303030,\
+             scale=iw*4:ih*4:flags=neighbor",
+            "life=size={s}:rate={r}:rule=B35678/S5678:seed=4:ratio=0.5:mold=5:life_color=#ff8000:death_color=#004040",
+        ],
+    ),
+    (
+        "cellauto",
+        &[
+            "cellauto=size={q}:rate={r}:rule=110,scale=iw*4:ih*4:flags=neighbor",
+            "cellauto=size={q}:rate={r}:rule=30:random_fill_ratio=0.5:seed=5,scale=iw*4:ih*4:flags=neighbor,\
+             lutrgb=r=val*0.8:b=255-val",
+            "cellauto=size={q}:rate={r}:rule=90:seed=6,scale=iw*4:ih*4:flags=neighbor,hue=h=60:s=3",
+            "cellauto=size={s}:rate={r}:rule=150:random_fill_ratio=0.3:seed=8,negate",
+        ],
+    ),
 ];
+
+/// The test-source scenes to make: (content name, family, lavfi graph).
+fn lavfi_scenes(scenes: usize) -> Vec<(String, &'static str, &'static str)> {
+    let mut out = Vec::new();
+    for (family, graphs) in LAVFI {
+        for (i, graph) in graphs.iter().take(scenes).enumerate() {
+            let name = if i == 0 { (*family).to_owned() } else { format!("{family}-{}", i + 1) };
+            out.push((name, *family, *graph));
+        }
+    }
+    out
+}
 
 /// The content a source video belongs to: a name that starts with a test
 /// source's name and `_` (the fixtures `testsrc2_noise`, `testsrc2_static`)
@@ -221,15 +296,20 @@ pub fn run(a: SynthArgs) -> anyhow::Result<ExitCode> {
         bail!("--duration must be in (0, 600] seconds and --fps positive");
     }
     let sources = if a.sources.is_empty() { fixture_videos() } else { a.sources.clone() };
-    // (content, input args)
-    let mut contents: Vec<(String, Vec<String>)> = Vec::new();
+    // (content, family, input args)
+    let mut contents: Vec<(String, String, Vec<String>)> = Vec::new();
     // (source name, content it belongs to) of the given videos.
     let mut sources_seen: Vec<(String, String)> = Vec::new();
     if !a.no_lavfi {
-        for (name, graph) in LAVFI {
+        for (name, family, graph) in lavfi_scenes(usize::from(a.scenes)) {
             let quarter = format!("{}x{}", (w / 4).max(4), (h / 4).max(4));
-            let g = graph.replace("{s}", &a.size).replace("{q}", &quarter).replace("{r}", &a.fps.to_string());
-            contents.push(((*name).to_owned(), vec!["-f".into(), "lavfi".into(), "-i".into(), g]));
+            let g = graph
+                .split_whitespace()
+                .collect::<String>()
+                .replace("{s}", &a.size)
+                .replace("{q}", &quarter)
+                .replace("{r}", &a.fps.to_string());
+            contents.push((name, family.to_owned(), vec!["-f".into(), "lavfi".into(), "-i".into(), g]));
         }
     }
     for s in &sources {
@@ -238,8 +318,10 @@ pub fn run(a: SynthArgs) -> anyhow::Result<ExitCode> {
         }
         let stem = s.file_stem().map(|x| x.to_string_lossy().into_owned()).unwrap_or_else(|| "source".into());
         let name: String = stem.chars().map(|c| if c.is_alphanumeric() || c == '-' { c } else { '_' }).collect();
-        sources_seen.push((name.clone(), content_of(&name, !a.no_lavfi)));
-        contents.push((name, vec!["-stream_loop".into(), "-1".into(), "-i".into(), s.display().to_string()]));
+        let content = content_of(&name, !a.no_lavfi);
+        sources_seen.push((name.clone(), content.clone()));
+        let input = vec!["-stream_loop".into(), "-1".into(), "-i".into(), s.display().to_string()];
+        contents.push((name, content, input));
     }
     if contents.is_empty() {
         bail!("no sources: give --sources or drop --no-lavfi");
@@ -247,11 +329,11 @@ pub fn run(a: SynthArgs) -> anyhow::Result<ExitCode> {
     let ref_dir = a.out.join("reference");
     std::fs::create_dir_all(&ref_dir).with_context(|| format!("creating {}", ref_dir.display()))?;
     let mut csv = csv::Writer::from_writer(Vec::new());
-    csv.write_record(["path", "mos", "content", "distortion", "level", "psnr", "ssim"])?;
+    csv.write_record(["path", "mos", "content", "distortion", "level", "psnr", "ssim", "family"])?;
     let dur = format!("{}", a.duration);
     let base_filter = format!("scale={w}:{h}:flags=bicubic,fps={},format=yuv420p", a.fps);
     let mut clips = 0usize;
-    for (source, input) in &contents {
+    for (source, family, input) in &contents {
         let content = sources_seen.iter().find(|(s, _)| s == source).map_or_else(|| source.clone(), |(_, c)| c.clone());
         let reference = ref_dir.join(format!("{source}.mkv"));
         let mut args = input.clone();
@@ -294,6 +376,7 @@ pub fn run(a: SynthArgs) -> anyhow::Result<ExitCode> {
                 level,
                 format!("{psnr:.3}"),
                 format!("{ssim:.5}"),
+                family.clone(),
             ])?;
             clips += 1;
         }
@@ -339,6 +422,34 @@ mod tests {
             last = Some((dist, mos));
         }
         assert_eq!(level_mos("blur", "9"), None);
+    }
+
+    #[test]
+    fn scenes_are_distinct_and_named_after_their_family() {
+        let all = lavfi_scenes(4);
+        assert_eq!(all.len(), 4 * LAVFI.len());
+        let names: std::collections::BTreeSet<&str> = all.iter().map(|s| s.0.as_str()).collect();
+        let graphs: std::collections::BTreeSet<&str> = all.iter().map(|s| s.2).collect();
+        assert_eq!((names.len(), graphs.len()), (all.len(), all.len()), "a scene name or graph repeats");
+        for (name, family, _) in &all {
+            assert!(name == family || name.starts_with(&format!("{family}-")), "{name} in {family}");
+        }
+        let first: Vec<String> = lavfi_scenes(1).into_iter().map(|s| s.0).collect();
+        assert_eq!(first, LAVFI.iter().map(|f| f.0.to_owned()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn every_scene_graph_runs_in_ffmpeg() {
+        // A typo in a graph would only show when a dataset is made.
+        for (name, _, graph) in lavfi_scenes(4) {
+            let g: String = graph.split_whitespace().collect();
+            let g = g.replace("{s}", "64x48").replace("{q}", "16x12").replace("{r}", "25");
+            let out = std::process::Command::new("ffmpeg")
+                .args(["-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", &g, "-frames:v", "2", "-f", "null", "-"])
+                .output()
+                .expect("ffmpeg runs");
+            assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        }
     }
 
     #[test]

@@ -131,6 +131,11 @@ pub struct TrainArgs {
     /// rate). Default: the cosine schedule runs to the end.
     #[arg(long, value_name = "RATE")]
     pub swa_lr: Option<f64>,
+    /// Early stopping: epochs without a better validation loss before a
+    /// fold stops (the authors' 5); 0 turns it off, so every fold runs all
+    /// its epochs.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub patience: usize,
     /// How cross-validation picks the fold model.
     #[arg(long, value_enum, default_value_t = Select::Rmse)]
     pub select: Select,
@@ -186,6 +191,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
     cfg.sgd.lr = a.lr;
     cfg.batch_size = a.batch_size as usize;
     cfg.swa_lr = a.swa_lr;
+    cfg.patience = (a.patience > 0).then_some(a.patience);
     cfg.init = init.as_ref().map(|i| i.weights.clone());
     let init_json = init.as_ref().map(|i| json!({"file": i.path, "sha256": i.sha256}));
     let device = Device::Cpu;
@@ -218,8 +224,8 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
             "epochs": epochs,
             "seed": a.seed,
             "lr": a.lr,
-        "batch_size": a.batch_size,
             "batch_size": a.batch_size,
+            "patience": cfg.patience,
             "swa_lr": a.swa_lr,
             "init": init_json,
             "median": report.median,
@@ -246,6 +252,9 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
     if let Some(r) = a.swa_lr {
         source.push_str(&format!(", swa_lr {r}"));
     }
+    if cfg.patience != TrainConfig::authors(0, 0).patience {
+        source.push_str(&format!(", patience {}", a.patience));
+    }
     if cfg.batch_size != TrainConfig::authors(0, 0).batch_size {
         source.push_str(&format!(", batch {}", cfg.batch_size));
     }
@@ -267,11 +276,13 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         "seed": a.seed,
         "lr": a.lr,
         "batch_size": a.batch_size,
+        "patience": cfg.patience,
         "swa_lr": a.swa_lr,
         "init": init_json,
         "folds": folds,
         "chosen_fold": cv.fold,
         "validation": cv.folds,
+        "epochs_run": cv.epochs_run,
         "output_scale": OutputScale::from(a.scale).as_str(),
         "seconds": {"load": load_s, "train": t1.elapsed().as_secs_f64()},
     }))?;

@@ -10,9 +10,12 @@ use relaxvqa_fixtures::video;
 /// Rows of `videos.csv` as (path, mos, content, distortion, level, psnr).
 fn rows(csv_path: &std::path::Path) -> Vec<(String, f64, String, String, String, f64)> {
     let mut r = csv::Reader::from_path(csv_path).expect("videos.csv");
+    let header = r.headers().expect("header").clone();
+    assert_eq!(&header[7], "family");
     r.records()
         .map(|rec| {
             let rec = rec.expect("csv row");
+            assert_eq!(&rec[7], &rec[2], "a given source video is its own family");
             let num = |i: usize| rec[i].parse::<f64>().expect("number");
             (rec[0].to_owned(), num(1), rec[2].to_owned(), rec[3].to_owned(), rec[4].to_owned(), num(5))
         })

@@ -181,6 +181,29 @@ fn batch_size_changes_the_run_and_zero_is_refused() {
 }
 
 #[test]
+fn patience_zero_runs_every_epoch_of_every_fold() {
+    let dir = tempfile::tempdir().unwrap();
+    let (features, mos) = synthetic_dataset(dir.path(), 24);
+    let train = |name: &str, extra: &[&str]| {
+        let mut c = relaxvqa();
+        c.args(["train", "--features"]).arg(&features).arg("--mos").arg(&mos);
+        c.args(["--epochs", "7", "--folds", "3", "--seed", "5"]).args(extra).arg("-o").arg(dir.path().join(name));
+        let o = run(&mut c);
+        assert!(o.status.success(), "train {extra:?} failed");
+        json_of(&o)
+    };
+    let off = train("off.safetensors", &["--patience", "0"]);
+    assert_eq!(off["patience"], serde_json::Value::Null);
+    println!("--patience 0: epochs run {}", off["epochs_run"]);
+    assert_eq!(off["epochs_run"], serde_json::json!([7, 7, 7]));
+    let on = train("on.safetensors", &[]);
+    assert_eq!(on["patience"], 5);
+    let runs = on["epochs_run"].as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    assert!(runs.iter().all(|e| (1..=7).contains(&e.as_u64().unwrap())), "{runs:?}");
+}
+
+#[test]
 fn bad_input_is_one_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.csv");

@@ -69,6 +69,8 @@ pub struct CvOutcome {
     pub fold: usize,
     /// Validation metrics of each fold's final model.
     pub folds: Vec<Metrics>,
+    /// Epochs each fold ran (fewer than configured when it stopped early).
+    pub epochs_run: Vec<usize>,
 }
 
 /// Trains one head per fold (validated on its fold, with early stopping if
@@ -84,11 +86,13 @@ pub fn select_by_cv(
     let mut rng = Rng::new(cfg.seed);
     let mut best: Option<(f64, usize, TrainHead)> = None;
     let mut folds = Vec::with_capacity(k);
+    let mut epochs_run = Vec::with_capacity(k);
     for (f, (tr, va)) in kfold(data.len(), k, &mut rng)?.into_iter().enumerate() {
         let fold_cfg = TrainConfig { seed: rng.fork(f as u64 + 1).next_u64(), ..cfg.clone() };
         let (train, val) = (data.subset(&tr), data.subset(&va));
         let trained = train_head(&train, Some(&val), &fold_cfg, device)?;
         let m = evaluate_head(&trained.head, &val)?;
+        epochs_run.push(trained.history.len());
         let score = match selection {
             Selection::ByRmse => m.rmse,
             Selection::ByKrcc => -m.krcc,
@@ -99,7 +103,7 @@ pub fn select_by_cv(
         folds.push(m);
     }
     let (_, fold, head) = best.ok_or_else(|| TrainError::Config("no folds".into()))?;
-    Ok(CvOutcome { head, fold, folds })
+    Ok(CvOutcome { head, fold, folds, epochs_run })
 }
 
 /// Medians of the four reported numbers over the splits.
