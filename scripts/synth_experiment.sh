@@ -8,6 +8,8 @@
 #        synth-dataset flags, e.g. "--duration 2 --size 224x224"), THREADS
 #        (--threads for every stage, default: all cores), SKIP_SYNTH=1 (reuse
 #        an existing WORK_DIR/data), FOLDS (cross-validation folds, default 5)
+# The 25-content run of docs/learnability.md: SYNTH_ARGS="--scenes 4 --duration 1"
+# THREADS=2 FOLDS=3 scripts/synth_experiment.sh DIR 21 120
 set -euo pipefail
 work=${1:-/tmp/relaxvqa-synth}
 splits=${2:-21}

@@ -199,6 +199,9 @@ pub(crate) fn read_list(
     column: Option<&str>,
     ext: Option<&str>,
 ) -> anyhow::Result<(Vec<ListRow>, Vec<String>)> {
+    if list.is_dir() {
+        anyhow::bail!("{}: --list takes a CSV file; give a folder of videos as the VIDEO argument", list.display());
+    }
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(false)
         .from_path(list)

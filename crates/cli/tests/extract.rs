@@ -140,3 +140,18 @@ fn bad_input_gives_one_clear_line_and_no_output() {
         assert!(leftovers.is_empty(), "{name}: temporary files left");
     }
 }
+
+#[test]
+fn a_folder_given_to_list_says_how_to_pass_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(relaxvqa()
+        .args(["extract", "--list"])
+        .arg(dir.path())
+        .arg("--out-dir")
+        .arg(dir.path().join("out"))
+        .args(["--weights", "synthetic"]));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("VIDEO argument"), "{stderr}");
+}

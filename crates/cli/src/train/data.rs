@@ -127,6 +127,9 @@ pub fn read_mos(
     mos_column: Option<&str>,
     group_column: Option<&str>,
 ) -> anyhow::Result<MosTable> {
+    if path.is_dir() {
+        anyhow::bail!("{}: expected a CSV file of scores, found a folder", path.display());
+    }
     let mut rdr = csv::ReaderBuilder::new().from_path(path).with_context(|| format!("reading {}", path.display()))?;
     let headers: Vec<String> = rdr
         .headers()
