@@ -187,6 +187,11 @@ fn lavfi_scenes(scenes: usize) -> Vec<(String, &'static str, &'static str)> {
     out
 }
 
+/// A scene's lavfi graph with its size, quarter size and rate filled in.
+fn fill_graph(graph: &str, size: &str, quarter: &str, fps: u32) -> String {
+    graph.replace("{s}", size).replace("{q}", quarter).replace("{r}", &fps.to_string())
+}
+
 /// The content a source video belongs to: a name that starts with a test
 /// source's name and `_` (the fixtures `testsrc2_noise`, `testsrc2_static`)
 /// is that test source in another version, so a split must never train on
@@ -301,14 +306,9 @@ pub fn run(a: SynthArgs) -> anyhow::Result<ExitCode> {
     // (source name, content it belongs to) of the given videos.
     let mut sources_seen: Vec<(String, String)> = Vec::new();
     if !a.no_lavfi {
+        let quarter = format!("{}x{}", (w / 4).max(4), (h / 4).max(4));
         for (name, family, graph) in lavfi_scenes(usize::from(a.scenes)) {
-            let quarter = format!("{}x{}", (w / 4).max(4), (h / 4).max(4));
-            let g = graph
-                .split_whitespace()
-                .collect::<String>()
-                .replace("{s}", &a.size)
-                .replace("{q}", &quarter)
-                .replace("{r}", &a.fps.to_string());
+            let g = fill_graph(graph, &a.size, &quarter, a.fps);
             contents.push((name, family.to_owned(), vec!["-f".into(), "lavfi".into(), "-i".into(), g]));
         }
     }
@@ -442,8 +442,7 @@ mod tests {
     fn every_scene_graph_runs_in_ffmpeg() {
         // A typo in a graph would only show when a dataset is made.
         for (name, _, graph) in lavfi_scenes(4) {
-            let g: String = graph.split_whitespace().collect();
-            let g = g.replace("{s}", "64x48").replace("{q}", "16x12").replace("{r}", "25");
+            let g = fill_graph(graph, "64x48", "16x12", 25);
             let out = std::process::Command::new("ffmpeg")
                 .args(["-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", &g, "-frames:v", "2", "-f", "null", "-"])
                 .output()

@@ -49,8 +49,6 @@ struct InFlight {
     /// Outputs in image order: frame, then frame fragment and merged fragment.
     resnet: Vec<ResNetOutput>,
     vit: Vec<Vec<f32>>,
-    /// Images already put in a batch.
-    sent: usize,
 }
 
 impl InFlight {
@@ -123,7 +121,7 @@ pub(crate) fn consume(
             timings.resize += p.resize_time.as_secs_f64();
             timings.flow += p.flow_time.as_secs_f64();
             timings.fragments += p.fragment_time.as_secs_f64();
-            let f = InFlight { prepared: p, resnet: Vec::new(), vit: Vec::new(), sent: 0 };
+            let f = InFlight { prepared: p, resnet: Vec::new(), vit: Vec::new() };
             queued += f.images();
             queue.push_back(f);
         }
@@ -172,8 +170,11 @@ fn run_batch(
         if resnet_in.len() == n {
             break;
         }
-        let take = (f.images() - f.sent).min(n - resnet_in.len());
-        for k in f.sent..f.sent + take {
+        // A batch runs to the end before the next is made, so the images
+        // with outputs are exactly those already sent.
+        let sent = f.resnet.len();
+        let take = (f.images() - sent).min(n - resnet_in.len());
+        for k in sent..sent + take {
             let (r, v) = f.inputs(k);
             resnet_in.push(r);
             vit_in.push(v);
@@ -196,7 +197,6 @@ fn run_batch(
         let f = &mut queue[at];
         f.resnet.extend(res.by_ref().take(take));
         f.vit.extend(vit.by_ref().take(take));
-        f.sent += take;
     }
     Ok(())
 }
@@ -212,7 +212,7 @@ struct Finisher {
 
 impl Finisher {
     fn finish(&mut self, f: InFlight) {
-        let InFlight { prepared: p, resnet: res, vit, .. } = f;
+        let InFlight { prepared: p, resnet: res, vit } = f;
         let i = p.index;
         self.done += 1;
         self.acc.add(0, &res[0].layer_stack);
