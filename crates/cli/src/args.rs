@@ -105,6 +105,10 @@ pub struct ExtractArgs {
     /// Images per network batch (rounded up to a multiple of --threads).
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub batch_size: usize,
+    /// Refuse frames with more pixels than this (0: no limit; default 8K UHD,
+    /// 7680x4320). Optical flow runs at full resolution.
+    #[arg(long, default_value_t = relaxvqa::lower::features::DEFAULT_MAX_PIXELS, value_name = "N")]
+    pub max_pixels: u64,
     /// Videos processed at once in batch mode.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub jobs: usize,

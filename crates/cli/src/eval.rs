@@ -8,13 +8,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use candle_core::Device;
 use clap::Args;
-use relaxvqa_model::head::load_head_file;
-use relaxvqa_train::metrics::{evaluate, read_predictions_csv};
+use relaxvqa::lower::model::head::load_head_file;
+use relaxvqa::lower::train::metrics::{evaluate, read_predictions_csv};
 use serde_json::json;
 
-use crate::train::data::write_atomically;
 use crate::train::DataArgs;
 
 /// `relaxvqa eval`.
@@ -49,12 +47,15 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let model = a.model.as_deref().context("give --predictions CSV, or --model FILE with --features and --mos")?;
+    if let Some(out) = &a.write_predictions {
+        relaxvqa::files::check_writable(out)?;
+    }
     let file = load_head_file(model).with_context(|| format!("{}", model.display()))?;
     let d = a.data.load(None)?;
     if d.dim != file.input_width {
         anyhow::bail!("{}: the head takes {} features, the data has {}", model.display(), file.input_width, d.dim);
     }
-    let head = file.into_head(&Device::Cpu).with_context(|| format!("{}", model.display()))?;
+    let head = file.into_head(&candle_core::Device::Cpu).with_context(|| format!("{}", model.display()))?;
     let rows: Vec<&[f64]> = d.x.chunks_exact(d.dim).collect();
     let mut pred = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(256) {
@@ -66,7 +67,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
         for ((n, y), p) in d.names.iter().zip(&d.y).zip(&pred) {
             w.write_record([n.clone(), y.to_string(), p.to_string()])?;
         }
-        write_atomically(out, &w.into_inner()?)?;
+        relaxvqa::files::write_file(out, &w.into_inner()?)?;
     }
     let m = evaluate(&d.y, &pred).context("computing the metrics")?;
     crate::output::print_json(&json!({

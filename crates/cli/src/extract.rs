@@ -1,39 +1,43 @@
-//! `relaxvqa extract`: one video to a feature file, or a batch (see
-//! [`crate::batch`]).
+//! `relaxvqa extract`: one video to a feature file, or a batch.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use relaxvqa_features::{extract_with, write_safetensors, Backbones, CandleBackbones, ExtractOptions, VideoFeatures};
-use relaxvqa_model::weights::WeightSources;
-use relaxvqa_video::{DecodeOptions, FrameRate, RawVideo};
+use relaxvqa::batch::{self, Entry, ExtractBatch, ListOptions, Outcome};
+use relaxvqa::files::{check_writable, write_features, Identity};
+use relaxvqa::{probe, ExtractOptions, Features, Input, Model, ModelOptions, RawVideo};
 use serde_json::json;
 
 use crate::args::{Dump, ExtractArgs, RawArgs};
 
 /// Runs `relaxvqa extract`.
-pub fn run(a: ExtractArgs) -> anyhow::Result<ExitCode> {
+pub fn run(a: ExtractArgs, threads: Option<usize>) -> anyhow::Result<ExitCode> {
     let batch =
         a.list.is_some() || a.out_dir.is_some() || a.inputs.len() != 1 || a.inputs.first().is_some_and(|p| p.is_dir());
     if batch {
-        return crate::batch::run(a);
+        return run_batch(a, threads);
     }
     let video = a.inputs[0].clone();
     let output = a.output.clone().unwrap_or_else(|| default_output(&video));
-    let nets = load_backbones(&a.weights)?;
-    let opts = ExtractOptions { batch_size: a.batch_size, dump: a.dump == Dump::All, per_sample: false };
-    let decode = decode_options(&a.raw, 0)?;
+    check_writable(&output)?;
+    let input = input(&video, &a.raw)?;
+    probe(&input)?;
+    let model = load(&a.weights, threads, a.batch_size, a.max_pixels)?;
     let pb = crate::output::bar(0, "samples", a.quiet || a.json);
-    let out = extract_video(&video, &decode, &nets, &opts, &mut |n| pb.set_position(n as u64))?;
+    let opts = ExtractOptions {
+        dump: a.dump == Dump::All,
+        progress: Some(crate::output::sample_progress(&pb)),
+        ..Default::default()
+    };
+    let out = model.extract(input, &opts)?;
     pb.finish_and_clear();
-    write_features(&output, &out, &a.weights, a.f32, &video)?;
-    let warnings = warnings(&out);
-    for w in &warnings {
+    write_features(&output, &out, &identity(&video, &a.weights), a.f32)?;
+    for w in &out.warnings {
         eprintln!("relaxvqa: warning: {}: {w}", video.display());
     }
     if a.json {
-        crate::output::print_json(&summary_json(&video, &output, &out, &a.weights, &warnings))?;
+        crate::output::print_json(&summary_json(&video, &output, &out, &a.weights))?;
     } else {
         println!(
             "{}: {} frames, k = {}, {} sampled, {} pairs, {:.2} s -> {}",
@@ -49,106 +53,60 @@ pub fn run(a: ExtractArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The identity recorded in a feature file made from `video`.
+fn identity(video: &Path, weights: &str) -> Identity {
+    if video.as_os_str() == "-" {
+        Identity::of_name("-", weights)
+    } else {
+        Identity::of_file(video, weights)
+    }
+}
+
 /// `clip.mp4` -> `clip.features.safetensors` in the current folder.
 fn default_output(video: &Path) -> PathBuf {
     let stem = video.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "video".into());
     PathBuf::from(format!("{stem}.features.safetensors"))
 }
 
-/// Parses `--weights` and loads both backbones on the CPU.
-pub fn load_backbones(weights: &str) -> anyhow::Result<CandleBackbones> {
-    let sources: WeightSources = weights.parse().with_context(|| format!("--weights {weights}"))?;
-    if weights.trim().eq_ignore_ascii_case("synthetic") {
-        tracing::warn!("synthetic backbone weights: features are for tests and benchmarks, not for quality scores");
-    }
-    Ok(CandleBackbones::load(&sources, &candle_core::Device::Cpu)?)
-}
-
-/// The decoder options of the raw-video flags.
-pub fn decode_options(raw: &RawArgs, threads: usize) -> anyhow::Result<DecodeOptions> {
-    let raw = match &raw.size {
-        None => None,
-        Some(size) => {
-            let (w, h) = size
-                .split_once(['x', 'X'])
-                .and_then(|(w, h)| Some((w.trim().parse::<u32>().ok()?, h.trim().parse::<u32>().ok()?)))
-                .filter(|&(w, h)| w > 0 && h > 0)
-                .with_context(|| format!("--size {size}: expected WxH, e.g. 1920x1080"))?;
-            let fps = raw.fps.as_deref().unwrap_or("25");
-            let frame_rate =
-                parse_rate(fps).with_context(|| format!("--fps {fps}: expected N or N/D, e.g. 30000/1001"))?;
-            Some(RawVideo {
-                width: w,
-                height: h,
-                pixel_format: raw.pix_fmt.clone().unwrap_or_else(|| "yuv420p".into()),
-                frame_rate,
-            })
-        }
+/// Loads the backbones (and a head) with the command's settings.
+pub fn load(weights: &str, threads: Option<usize>, batch_size: usize, max_pixels: u64) -> anyhow::Result<Model> {
+    let opts = ModelOptions {
+        weights: weights.to_owned(),
+        threads,
+        batch_size,
+        max_pixels: (max_pixels > 0).then_some(max_pixels),
+        ..Default::default()
     };
-    Ok(DecodeOptions { threads, raw })
+    Model::load(opts).with_context(|| format!("--weights {weights}"))
 }
 
-fn parse_rate(s: &str) -> Option<FrameRate> {
-    let (n, d) = match s.split_once('/') {
-        Some((n, d)) => (n.trim().parse().ok()?, d.trim().parse().ok()?),
-        None => (s.trim().parse().ok()?, 1),
-    };
-    Some(FrameRate { num: n, den: d })
+/// The input of a VIDEO argument (`-` is standard input) with the raw flags.
+pub fn input(video: &Path, raw: &RawArgs) -> anyhow::Result<Input> {
+    let input = if video.as_os_str() == "-" { Input::url("-") } else { Input::path(video) };
+    Ok(match raw_video(raw)? {
+        Some(r) => input.raw(r),
+        None => input,
+    })
 }
 
-/// Decodes and extracts one video.
-pub fn extract_video(
-    video: &Path,
-    decode: &DecodeOptions,
-    nets: &dyn Backbones,
-    opts: &ExtractOptions,
-    progress: &mut dyn FnMut(usize),
-) -> anyhow::Result<VideoFeatures> {
-    let path = video.to_owned();
-    let decode = decode.clone();
-    Ok(extract_with(move || relaxvqa_video::open_with(&path, &decode), nets, opts, progress)?)
-}
-
-/// Writes a feature file (temporary file, then rename).
-pub fn write_features(
-    output: &Path,
-    out: &VideoFeatures,
-    weights: &str,
-    as_f32: bool,
-    video: &Path,
-) -> anyhow::Result<()> {
-    if output.is_dir() {
-        bail!("{}: is a folder; give a file name ending in .safetensors", output.display());
-    }
-    let mut tensors = out.tensors();
-    if as_f32 {
-        if let Some(t) = tensors.get_mut("video.features") {
-            if let relaxvqa_features::TensorData::F64(v) = &t.data {
-                t.data = relaxvqa_features::TensorData::F32(v.iter().map(|&x| x as f32).collect());
-            }
-        }
-    }
-    write_safetensors(output, &tensors, Some(crate::output::feature_metadata(video, weights)))?;
-    Ok(())
-}
-
-/// What a user should know about a result.
-pub fn warnings(out: &VideoFeatures) -> Vec<String> {
-    let mut w = Vec::new();
-    if out.pairs == 0 {
-        w.push("the video has no frame pair (one frame, or one sampled frame at its end): the four fragment blocks are NaN and a head's imputer fills them".into());
-    }
-    w
+/// The raw-video parameters of the flags.
+pub fn raw_video(raw: &RawArgs) -> anyhow::Result<Option<RawVideo>> {
+    let Some(size) = &raw.size else { return Ok(None) };
+    let (width, height) =
+        relaxvqa::parse_size(size).with_context(|| format!("--size {size}: expected WxH, e.g. 1920x1080"))?;
+    let fps = raw.fps.as_deref().unwrap_or("25");
+    let frame_rate =
+        relaxvqa::parse_rate(fps).with_context(|| format!("--fps {fps}: expected N or N/D, e.g. 30000/1001"))?;
+    Ok(Some(RawVideo {
+        width,
+        height,
+        pixel_format: raw.pix_fmt.clone().unwrap_or_else(|| "yuv420p".into()),
+        frame_rate,
+    }))
 }
 
 /// The `--json` summary of one video.
-pub fn summary_json(
-    video: &Path,
-    output: &Path,
-    out: &VideoFeatures,
-    weights: &str,
-    warnings: &[String],
-) -> serde_json::Value {
+fn summary_json(video: &Path, output: &Path, out: &Features, weights: &str) -> serde_json::Value {
     json!({
         "schema": "relaxvqa.extract/1",
         "video": video,
@@ -163,7 +121,123 @@ pub fn summary_json(
         "pairs": out.pairs,
         "seconds": out.timings.total,
         "timings": out.timings,
-        "warnings": warnings,
-        "relaxvqa_version": env!("CARGO_PKG_VERSION"),
+        "warnings": out.warnings,
+        "relaxvqa_version": relaxvqa::VERSION,
     })
+}
+
+/// The videos of a batch: the list's rows, then files and folders given.
+pub fn batch_rows(
+    list: Option<&Path>,
+    inputs: &[PathBuf],
+    opts: &ListOptions,
+) -> anyhow::Result<(Vec<batch::ListRow>, Vec<String>)> {
+    let mut rows = Vec::new();
+    let mut extra_columns = Vec::new();
+    if let Some(list) = list {
+        let (r, cols) = batch::read_list(list, opts)?;
+        rows.extend(r);
+        extra_columns = cols;
+    }
+    for input in inputs {
+        if input.is_dir() {
+            rows.extend(batch::videos_in(input)?.into_iter().map(|p| (p, Vec::new())));
+        } else {
+            rows.push((input.clone(), Vec::new()));
+        }
+    }
+    Ok((rows, extra_columns))
+}
+
+/// Says once which list rows repeat a video already listed.
+pub fn warn_duplicates(duplicates: &[PathBuf]) {
+    if let Some(first) = duplicates.first() {
+        eprintln!(
+            "relaxvqa: warning: {} row(s) repeat a video already listed and are done once ({}{})",
+            duplicates.len(),
+            first.display(),
+            if duplicates.len() > 1 { ", ..." } else { "" }
+        );
+    }
+}
+
+/// Runs batch extraction.
+fn run_batch(a: ExtractArgs, threads: Option<usize>) -> anyhow::Result<ExitCode> {
+    if a.dump == Dump::All {
+        bail!("--dump all is for one video at a time (it keeps every intermediate); drop it in batch mode");
+    }
+    let out_dir = a.out_dir.clone().context("batch mode needs --out-dir DIR")?;
+    let list_opts =
+        ListOptions { path_column: a.path_column.clone(), video_dir: a.video_dir.clone(), ext: a.ext.clone() };
+    let (rows, extra_columns) = batch_rows(a.list.as_deref(), &a.inputs, &list_opts)?;
+    let (entries, duplicates) = batch::entries(rows);
+    if entries.is_empty() {
+        bail!("no videos to process");
+    }
+    warn_duplicates(&duplicates);
+    let b = ExtractBatch {
+        out_dir: out_dir.clone(),
+        entries,
+        extra_columns,
+        force: a.force,
+        jobs: a.jobs.max(1),
+        as_f32: a.f32,
+        raw: raw_video(&a.raw)?,
+    };
+    b.prepare()?;
+    let todo = b.todo(&a.weights);
+    let summary = if todo.is_empty() {
+        let outcomes = vec![Outcome::Skipped; b.entries.len()];
+        let combined = batch::write_reports(&out_dir, &b.entries, &b.extra_columns, &outcomes, &a.weights)?;
+        batch::BatchSummary { outcomes, combined }
+    } else {
+        let model = load(&a.weights, threads, a.batch_size, a.max_pixels)?;
+        let pb = crate::output::bar(todo.len() as u64, "videos", a.quiet || a.json);
+        let summary = b.run(&model, &ExtractOptions::default(), |e: &Entry, o: Option<&Outcome>| match o {
+            None => pb.set_message(e.name.clone()),
+            Some(o) => {
+                if let Outcome::Failed { error } = o {
+                    // Most errors name the file already; name it when not.
+                    let path = e.path.display().to_string();
+                    let line = if error.contains(&path) { error.clone() } else { format!("{path}: {error}") };
+                    pb.suspend(|| eprintln!("relaxvqa: error: {line}"));
+                }
+                pb.inc(1);
+            }
+        })?;
+        pb.finish_and_clear();
+        summary
+    };
+    let (done, skipped, failed) = (summary.done(), summary.skipped(), summary.failed());
+    if a.json {
+        let videos: Vec<_> = b
+            .entries
+            .iter()
+            .zip(&summary.outcomes)
+            .map(|(e, o)| match o {
+                Outcome::Done { seconds, frames, warnings } => {
+                    json!({"name": e.name, "path": e.path, "status": "done", "seconds": seconds, "frames": frames, "warnings": warnings})
+                }
+                Outcome::Skipped => json!({"name": e.name, "path": e.path, "status": "skipped"}),
+                Outcome::Failed { error } => json!({"name": e.name, "path": e.path, "status": "failed", "error": error}),
+            })
+            .collect();
+        crate::output::print_json(&json!({
+            "schema": "relaxvqa.extract-batch/1",
+            "out_dir": out_dir,
+            "done": done, "skipped": skipped, "failed": failed,
+            "combined": summary.combined,
+            "videos": videos,
+        }))?;
+    } else {
+        println!(
+            "{} videos: {done} extracted, {skipped} already done, {failed} failed -> {}",
+            b.entries.len(),
+            out_dir.display()
+        );
+        if failed > 0 {
+            println!("failures listed in {}", out_dir.join("failures.csv").display());
+        }
+    }
+    Ok(crate::output::batch_exit(b.entries.len(), failed))
 }

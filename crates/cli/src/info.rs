@@ -3,15 +3,15 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use relaxvqa::lower::video as relaxvqa_video;
 use relaxvqa_video::{FrameSource, SampledFrames};
 use serde_json::json;
 
 use crate::args::InfoArgs;
-use crate::extract::decode_options;
 
 /// Runs `relaxvqa info`.
 pub fn run(a: InfoArgs) -> anyhow::Result<ExitCode> {
-    let opts = decode_options(&a.raw, 0)?;
+    let opts = relaxvqa_video::DecodeOptions { threads: 0, raw: crate::extract::raw_video(&a.raw)? };
     let dec = relaxvqa_video::open_with(&a.video, &opts)?;
     let info = dec.info().clone();
     let k = info.frame_rate.interval().with_context(|| format!("{}: frame rate 0 or missing", a.video.display()))?;

@@ -1,9 +1,8 @@
 //! `relaxvqa`: no-reference video quality (ReLaX-VQA) from the command line.
-//! A thin binary: parse arguments, run a command, turn the result into an
-//! exit code. All the work is in the library crates.
+//! A thin binary over the `relaxvqa` library: parse arguments, run a
+//! command, print its result, turn it into an exit code.
 
 mod args;
-mod batch;
 mod eval;
 mod extract;
 mod info;
@@ -17,9 +16,6 @@ mod train;
 use std::process::ExitCode;
 
 use clap::Parser;
-
-/// Exit status when some videos of a batch failed (the others succeeded).
-pub const EXIT_PARTIAL: u8 = 3;
 
 /// Tells glibc's allocator to serve large blocks from the heap instead of
 /// fresh `mmap`s. The head's first layer is a 36 MB tensor, and training
@@ -47,10 +43,12 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     if cli.verbose < 2 {
         // FFmpeg's own log lines would repeat our one-line errors in its words.
-        relaxvqa_video::quiet_ffmpeg_log();
+        relaxvqa::lower::video::quiet_ffmpeg_log();
     }
     if let Some(n) = cli.threads {
-        configure_threads(n);
+        // Training and evaluation run on rayon's global pool; a model owns
+        // its own pools, sized from the same flag.
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global();
     }
     match run(cli) {
         Ok(code) => code,
@@ -65,12 +63,13 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
+    let threads = cli.threads.map(|n| n.max(1));
     match cli.command {
-        args::Command::Extract(a) => extract::run(a),
+        args::Command::Extract(a) => extract::run(a, threads),
         args::Command::Info(a) => info::run(a),
-        args::Command::Score(a) => score::run(a),
+        args::Command::Score(a) => score::run(a, threads),
         args::Command::Models(a) => models::run(a),
-        args::Command::Report(a) => report::run(a),
+        args::Command::Report(a) => report::run(a, threads),
         args::Command::Train(a) => train::run(a),
         args::Command::Eval(a) => eval::run(a),
         args::Command::SynthDataset(a) => synth::run(a),
@@ -86,14 +85,6 @@ fn init_logging(verbose: u8) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RELAXVQA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
-}
-
-/// Sets the number of compute threads for every pool the networks use
-/// (rayon's global pool and the GEMM kernels read `RAYON_NUM_THREADS`).
-fn configure_threads(n: usize) {
-    let n = n.max(1);
-    // Set before any thread pool starts: main has spawned no thread yet.
-    std::env::set_var("RAYON_NUM_THREADS", n.to_string());
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

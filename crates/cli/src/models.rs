@@ -8,8 +8,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use relaxvqa_model::head::{save_head_file, HeadFile};
-use relaxvqa_model::zoo::{self, Zoo, ZooHead};
+use relaxvqa::head::{parse_scale, scale_label};
+use relaxvqa::lower::model::head::{save_head_file, HeadFile};
+use relaxvqa::lower::model::zoo::{self, Zoo, ZooHead};
 use serde_json::json;
 
 /// `relaxvqa models`.
@@ -67,7 +68,7 @@ pub fn run(a: ModelsArgs) -> anyhow::Result<ExitCode> {
         ModelsCommand::List { json } => list(json),
         ModelsCommand::Fetch { names, output } => fetch(&names, output),
         ModelsCommand::Convert { head, imputer, scaler, scale, source, output } => {
-            let scale = crate::score::parse_scale(&scale)?;
+            let scale = parse_scale(&scale)?;
             let source = source.unwrap_or_else(|| {
                 let p =
                     |o: &Option<PathBuf>| o.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none".into());
@@ -81,7 +82,7 @@ pub fn run(a: ModelsArgs) -> anyhow::Result<ExitCode> {
                 head.display(),
                 output.display(),
                 hf.input_width,
-                crate::score::scale_label(scale),
+                scale_label(scale),
                 if hf.imputer.is_some() { "yes" } else { "no" },
                 if hf.scaler.is_some() { "yes" } else { "no" },
             );
@@ -127,7 +128,7 @@ fn list(as_json: bool) -> anyhow::Result<ExitCode> {
             "{:<22} {:<44} {:<10} {:>6.3} {:<12} {}{}",
             if h.name == zoo::DEFAULT_HEAD { format!("{} (default)", h.name) } else { h.name.to_owned() },
             h.trained_on,
-            crate::score::scale_label(h.output_scale),
+            scale_label(h.output_scale),
             h.published_srcc,
             h.srcc_on,
             if z.head_is_cached(h) { "yes" } else { "no" },
@@ -176,6 +177,6 @@ fn fetch(names: &[String], output: Option<PathBuf>) -> anyhow::Result<ExitCode> 
     Ok(match failed {
         0 => ExitCode::SUCCESS,
         n if n == heads.len() => ExitCode::FAILURE,
-        _ => ExitCode::from(crate::EXIT_PARTIAL),
+        _ => ExitCode::from(crate::output::EXIT_PARTIAL),
     })
 }

@@ -1,19 +1,21 @@
-//! Shared output helpers: output-file metadata, JSON printing, progress bars.
+//! Output helpers: JSON printing, progress bars, exit statuses.
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
-/// Metadata stored in every feature file we write.
-pub fn feature_metadata(video: &Path, weights: &str) -> HashMap<String, String> {
-    HashMap::from([
-        ("format".to_owned(), "relaxvqa-features".to_owned()),
-        ("format_version".to_owned(), "1".to_owned()),
-        ("video".to_owned(), video.display().to_string()),
-        ("weights".to_owned(), weights.to_owned()),
-        ("relaxvqa_version".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
-    ])
+/// Exit status when some inputs of a batch failed and others succeeded.
+pub const EXIT_PARTIAL: u8 = 3;
+
+/// The exit status of a batch of `total` inputs of which `failed` failed:
+/// 0 when none, 1 when all, 3 when some.
+pub fn batch_exit(total: usize, failed: usize) -> ExitCode {
+    match failed {
+        0 => ExitCode::SUCCESS,
+        f if f >= total => ExitCode::FAILURE,
+        _ => ExitCode::from(EXIT_PARTIAL),
+    }
 }
 
 /// Prints a JSON value on stdout, pretty.
@@ -44,4 +46,15 @@ pub fn bar(len: u64, unit: &'static str, quiet: bool) -> ProgressBar {
     );
     pb.set_style(style);
     pb
+}
+
+/// A library progress callback that moves `pb` by samples.
+pub fn sample_progress(pb: &ProgressBar) -> relaxvqa::ProgressFn {
+    let pb = pb.clone();
+    Arc::new(move |p: relaxvqa::Progress| {
+        if let Some(t) = p.total {
+            pb.set_length(t as u64);
+        }
+        pb.set_position(p.done as u64);
+    })
 }

@@ -18,8 +18,6 @@ use anyhow::{bail, Context};
 use clap::Args;
 use serde_json::json;
 
-use crate::train::data::write_atomically;
-
 /// `relaxvqa synth-dataset`.
 #[derive(Args, Debug)]
 pub struct SynthArgs {
@@ -382,7 +380,7 @@ pub fn run(a: SynthArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let list = a.out.join("videos.csv");
-    write_atomically(&list, &csv.into_inner()?)?;
+    relaxvqa::files::write_file(&list, &csv.into_inner()?)?;
     let seconds = t0.elapsed().as_secs_f64();
     if a.json {
         crate::output::print_json(&json!({

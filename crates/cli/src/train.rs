@@ -10,19 +10,16 @@
 //! from LSVQ to each dataset); the imputer and scaler are still fitted on the
 //! new training data.
 
-pub mod data;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use candle_core::Device;
 use clap::{Args, ValueEnum};
-use relaxvqa_model::head::{read_head_weights, save_head_file, OutputScale, RELAXVQA_FEATURES};
-use relaxvqa_train::preprocess::{evaluate_splits, head_file, Preprocessing};
-use relaxvqa_train::protocol::{select_by_cv, Selection};
-use relaxvqa_train::train::{InitWeights, TrainConfig};
+use relaxvqa::lower::model::head::save_head_file;
+use relaxvqa::mos::{label, read_mos, Labelled};
+use relaxvqa::training::{self, Selection, TrainOptions};
+use relaxvqa::OutputScale;
 use serde_json::json;
 
 /// Which validation number picks the fold model (`--select`).
@@ -87,13 +84,26 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
-    /// Reads and matches features and MOS, with groups from `group_column`.
-    pub fn load(&self, group_column: Option<&str>) -> anyhow::Result<data::Labelled> {
+    /// Reads and matches features and MOS, with groups from `group_column`;
+    /// warns about feature rows without a MOS.
+    pub fn load(&self, group_column: Option<&str>) -> anyhow::Result<Labelled> {
         let features = self.features.as_deref().context("--features PATH is required")?;
         let mos = self.mos.as_deref().context("--mos CSV is required")?;
-        let f = data::read_features(features)?;
-        let table = data::read_mos(mos, self.name_column.as_deref(), self.mos_column.as_deref(), group_column)?;
-        data::label(f, &table, features, mos)
+        let f = relaxvqa::files::read_feature_rows(features)?;
+        let table = read_mos(mos, self.name_column.as_deref(), self.mos_column.as_deref(), group_column)?;
+        let d = label(f, &table, features, mos)?;
+        if !d.unmatched.is_empty() {
+            let shown: Vec<&str> = d.unmatched.iter().take(5).map(String::as_str).collect();
+            eprintln!(
+                "relaxvqa: warning: {} feature row(s) of {} have no MOS in {} and are left out ({}{})",
+                d.unmatched.len(),
+                features.display(),
+                mos.display(),
+                shown.join(", "),
+                if d.unmatched.len() > 5 { ", ..." } else { "" }
+            );
+        }
+        Ok(d)
     }
 }
 
@@ -166,53 +176,37 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
     if a.splits.is_none() && a.output.is_none() {
         anyhow::bail!("say where the head goes with -o FILE (or evaluate with --splits N)");
     }
-    for (name, rate) in [("--lr", Some(a.lr)), ("--swa-lr", a.swa_lr)] {
-        if let Some(r) = rate.filter(|r| !(r.is_finite() && *r >= 0.0)) {
-            anyhow::bail!("{name} {r}: a learning rate must be a finite number >= 0");
-        }
+    let opts = TrainOptions {
+        epochs: a.epochs,
+        seed: a.seed,
+        lr: a.lr,
+        batch_size: a.batch_size as usize,
+        swa_lr: a.swa_lr,
+        patience: a.patience,
+        select: a.select.into(),
+        folds: a.folds,
+    };
+    opts.check()?;
+    if a.splits == Some(0) {
+        anyhow::bail!("--splits 0 would evaluate nothing: give at least 1 (the authors use 21)");
+    }
+    if let Some(out) = &a.output {
+        relaxvqa::files::check_writable(out)?;
     }
     let t0 = Instant::now();
-    let init = a.init.as_deref().map(read_init).transpose()?;
+    let init = a.init.as_deref().map(training::read_init).transpose()?;
     let d = a.data.load(a.group_column.as_deref())?;
     let load_s = t0.elapsed().as_secs_f64();
-    if let Some(i) = &init {
-        if i.width != d.dim {
-            anyhow::bail!(
-                "--init {}: the head takes {} features but the training features have {}",
-                i.path.display(),
-                i.width,
-                d.dim
-            );
-        }
-    }
     let n = d.y.len();
-    let epochs = a.epochs.unwrap_or(if n < 5000 { 120 } else { 20 });
-    let mut cfg = TrainConfig::authors(epochs, a.seed);
-    cfg.sgd.lr = a.lr;
-    cfg.batch_size = a.batch_size as usize;
-    cfg.swa_lr = a.swa_lr;
-    cfg.patience = (a.patience > 0).then_some(a.patience);
-    cfg.init = init.as_ref().map(|i| i.weights.clone());
+    let epochs = opts.epochs_for(n);
+    let patience = (a.patience > 0).then_some(a.patience);
     let init_json = init.as_ref().map(|i| json!({"file": i.path, "sha256": i.sha256}));
-    let device = Device::Cpu;
     let t1 = Instant::now();
     if let Some(repeats) = a.splits {
         if a.group_column.is_some() && d.groups.is_none() {
             anyhow::bail!("--group-column given but some rows lack a group");
         }
-        let report = evaluate_splits(
-            &d.x,
-            &d.y,
-            d.dim,
-            d.groups.as_deref(),
-            repeats,
-            a.test_fraction,
-            a.folds,
-            a.select.into(),
-            &cfg,
-            &device,
-        )
-        .context("evaluating splits")?;
+        let report = training::evaluate(&d, &opts, init.as_ref(), repeats, a.test_fraction)?;
         crate::output::print_json(&json!({
             "schema": "relaxvqa.train-splits/1",
             "videos": n,
@@ -225,7 +219,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
             "seed": a.seed,
             "lr": a.lr,
             "batch_size": a.batch_size,
-            "patience": cfg.patience,
+            "patience": patience,
             "swa_lr": a.swa_lr,
             "init": init_json,
             "median": report.median,
@@ -236,37 +230,9 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let output = a.output.as_deref().context("-o FILE is required")?;
-    let (pre, train) = Preprocessing::fit_dataset(&d.x, &d.y, d.dim).context("preprocessing the features")?;
-    let folds = a.folds.min(n);
-    let cv = select_by_cv(&train, folds, a.select.into(), &cfg, &device).context("training")?;
-    let mut source = format!(
-        "relaxvqa train: {} videos from {}, epochs {epochs}, seed {}, {folds}-fold by {:?}",
-        n,
-        a.data.features.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
-        a.seed,
-        a.select
-    );
-    if a.lr != TrainConfig::authors(0, 0).sgd.lr {
-        source.push_str(&format!(", lr {}", a.lr));
-    }
-    if let Some(r) = a.swa_lr {
-        source.push_str(&format!(", swa_lr {r}"));
-    }
-    if cfg.patience != TrainConfig::authors(0, 0).patience {
-        source.push_str(&format!(", patience {}", a.patience));
-    }
-    if cfg.batch_size != TrainConfig::authors(0, 0).batch_size {
-        source.push_str(&format!(", batch {}", cfg.batch_size));
-    }
-    if let Some(i) = &init {
-        source.push_str(&format!(", fine-tuned from {} (sha256 {})", i.name, i.sha256));
-    }
-    let mut file = head_file(&cv.head, &pre, a.scale.into(), source)?;
-    if let Some(i) = &init {
-        file.metadata.insert("fine_tuned_from".to_owned(), i.name.clone());
-        file.metadata.insert("fine_tuned_from_sha256".to_owned(), i.sha256.clone());
-    }
-    save_head_file(output, &file).with_context(|| format!("writing {}", output.display()))?;
+    let desc = a.data.features.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
+    let trained = training::train(&d, &opts, init.as_ref(), a.scale.into(), &desc)?;
+    save_head_file(output, &trained.file).with_context(|| format!("writing {}", output.display()))?;
     crate::output::print_json(&json!({
         "schema": "relaxvqa.train/1",
         "output": output,
@@ -276,46 +242,15 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         "seed": a.seed,
         "lr": a.lr,
         "batch_size": a.batch_size,
-        "patience": cfg.patience,
+        "patience": patience,
         "swa_lr": a.swa_lr,
         "init": init_json,
-        "folds": folds,
-        "chosen_fold": cv.fold,
-        "validation": cv.folds,
-        "epochs_run": cv.epochs_run,
+        "folds": trained.folds,
+        "chosen_fold": trained.cv.fold,
+        "validation": trained.cv.folds,
+        "epochs_run": trained.cv.epochs_run,
         "output_scale": OutputScale::from(a.scale).as_str(),
         "seconds": {"load": load_s, "train": t1.elapsed().as_secs_f64()},
     }))?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// A head to fine-tune from, read and checked.
-struct InitHead {
-    path: PathBuf,
-    /// The file name, as recorded in the output head's metadata.
-    name: String,
-    sha256: String,
-    width: usize,
-    weights: InitWeights,
-}
-
-/// Reads `--init`: our head file or the authors' `.pth`, which must take the
-/// 35,203 ReLaX-VQA features.
-fn read_init(path: &std::path::Path) -> anyhow::Result<InitHead> {
-    let w = read_head_weights(path).context("--init")?;
-    if w.input_width != RELAXVQA_FEATURES {
-        anyhow::bail!(
-            "--init {}: the head takes {} features, not the {RELAXVQA_FEATURES} of ReLaX-VQA",
-            path.display(),
-            w.input_width
-        );
-    }
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
-    Ok(InitHead {
-        path: path.to_path_buf(),
-        name,
-        sha256: w.sha256,
-        width: w.input_width,
-        weights: InitWeights::new(w.weights),
-    })
 }

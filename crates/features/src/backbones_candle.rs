@@ -19,10 +19,7 @@ pub struct CandleBackbones {
 impl CandleBackbones {
     /// Loads both networks' weights from `sources` onto `device`.
     pub fn load(sources: &WeightSources, device: &Device) -> Result<Self, FeatureError> {
-        let load = |network: Network, source| {
-            load_state_dict(network, source)
-                .map_err(|e| FeatureError::Network { network: network.key(), message: e.to_string() })
-        };
+        let load = |network: Network, source| load_state_dict(network, source).map_err(FeatureError::from);
         // The two networks are built at the same time: building is mostly
         // single-threaded work (reading, transposing, transforming filters).
         let (resnet, vit) = rayon::join(
@@ -40,8 +37,8 @@ impl CandleBackbones {
     }
 }
 
-fn net_err(network: &'static str, e: impl std::fmt::Display) -> FeatureError {
-    FeatureError::Network { network, message: e.to_string() }
+fn net_err<E: std::error::Error + Send + Sync + 'static>(network: &'static str, e: E) -> FeatureError {
+    FeatureError::network(network, e)
 }
 
 fn rows(t: &Tensor, network: &'static str) -> Result<Vec<Vec<f32>>, FeatureError> {

@@ -10,6 +10,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::mpsc::Receiver;
+
+use relaxvqa_video::VideoInfo;
 use std::time::Instant;
 
 use relaxvqa_image::RgbImage;
@@ -17,8 +19,9 @@ use relaxvqa_image::RgbImage;
 use crate::accumulate::Accumulator;
 use crate::dump::{DumpTensor, TensorData};
 use crate::extract::{ExtractOptions, SampleFeatures, StageTimings};
+use crate::layout::{RESNET_LAYER_STACK, RESNET_POOL, VIT_POOL};
 use crate::prepare::Prepared;
-use crate::{Backbones, FeatureError, ResNetOutput};
+use crate::{Backbones, FeatureError, Observer, ResNetOutput, SampleImages};
 
 /// What the network stage hands back to the extraction.
 pub(crate) struct Consumed {
@@ -28,6 +31,8 @@ pub(crate) struct Consumed {
     pub timings: StageTimings,
     pub dump: Option<BTreeMap<String, DumpTensor>>,
     pub per_sample: Option<Vec<SampleFeatures>>,
+    /// The video's information and sampling interval, when it was opened.
+    pub opened: Option<(VideoInfo, u64)>,
 }
 
 /// The images of a batch: `batch_size` rounded up to a whole number of
@@ -77,8 +82,17 @@ pub(crate) fn consume(
     rx: Receiver<Result<Prepared, FeatureError>>,
     nets: &dyn Backbones,
     opts: &ExtractOptions,
-    progress: &mut dyn FnMut(usize),
+    observer: &mut dyn Observer,
+    opened: &Receiver<(VideoInfo, u64)>,
 ) -> Result<Consumed, FeatureError> {
+    // The decoder sends the video's information first (or fails, dropping
+    // the sender).
+    let opened = opened.recv().ok();
+    if let Some((info, k)) = &opened {
+        let expected = (info.frame_count > 0 && *k > 0).then(|| info.frame_count.div_ceil(*k) as usize);
+        observer.opened(info, expected);
+    }
+    let path = opened.as_ref().map(|(i, _)| i.path.clone()).unwrap_or_default();
     let threads = rayon::current_num_threads();
     let full = images_per_batch(opts.batch_size, threads);
     // The first batch is one image per thread, so that the networks start
@@ -126,6 +140,9 @@ pub(crate) fn consume(
             queue.push_back(f);
         }
         while queued >= batch || (finished && queued > 0) {
+            if opts.cancel.is_cancelled() {
+                return Err(FeatureError::Cancelled(path));
+            }
             let n = queued.min(batch);
             run_batch(&mut queue, n, nets, &mut timings)?;
             queued -= n;
@@ -133,11 +150,11 @@ pub(crate) fn consume(
             let before = out.done;
             while queue.front().is_some_and(|f| f.resnet.len() == f.images()) {
                 if let Some(f) = queue.pop_front() {
-                    out.finish(f);
+                    out.finish(f, observer);
                 }
             }
             if out.done > before {
-                progress(out.done);
+                observer.samples_done(out.done);
             }
         }
         if finished {
@@ -151,6 +168,7 @@ pub(crate) fn consume(
         timings,
         dump: out.dump,
         per_sample: out.per_sample,
+        opened,
     })
 }
 
@@ -189,14 +207,39 @@ fn run_batch(
     let t = Instant::now();
     let vit = nets.vit(&vit_in)?;
     timings.vit += t.elapsed().as_secs_f64();
-    if res.len() != resnet_in.len() || vit.len() != vit_in.len() {
-        return Err(FeatureError::Network { network: "backbones", message: "wrong number of outputs".into() });
-    }
+    check_outputs(&res, &vit, resnet_in.len())?;
     let (mut res, mut vit) = (res.into_iter(), vit.into_iter());
     for (at, take) in takes {
         let f = &mut queue[at];
         f.resnet.extend(res.by_ref().take(take));
         f.vit.extend(vit.by_ref().take(take));
+    }
+    Ok(())
+}
+
+/// A network implementation is outside this crate: its outputs are checked
+/// (count and lengths) before they are used, so a faulty one is an error,
+/// never a panic or a silently wrong mean.
+fn check_outputs(res: &[ResNetOutput], vit: &[Vec<f32>], images: usize) -> Result<(), FeatureError> {
+    let wrong = |network, what: String| FeatureError::network(network, what);
+    if res.len() != images {
+        return Err(wrong("resnet50", format!("{} outputs for {images} images", res.len())));
+    }
+    if vit.len() != images {
+        return Err(wrong("vit", format!("{} outputs for {images} images", vit.len())));
+    }
+    if let Some(r) = res.iter().find(|r| r.layer_stack.len() != RESNET_LAYER_STACK || r.pool.len() != RESNET_POOL) {
+        return Err(wrong(
+            "resnet50",
+            format!(
+                "an output of {} + {} values, expected {RESNET_LAYER_STACK} + {RESNET_POOL}",
+                r.layer_stack.len(),
+                r.pool.len()
+            ),
+        ));
+    }
+    if let Some(v) = vit.iter().find(|v| v.len() != VIT_POOL) {
+        return Err(wrong("vit", format!("an output of {} values, expected {VIT_POOL}", v.len())));
     }
     Ok(())
 }
@@ -211,9 +254,18 @@ struct Finisher {
 }
 
 impl Finisher {
-    fn finish(&mut self, f: InFlight) {
+    fn finish(&mut self, f: InFlight, observer: &mut dyn Observer) {
         let InFlight { prepared: p, resnet: res, vit } = f;
         let i = p.index;
+        if let Some(frame) = &p.rgb {
+            observer.sample_images(SampleImages {
+                index: i,
+                frame_number: p.frame_number,
+                frame,
+                frame_fragment: p.pair.as_ref().map(|q| &q.frame_fragment),
+                merged_fragment: p.pair.as_ref().map(|q| &q.merged_fragment),
+            });
+        }
         self.done += 1;
         self.acc.add(0, &res[0].layer_stack);
         self.acc.add(1, &vit[0]);
@@ -228,8 +280,8 @@ impl Finisher {
             d.insert(format!("frame.{i}.vit_pool"), f32s(&vit[0]));
             d.insert(format!("frame.{i}.resnet_input_rgb"), image(&p.resnet_in));
             d.insert(format!("frame.{i}.vit_input_rgb"), image(&p.vit_in));
-            if let Some(sd) = &p.dump {
-                d.insert(format!("frame.{i}.rgb"), image(&sd.rgb));
+            if let Some(rgb) = &p.rgb {
+                d.insert(format!("frame.{i}.rgb"), image(rgb));
             }
         }
         if let Some(pair) = &p.pair {
@@ -254,7 +306,7 @@ impl Finisher {
                 d.insert(format!("pair.{i}.merged_vit_pool"), f32s(merged_vit));
                 d.insert(format!("pair.{i}.frame_fragment"), image(&pair.frame_fragment));
                 d.insert(format!("pair.{i}.merged_fragment"), image(&pair.merged_fragment));
-                if let Some(pd) = p.dump.as_ref().and_then(|s| s.pair.as_ref()) {
+                if let Some(pd) = &p.dump {
                     d.insert(format!("pair.{i}.next_rgb"), image(&pd.next_rgb));
                     d.insert(
                         format!("pair.{i}.residual_patch_sums"),

@@ -9,10 +9,13 @@ use std::time::{Duration, Instant};
 use relaxvqa_video::{FrameSource, SampledFrames, VideoInfo};
 use serde::Serialize;
 
+use std::sync::{Arc, Mutex};
+
 use crate::consume::consume;
 use crate::dump::{DumpTensor, TensorData};
+use crate::layout::{Over, BLOCKS};
 use crate::prepare::{prepare, Prepared};
-use crate::{Backbones, FeatureError};
+use crate::{Backbones, CancelToken, FeatureError, Observer};
 
 /// How to run an extraction.
 #[derive(Clone, Debug)]
@@ -27,11 +30,40 @@ pub struct ExtractOptions {
     pub dump: bool,
     /// Keep each sample's own feature rows (for per-segment scores).
     pub per_sample: bool,
+    /// Stops the extraction when cancelled (checked between frames and
+    /// between network batches); the extraction then returns
+    /// [`FeatureError::Cancelled`].
+    pub cancel: CancelToken,
+    /// Frames with more pixels than this are refused before any work
+    /// ([`FeatureError::TooLarge`]); `None` for no limit. Optical flow runs
+    /// at full resolution: see [`DEFAULT_MAX_PIXELS`].
+    pub max_pixels: Option<u64>,
+    /// The thread pool of the preparation stage (resize, flow, fragments);
+    /// `None` makes one for this extraction with as many threads as the
+    /// calling pool. A model that extracts many videos passes its own.
+    pub prepare_pool: Option<Arc<rayon::ThreadPool>>,
 }
+
+/// The default frame-size limit: 8K UHD (7680x4320). Peak memory grows
+/// with the frame size (see `docs/performance.md`); larger frames need the
+/// limit raised on purpose.
+pub const DEFAULT_MAX_PIXELS: u64 = 7680 * 4320;
+
+/// Frames above this many pixels get one preparation worker instead of two:
+/// each worker holds a full-resolution optical-flow pyramid, so two of them
+/// at 8K cost gigabytes for little gain (the networks are the bottleneck).
+pub const LARGE_FRAME_PIXELS: u64 = 2560 * 1440;
 
 impl Default for ExtractOptions {
     fn default() -> Self {
-        Self { batch_size: 8, dump: false, per_sample: false }
+        Self {
+            batch_size: 8,
+            dump: false,
+            per_sample: false,
+            cancel: CancelToken::default(),
+            max_pixels: Some(DEFAULT_MAX_PIXELS),
+            prepare_pool: None,
+        }
     }
 }
 
@@ -88,6 +120,9 @@ pub struct VideoFeatures {
     pub dump: Option<BTreeMap<String, DumpTensor>>,
     /// Per-sample rows, when asked for.
     pub per_sample: Option<Vec<SampleFeatures>>,
+    /// What a user should know about this result (one line each): no frame
+    /// pair, frames smaller than a patch, damage the decoder concealed.
+    pub warnings: Vec<String>,
 }
 
 impl VideoFeatures {
@@ -136,6 +171,7 @@ struct Decoded {
     sampled: usize,
     pairs: usize,
     decode: Duration,
+    warnings: Vec<String>,
 }
 
 /// Extracts the features of the frame source that `open` makes; the source
@@ -152,20 +188,54 @@ where
     S: FrameSource,
     F: FnOnce() -> Result<S, relaxvqa_video::VideoError> + Send,
 {
+    extract_observed(open, nets, opts, &mut { progress })
+}
+
+/// [`extract_with`] with an [`Observer`] that also sees the video's
+/// information as soon as it is open and, when it asks, each sample's images.
+///
+/// Any stage's error (decoder, preparation, a network) ends the extraction
+/// promptly with that error; every thread it started has stopped when it
+/// returns.
+pub fn extract_observed<S, F>(
+    open: F,
+    nets: &dyn Backbones,
+    opts: &ExtractOptions,
+    observer: &mut dyn Observer,
+) -> Result<VideoFeatures, FeatureError>
+where
+    S: FrameSource,
+    F: FnOnce() -> Result<S, relaxvqa_video::VideoError> + Send,
+{
     let start = Instant::now();
     let batch = opts.batch_size.max(1);
+    let keep_frames = opts.dump || observer.wants_images();
+    let cancel = &opts.cancel;
 
     std::thread::scope(|scope| {
         let (info_tx, info_rx) = sync_channel::<(VideoInfo, u64)>(1);
         let (sample_tx, sample_rx) = sync_channel(2);
         let (prep_tx, prep_rx) = sync_channel::<Result<Prepared, FeatureError>>(batch.div_ceil(3) + 2);
+        // How many preparation workers to run, decided once the size is known.
+        let (workers_tx, workers_rx) = sync_channel::<usize>(1);
+        let max_pixels = opts.max_pixels;
         let decoder = scope.spawn(move || -> Result<Decoded, FeatureError> {
             let t = Instant::now();
             let mut samples = SampledFrames::new(open()?)?;
             let mut decode = t.elapsed();
-            let _ = info_tx.send((samples.info().clone(), samples.sampling().interval()));
-            let path = samples.info().path.clone();
+            let info = samples.info().clone();
+            let pixels = u64::from(info.width) * u64::from(info.height);
+            if let Some(max) = max_pixels.filter(|&m| pixels > m) {
+                return Err(FeatureError::TooLarge { path: info.path, width: info.width, height: info.height, max });
+            }
+            let _ = workers_tx.send(if pixels > LARGE_FRAME_PIXELS { 1 } else { PREPARATION_WORKERS });
+            let _ = info_tx.send((info.clone(), samples.sampling().interval()));
+            let path = info.path.clone();
+            let mut tiny = None;
             loop {
+                if cancel.is_cancelled() {
+                    return Err(FeatureError::Cancelled(path));
+                }
                 let t = Instant::now();
                 let next = samples.next();
                 decode += t.elapsed();
@@ -173,20 +243,33 @@ where
                     None => break,
                     Some(Err(e)) => return Err(e.into()),
                     Some(Ok(s)) => {
+                        let (w, h) = (s.rgb.width(), s.rgb.height());
+                        if tiny.is_none() && (w < PATCH || h < PATCH) {
+                            tiny = Some((w, h));
+                        }
                         if sample_tx.send((s, path.clone())).is_err() {
-                            break; // the consumer stopped
+                            break; // a later stage stopped; its error is reported
                         }
                     }
                 }
+            }
+            let mut warnings = Vec::new();
+            if let Some((w, h)) = tiny {
+                warnings.push(format!(
+                    "frames of {w}x{h} are smaller than one {PATCH}x{PATCH} patch: the fragments hold no picture, so the four fragment blocks do not depend on the content"
+                ));
+            }
+            if samples.pair_count() == 0 && samples.frames_decoded() > 0 {
+                warnings.push("the video has no frame pair (one frame, or one sampled frame at its end): the four fragment blocks are NaN and a head's imputer fills them".into());
             }
             Ok(Decoded {
                 frames_decoded: samples.frames_decoded(),
                 sampled: samples.sampled_count(),
                 pairs: samples.pair_count(),
                 decode,
+                warnings,
             })
         });
-        let keep_dump = opts.dump;
         // Several preparation workers (optical flow dominates at high
         // resolutions): at the start, before the networks have work, they
         // fill the first batch in parallel; later they share the cores with
@@ -195,24 +278,30 @@ where
         // Their image work runs in a thread pool of its own: the networks
         // keep the main pool's threads busy with long tasks, and rayon does
         // not preempt, so sharing it would stall the flow for seconds.
-        let prep_pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(rayon::current_num_threads())
-            .thread_name(|i| format!("relaxvqa-prepare-{i}"))
-            .build()
-            .ok();
-        let prep_pool = std::sync::Arc::new(prep_pool);
-        let sample_rx = std::sync::Arc::new(std::sync::Mutex::new(sample_rx));
-        let preparers: Vec<_> = (0..PREPARATION_WORKERS)
+        let prep_pool = match &opts.prepare_pool {
+            Some(p) => Some(Arc::clone(p)),
+            None => rayon::ThreadPoolBuilder::new()
+                .num_threads(rayon::current_num_threads())
+                .thread_name(|i| format!("relaxvqa-prepare-{i}"))
+                .build()
+                .ok()
+                .map(Arc::new),
+        };
+        // No message: the decoder failed before the size was known, and
+        // says why; one worker drains the (empty) channel.
+        let workers = workers_rx.recv().unwrap_or(1);
+        let sample_rx = Arc::new(Mutex::new(sample_rx));
+        let preparers: Vec<_> = (0..workers)
             .map(|_| {
                 let prep_tx = prep_tx.clone();
-                let sample_rx = std::sync::Arc::clone(&sample_rx);
-                let prep_pool = std::sync::Arc::clone(&prep_pool);
+                let sample_rx = Arc::clone(&sample_rx);
+                let prep_pool = prep_pool.clone();
                 scope.spawn(move || loop {
                     let next = sample_rx.lock().map_err(|_| ()).and_then(|rx| rx.recv().map_err(|_| ()));
                     let Ok((s, path)) = next else { break };
-                    let r = match prep_pool.as_ref() {
-                        Some(pool) => pool.install(|| prepare(s, keep_dump, &path)),
-                        None => prepare(s, keep_dump, &path),
+                    let r = match prep_pool.as_deref() {
+                        Some(pool) => pool.install(|| prepare(s, keep_frames, opts.dump, &path)),
+                        None => prepare(s, keep_frames, opts.dump, &path),
                     };
                     let failed = r.is_err();
                     if prep_tx.send(r).is_err() || failed {
@@ -221,9 +310,13 @@ where
                 })
             })
             .collect();
+        // Only the workers hold the receiver now: when they have all stopped
+        // (a later stage failed), the decoder's next send fails and it stops
+        // instead of waiting forever on a full channel.
+        drop(sample_rx);
         drop(prep_tx);
-        let consumed = consume(prep_rx, nets, opts, progress);
-        let opened = info_rx.recv().ok();
+        let consumed = consume(prep_rx, nets, opts, observer, &info_rx);
+        let opened = info_rx.try_recv().ok();
         let decoded = decoder.join().map_err(|_| FeatureError::Stage("decoder"))?;
         for preparer in preparers {
             preparer.join().map_err(|_| FeatureError::Stage("preparation"))?;
@@ -231,10 +324,11 @@ where
         // A decoder error is the root cause of anything the consumer saw.
         let decoded = decoded?;
         let mut out = consumed?;
-        let (info, interval) = opened.ok_or(FeatureError::Stage("decoder"))?;
+        let (info, interval) = out.opened.take().or(opened).ok_or(FeatureError::Stage("decoder"))?;
         if decoded.frames_decoded == 0 {
             return Err(FeatureError::NoFrames(info.path.clone()));
         }
+        check_finite(&out.features, decoded.pairs, &info.path)?;
         out.timings.decode = decoded.decode.as_secs_f64();
         out.timings.total = start.elapsed().as_secs_f64();
         debug_assert_eq!(out.sampled_frames, decoded.sampled);
@@ -249,6 +343,24 @@ where
             timings: out.timings,
             dump: out.dump,
             per_sample: out.per_sample,
+            warnings: decoded.warnings,
         })
     })
+}
+
+/// The patch size of the fragments (spec section 3).
+const PATCH: usize = 16;
+
+/// Every value of the vector must be a number, except the pair blocks of a
+/// video without a pair (NaN by definition, for the imputer).
+fn check_finite(features: &[f64], pairs: usize, path: &Path) -> Result<(), FeatureError> {
+    for b in BLOCKS {
+        if b.over == Over::Pairs && pairs == 0 {
+            continue;
+        }
+        if features[b.offset..b.offset + b.len].iter().any(|v| !v.is_finite()) {
+            return Err(FeatureError::NotFinite { path: path.to_owned(), block: b.name });
+        }
+    }
+    Ok(())
 }

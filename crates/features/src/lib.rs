@@ -10,16 +10,23 @@
 mod accumulate;
 mod backbones;
 mod backbones_candle;
+mod cancel;
 mod consume;
 mod dump;
 mod error;
 mod extract;
 pub mod layout;
+mod observe;
 mod prepare;
 
 pub use backbones::{Backbones, ResNetOutput};
 pub use backbones_candle::CandleBackbones;
+pub use cancel::CancelToken;
 pub use dump::{write_safetensors, DumpTensor, TensorData};
-pub use error::FeatureError;
-pub use extract::{extract, extract_path, extract_with, ExtractOptions, SampleFeatures, StageTimings, VideoFeatures};
+pub use error::{FeatureError, NetworkCause};
+pub use extract::{
+    extract, extract_observed, extract_path, extract_with, ExtractOptions, SampleFeatures, StageTimings, VideoFeatures,
+    DEFAULT_MAX_PIXELS, LARGE_FRAME_PIXELS,
+};
 pub use layout::{Block, BLOCKS, FEATURE_LEN};
+pub use observe::{Observer, SampleImages};

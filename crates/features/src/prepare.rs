@@ -24,8 +24,11 @@ pub(crate) struct Prepared {
     pub vit_in: RgbImage,
     /// The pair's fragments, when `(n, n+1)` is in P.
     pub pair: Option<PreparedPair>,
-    /// Intermediates kept for `--dump all`.
-    pub dump: Option<SampleDump>,
+    /// The decoded frame, kept for `--dump all` and for observers that
+    /// show the images.
+    pub rgb: Option<RgbImage>,
+    /// Intermediates of the pair kept for `--dump all`.
+    pub dump: Option<PairDump>,
     /// Time spent resizing.
     pub resize_time: Duration,
     /// Time spent on optical flow and the flow image.
@@ -42,12 +45,6 @@ pub(crate) struct PreparedPair {
     pub merged_fragment: RgbImage,
 }
 
-/// Intermediates of one sample, kept only when dumping.
-pub(crate) struct SampleDump {
-    pub rgb: RgbImage,
-    pub pair: Option<PairDump>,
-}
-
 /// Intermediates of one pair, kept only when dumping.
 pub(crate) struct PairDump {
     pub next_rgb: RgbImage,
@@ -62,7 +59,12 @@ pub(crate) struct PairDump {
 }
 
 /// Builds the network inputs of one sample.
-pub(crate) fn prepare(sample: Sample, keep_dump: bool, path: &std::path::Path) -> Result<Prepared, FeatureError> {
+pub(crate) fn prepare(
+    sample: Sample,
+    keep_frame: bool,
+    keep_dump: bool,
+    path: &std::path::Path,
+) -> Result<Prepared, FeatureError> {
     let t0 = Instant::now();
     let resnet_in = resnet_input(&sample.rgb);
     let vit_in = vit_input(&sample.rgb);
@@ -100,14 +102,15 @@ pub(crate) fn prepare(sample: Sample, keep_dump: bool, path: &std::path::Path) -
             (Some(PreparedPair { frame_fragment: f.frame_fragment, merged_fragment: f.merged_fragment }), dump)
         }
     };
-    let dump = keep_dump.then_some(SampleDump { rgb: sample.rgb, pair: pair_dump });
+    let rgb = (keep_frame || keep_dump).then_some(sample.rgb);
     Ok(Prepared {
         index: sample.index,
         frame_number: sample.frame_number,
         resnet_in,
         vit_in,
         pair,
-        dump,
+        rgb,
+        dump: pair_dump,
         resize_time,
         flow_time,
         fragment_time,

@@ -47,7 +47,7 @@ fn i64s(d: &TensorData) -> &[i64] {
 fn exact_items_survive_the_pipeline() {
     for stem in VIDEOS {
         let reference = TensorFile::reference(stem);
-        let opts = ExtractOptions { batch_size: 5, dump: true, per_sample: true };
+        let opts = ExtractOptions { batch_size: 5, dump: true, per_sample: true, ..Default::default() };
         let out = extract_path(&video(stem), &MeanNets, &opts, &mut |_| {}).unwrap();
         let dump = out.tensors();
         for k in ["video.frame_interval", "video.sampled_frame_count", "video.pair_count"] {
@@ -135,7 +135,7 @@ fn batches_cross_samples_and_each_output_reaches_its_own_sample() {
     let mut all_features = Vec::new();
     for batch_size in [1, 4, 5, 64] {
         let nets = RecordingNets::default();
-        let opts = ExtractOptions { batch_size, dump: true, per_sample: true };
+        let opts = ExtractOptions { batch_size, dump: true, per_sample: true, ..Default::default() };
         let out = two.install(|| extract_path(&path, &nets, &opts, &mut |_| {})).unwrap();
         let sizes = nets.resnet_batches.lock().unwrap().clone();
         let images = out.sampled_frames + 2 * out.pairs;

@@ -1,0 +1,155 @@
+//! Extraction results and options: the 35,203 values of a video with its
+//! per-sample rows, counts, warnings and provenance.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use relaxvqa_features::VideoFeatures;
+pub use relaxvqa_features::{CancelToken, DumpTensor, SampleFeatures, StageTimings, TensorData, FEATURE_LEN};
+use relaxvqa_video::VideoInfo;
+use serde::Serialize;
+
+/// The version of this library, recorded in every output.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Progress of one video: samples through the networks so far, and how many
+/// to expect when the container says how many frames it has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    /// Samples done.
+    pub done: usize,
+    /// Samples expected (an estimate from the container's frame count).
+    pub total: Option<usize>,
+}
+
+/// A progress callback; called on the thread that runs the extraction.
+pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
+
+/// How to extract one video.
+#[derive(Clone, Default)]
+pub struct ExtractOptions {
+    /// Keep every intermediate tensor under the reference fixtures' names
+    /// (holds the whole video's sampled frames: short clips only).
+    pub dump: bool,
+    /// Keep each sample's own feature row (for per-window scores).
+    pub per_sample: bool,
+    /// FFmpeg decoder threads; 0 lets FFmpeg pick. Set 1 when many videos
+    /// are decoded at once.
+    pub decode_threads: usize,
+    /// Stops the extraction when cancelled (promptly: between frames and
+    /// between network batches); the call then returns [`crate::Error::Cancelled`].
+    pub cancel: CancelToken,
+    /// Called as samples go through the networks.
+    pub progress: Option<ProgressFn>,
+}
+
+impl std::fmt::Debug for ExtractOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExtractOptions")
+            .field("dump", &self.dump)
+            .field("per_sample", &self.per_sample)
+            .field("decode_threads", &self.decode_threads)
+            .field("cancelled", &self.cancel.is_cancelled())
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+/// What was computed from what: recorded in outputs, shown in reports.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Provenance {
+    /// The input's name (path, URL or given name).
+    pub input: String,
+    /// The backbone weights, as given (`hub`, `synthetic`, a path, ...).
+    pub weights: String,
+    /// This library's version.
+    pub version: String,
+    /// Frames decoded.
+    pub frames: u64,
+    /// Sampled frames.
+    pub sampled_frames: usize,
+    /// Pairs.
+    pub pairs: usize,
+    /// The sampling interval k.
+    pub frame_interval: u64,
+}
+
+/// A video's features.
+#[derive(Clone, Debug)]
+pub struct Features {
+    /// The 35,203 values (spec section 5); the four fragment blocks are NaN
+    /// when the video has no frame pair.
+    pub values: Vec<f64>,
+    /// Each sample's own row, when asked for.
+    pub per_sample: Option<Vec<SampleFeatures>>,
+    /// What the decoder reported.
+    pub info: VideoInfo,
+    /// k.
+    pub frame_interval: u64,
+    /// N, frames decoded.
+    pub frames_decoded: u64,
+    /// |S|.
+    pub sampled_frames: usize,
+    /// |P|.
+    pub pairs: usize,
+    /// Seconds per stage.
+    pub timings: StageTimings,
+    /// What a user should know about the result.
+    pub warnings: Vec<String>,
+    /// Every intermediate, when asked for.
+    pub dump: Option<BTreeMap<String, DumpTensor>>,
+    /// What was computed from what.
+    pub provenance: Provenance,
+}
+
+impl Features {
+    pub(crate) fn new(v: VideoFeatures, input: String, weights: &str) -> Self {
+        let provenance = Provenance {
+            input,
+            weights: weights.to_owned(),
+            version: VERSION.to_owned(),
+            frames: v.frames_decoded,
+            sampled_frames: v.sampled_frames,
+            pairs: v.pairs,
+            frame_interval: v.frame_interval,
+        };
+        Self {
+            values: v.features,
+            per_sample: v.per_sample,
+            info: v.info,
+            frame_interval: v.frame_interval,
+            frames_decoded: v.frames_decoded,
+            sampled_frames: v.sampled_frames,
+            pairs: v.pairs,
+            timings: v.timings,
+            warnings: v.warnings,
+            dump: v.dump,
+            provenance,
+        }
+    }
+
+    /// The frame rate as a number (0 when the video reports none).
+    pub fn fps(&self) -> f64 {
+        let r = self.info.frame_rate;
+        if r.den == 0 {
+            0.0
+        } else {
+            f64::from(r.num) / f64::from(r.den)
+        }
+    }
+
+    /// The tensors of a feature file: `video.*` and, when dumped, every
+    /// intermediate.
+    pub fn tensors(&self) -> BTreeMap<String, DumpTensor> {
+        let mut t = self.dump.clone().unwrap_or_default();
+        t.insert(
+            "video.features".into(),
+            DumpTensor::new(vec![self.values.len()], TensorData::F64(self.values.clone())),
+        );
+        t.insert("video.frame_interval".into(), DumpTensor::scalar_i64(self.frame_interval as i64));
+        t.insert("video.sampled_frame_count".into(), DumpTensor::scalar_i64(self.sampled_frames as i64));
+        t.insert("video.pair_count".into(), DumpTensor::scalar_i64(self.pairs as i64));
+        t.insert("video.frame_count".into(), DumpTensor::scalar_i64(self.frames_decoded as i64));
+        t
+    }
+}

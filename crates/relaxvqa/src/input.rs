@@ -1,0 +1,134 @@
+//! What a video can come from: a file, raw frames with their geometry, any
+//! URL or pipe FFmpeg opens, or bytes in memory / any `Read + Seek` (read
+//! through a custom FFmpeg I/O context: an upload or a Python `bytes` object
+//! is never written to disk).
+
+use std::path::{Path, PathBuf};
+
+pub use relaxvqa_video::{FrameRate, RawVideo};
+
+/// `Read + Seek + Send`, as one object-safe trait for [`Input::reader`].
+pub trait ReadSeek: std::io::Read + std::io::Seek + Send {}
+impl<T: std::io::Read + std::io::Seek + Send> ReadSeek for T {}
+
+/// One video to extract or score.
+///
+/// ```
+/// use relaxvqa::Input;
+/// let a = Input::path("clip.mp4");
+/// let b = Input::bytes("upload.mp4", vec![0u8; 16]);
+/// let c = Input::url("-"); // standard input
+/// assert_eq!(a.name(), "clip.mp4");
+/// assert_eq!(b.name(), "upload.mp4");
+/// assert_eq!(c.name(), "-");
+/// ```
+pub struct Input {
+    pub(crate) source: Source,
+    pub(crate) raw: Option<RawVideo>,
+}
+
+pub(crate) enum Source {
+    File(PathBuf),
+    Url(String),
+    Reader { name: String, reader: Box<dyn ReadSeek> },
+}
+
+impl Input {
+    /// A local file (never read as a URL, even if its name looks like one).
+    pub fn path(path: impl Into<PathBuf>) -> Self {
+        Self { source: Source::File(path.into()), raw: None }
+    }
+
+    /// Anything FFmpeg's protocols open: `http://...`, `pipe:0`; `-` is
+    /// standard input.
+    pub fn url(url: impl Into<String>) -> Self {
+        Self { source: Source::Url(url.into()), raw: None }
+    }
+
+    /// Bytes in memory (a container file's bytes, or raw frames with
+    /// [`Input::raw`]); `name` is what messages and results call it.
+    pub fn bytes(name: impl Into<String>, data: impl AsRef<[u8]> + Send + 'static) -> Self {
+        Self::reader(name, std::io::Cursor::new(data))
+    }
+
+    /// Any seekable reader: an open file, a buffer, an upload.
+    pub fn reader(name: impl Into<String>, reader: impl ReadSeek + 'static) -> Self {
+        Self { source: Source::Reader { name: name.into(), reader: Box::new(reader) }, raw: None }
+    }
+
+    /// Reads the input as headerless raw video (`.yuv`) of this geometry,
+    /// pixel format and frame rate.
+    pub fn raw(mut self, raw: RawVideo) -> Self {
+        self.raw = Some(raw);
+        self
+    }
+
+    /// The name used in messages and results: the path, URL or given name.
+    pub fn name(&self) -> String {
+        match &self.source {
+            Source::File(p) => p.display().to_string(),
+            Source::Url(u) => u.clone(),
+            Source::Reader { name, .. } => name.clone(),
+        }
+    }
+
+    /// The local file, when the input is one.
+    pub fn file(&self) -> Option<&Path> {
+        match &self.source {
+            Source::File(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The raw-video parameters, when given.
+    pub fn raw_video(&self) -> Option<&RawVideo> {
+        self.raw.as_ref()
+    }
+}
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Input").field("name", &self.name()).field("raw", &self.raw).finish()
+    }
+}
+
+impl From<&Path> for Input {
+    fn from(p: &Path) -> Self {
+        Input::path(p)
+    }
+}
+
+impl From<PathBuf> for Input {
+    fn from(p: PathBuf) -> Self {
+        Input::path(p)
+    }
+}
+
+impl From<&PathBuf> for Input {
+    fn from(p: &PathBuf) -> Self {
+        Input::path(p.clone())
+    }
+}
+
+impl From<&str> for Input {
+    /// A path; use [`Input::url`] for URLs and `-`.
+    fn from(p: &str) -> Self {
+        Input::path(p)
+    }
+}
+
+/// Parses `WxH` (a raw video's `--size`).
+pub fn parse_size(s: &str) -> Option<(u32, u32)> {
+    s.split_once(['x', 'X'])
+        .and_then(|(w, h)| Some((w.trim().parse::<u32>().ok()?, h.trim().parse::<u32>().ok()?)))
+        .filter(|&(w, h)| w > 0 && h > 0)
+}
+
+/// Parses a frame rate `N` or `N/D`.
+pub fn parse_rate(s: &str) -> Option<FrameRate> {
+    let (n, d) = match s.split_once('/') {
+        Some((n, d)) => (n.trim().parse().ok()?, d.trim().parse().ok()?),
+        None => (s.trim().parse().ok()?, 1),
+    };
+    Some(FrameRate { num: n, den: d })
+}

@@ -1,0 +1,99 @@
+//! # relaxvqa: no-reference video quality (ReLaX-VQA)
+//!
+//! A quality score for a video with no pristine reference: the authors'
+//! 35,203 ReLaX-VQA features (ResNet-50 layer stacking and DINO ViT-B/16 on
+//! frames, residual fragments and optical-flow fragments), and their
+//! published MLP heads. This crate is what every front end (the `relaxvqa`
+//! command, the Python package, the HTTP service) stands on; its modules
+//! read as what a user does:
+//!
+//! - [`Model`] ([`model`]): load the backbones and a head once;
+//! - [`Model::extract`] ([`extract`]): a video's features;
+//! - [`Model::score`] ([`score`]): its score and per-window timeline;
+//! - [`batch`]: a whole dataset, resumable, with a combined matrix;
+//! - [`report::render`]: an HTML page of what the model looked at.
+//!
+//! ## Scoring a file
+//! ```
+//! # fn main() -> relaxvqa::Result<()> {
+//! # let clip = relaxvqa::testing::clip();
+//! # let head = relaxvqa::testing::head();
+//! use relaxvqa::{Model, ModelOptions, ScoreOptions};
+//! let model = Model::load(ModelOptions {
+//!     weights: "synthetic".into(), // "hub" for the real weights
+//!     head: Some(head),            // a zoo name such as "konvid-1k", or a head file
+//!     ..Default::default()
+//! })?;
+//! let score = model.score(clip.as_path(), &ScoreOptions::default())?;
+//! assert!(score.score.is_finite());
+//! # Ok(()) }
+//! ```
+//!
+//! ## Scoring bytes in memory
+//! An upload or a buffer is read through FFmpeg's custom I/O, never written
+//! to disk:
+//! ```
+//! # fn main() -> relaxvqa::Result<()> {
+//! # let clip = relaxvqa::testing::clip();
+//! # let head = relaxvqa::testing::head();
+//! use relaxvqa::{Input, Model, ModelOptions, ScoreOptions};
+//! let model = Model::load(ModelOptions { weights: "synthetic".into(), head: Some(head), ..Default::default() })?;
+//! let bytes: Vec<u8> = std::fs::read(&clip).expect("the clip");
+//! let score = model.score(Input::bytes("upload.mp4", bytes), &ScoreOptions::default())?;
+//! println!("{:.3} on {:?}", score.score, score.scale);
+//! # Ok(()) }
+//! ```
+//!
+//! ## Scoring a stream, with a timeline
+//! Any `Read + Seek`, or any URL or pipe FFmpeg opens (`Input::url("-")` is
+//! standard input):
+//! ```
+//! # fn main() -> relaxvqa::Result<()> {
+//! # let clip = relaxvqa::testing::clip();
+//! # let head = relaxvqa::testing::head();
+//! use relaxvqa::{Input, Model, ModelOptions, ScoreOptions};
+//! let model = Model::load(ModelOptions { weights: "synthetic".into(), head: Some(head), ..Default::default() })?;
+//! let file = std::fs::File::open(&clip).expect("the clip");
+//! let opts = ScoreOptions { segments: Some(1.0), ..Default::default() };
+//! let score = model.score(Input::reader("stream", file), &opts)?;
+//! for s in score.segments.unwrap_or_default() {
+//!     println!("{:5.1}-{:5.1} s  {:.3}", s.start, s.end, s.score);
+//! }
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+mod atomic;
+pub mod batch;
+mod error;
+pub mod extract;
+pub mod files;
+pub mod head;
+mod input;
+pub mod model;
+pub mod mos;
+mod open;
+pub mod report;
+pub mod score;
+pub mod scores;
+pub mod training;
+
+pub use error::{Error, ErrorKind, Result};
+pub use extract::{CancelToken, ExtractOptions, Features, Progress, ProgressFn, Provenance, FEATURE_LEN, VERSION};
+pub use head::{LoadedHead, OutputScale};
+pub use input::{parse_rate, parse_size, FrameRate, Input, RawVideo, ReadSeek};
+pub use model::{probe, Model, ModelOptions};
+pub use score::{Score, ScoreOptions, Segment};
+
+/// The crates this one is built on, for callers who need a lower level.
+pub mod lower {
+    pub use relaxvqa_features as features;
+    pub use relaxvqa_image as image;
+    pub use relaxvqa_model as model;
+    pub use relaxvqa_train as train;
+    pub use relaxvqa_video as video;
+}
+
+#[doc(hidden)]
+pub mod testing;

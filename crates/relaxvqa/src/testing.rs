@@ -1,0 +1,54 @@
+//! Support for this crate's documentation examples and for the tests of the
+//! front ends: the shared fixtures and a head with synthetic weights. Not
+//! part of the API (hidden from the documentation).
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use relaxvqa_model::head::{head_tensor_shapes, save_head_file, HeadFile, OutputScale, RELAXVQA_FEATURES};
+use relaxvqa_model::StateDict;
+
+/// The `shared/` folder beside the repository (or `$RELAXVQA_SHARED`).
+pub fn shared_dir() -> PathBuf {
+    std::env::var_os("RELAXVQA_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+}
+
+/// A short fixture clip (48 frames of 320x240).
+pub fn clip() -> PathBuf {
+    shared_dir().join("fixtures/videos/testsrc2_noise.mp4")
+}
+
+/// Writes a full-size head with synthetic weights and the fixture
+/// KoNViD-1k imputer and scaler to `path` (raw output scale): the head the
+/// fixture `synthetic_head_scores.json` was computed with.
+pub fn write_synthetic_head(path: &Path) -> crate::Result<()> {
+    let mut sd = StateDict::new();
+    for (name, shape) in head_tensor_shapes(RELAXVQA_FEATURES) {
+        let t = relaxvqa_model::synthetic::synthetic_tensor(&name, &shape);
+        sd.insert(name, t);
+    }
+    let fixtures = shared_dir().join("fixtures/head");
+    let bad = |e: relaxvqa_formats::FormatError| crate::Error::invalid(e.to_string());
+    let imputer =
+        relaxvqa_formats::joblib::read_simple_imputer(&fixtures.join("konvid_1k_imputer.pkl")).map_err(bad)?;
+    let scaler = relaxvqa_formats::joblib::read_min_max_scaler(&fixtures.join("konvid_1k_scaler.pkl")).map_err(bad)?;
+    let hf = HeadFile::new(sd, Some(imputer.into()), Some(scaler.into()), OutputScale::Raw, "synthetic v1 + konvid_1k")
+        .map_err(crate::Error::head("synthetic head"))?;
+    save_head_file(path, &hf).map_err(crate::Error::head(path.display().to_string()))
+}
+
+/// The synthetic head, written once per process to a temporary folder.
+pub fn head() -> String {
+    static HEAD: OnceLock<PathBuf> = OnceLock::new();
+    HEAD.get_or_init(|| {
+        let path = std::env::temp_dir().join(format!("relaxvqa-doc-head-{}.safetensors", std::process::id()));
+        if let Err(e) = write_synthetic_head(&path) {
+            eprintln!("cannot write the synthetic head: {e}");
+        }
+        path
+    })
+    .display()
+    .to_string()
+}

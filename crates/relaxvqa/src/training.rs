@@ -1,0 +1,246 @@
+//! Training a head on features and MOS with the authors' protocol, and
+//! evaluating it: the imputer and min-max scaler fitted on the training
+//! rows, the MLP trained with the authors' settings and chosen by k-fold
+//! cross-validation, saved as one head file; or N random train/test splits
+//! with median metrics. Fine-tuning starts from an existing head.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use relaxvqa_model::head::{read_head_weights, HeadFile, OutputScale, RELAXVQA_FEATURES};
+use relaxvqa_train::preprocess::{evaluate_splits, head_file, Preprocessing};
+use relaxvqa_train::protocol::select_by_cv;
+pub use relaxvqa_train::protocol::{CvOutcome, Selection, SplitsReport};
+use relaxvqa_train::train::{InitWeights, TrainConfig};
+
+use crate::mos::Labelled;
+use crate::{Error, Result};
+
+/// How to train.
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    /// Epochs (default: 120 below 5,000 videos, else 20, as the authors).
+    pub epochs: Option<usize>,
+    /// Seed of every random draw.
+    pub seed: u64,
+    /// Initial learning rate (the authors' 0.1).
+    pub lr: f64,
+    /// Mini-batch size (the authors' 256).
+    pub batch_size: usize,
+    /// SWALR rate during weight averaging, when given.
+    pub swa_lr: Option<f64>,
+    /// Early-stopping patience in epochs; 0 turns it off.
+    pub patience: usize,
+    /// How cross-validation picks the fold model.
+    pub select: Selection,
+    /// Cross-validation folds.
+    pub folds: usize,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            epochs: None,
+            seed: 0,
+            lr: 0.1,
+            batch_size: 256,
+            swa_lr: None,
+            patience: 5,
+            select: Selection::ByRmse,
+            folds: 10,
+        }
+    }
+}
+
+impl TrainOptions {
+    /// Refuses settings that would do nothing or nonsense (0 epochs, a
+    /// negative rate), before any data is read.
+    pub fn check(&self) -> Result<()> {
+        if self.epochs == Some(0) {
+            return Err(Error::invalid("--epochs 0 would write an untrained head: give at least 1"));
+        }
+        if self.folds < 2 {
+            return Err(Error::invalid(format!("--folds {}: cross-validation needs at least 2 folds", self.folds)));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::invalid("--batch-size 0: give at least 1"));
+        }
+        for (name, rate) in [("--lr", Some(self.lr)), ("--swa-lr", self.swa_lr)] {
+            if let Some(r) = rate.filter(|r| !(r.is_finite() && *r >= 0.0)) {
+                return Err(Error::invalid(format!("{name} {r}: a learning rate must be a finite number >= 0")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The epochs for `n` videos.
+    pub fn epochs_for(&self, n: usize) -> usize {
+        self.epochs.unwrap_or(if n < 5000 { 120 } else { 20 })
+    }
+
+    /// The training configuration for `n` videos, from `init` when fine-tuning.
+    pub fn config(&self, n: usize, init: Option<&InitHead>) -> TrainConfig {
+        let mut cfg = TrainConfig::authors(self.epochs_for(n), self.seed);
+        cfg.sgd.lr = self.lr;
+        cfg.batch_size = self.batch_size;
+        cfg.swa_lr = self.swa_lr;
+        cfg.patience = (self.patience > 0).then_some(self.patience);
+        cfg.init = init.map(|i| i.weights.clone());
+        cfg
+    }
+
+    /// Checks the folds fit `n` training rows: each fold validates on at
+    /// least 2 videos (a correlation needs two).
+    pub fn check_folds(&self, n: usize) -> Result<()> {
+        if n < 2 * self.folds {
+            return Err(Error::invalid(format!(
+                "--folds {}: {n} training videos give fewer than 2 per fold to validate on; use --folds {} or fewer, or more videos",
+                self.folds,
+                (n / 2).max(2)
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A head to fine-tune from, read and checked.
+#[derive(Clone)]
+pub struct InitHead {
+    /// The file.
+    pub path: PathBuf,
+    /// The file name, as recorded in the output head's metadata.
+    pub name: String,
+    /// Its SHA-256.
+    pub sha256: String,
+    /// Its input width.
+    pub width: usize,
+    /// Its weights.
+    pub weights: InitWeights,
+}
+
+/// Reads a head to fine-tune from: our head file or the authors' `.pth`,
+/// which must take the 35,203 ReLaX-VQA features.
+pub fn read_init(path: &Path) -> Result<InitHead> {
+    let w = read_head_weights(path).map_err(Error::head("--init"))?;
+    if w.input_width != RELAXVQA_FEATURES {
+        return Err(Error::invalid(format!(
+            "--init {}: the head takes {} features, not the {RELAXVQA_FEATURES} of ReLaX-VQA",
+            path.display(),
+            w.input_width
+        )));
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
+    Ok(InitHead {
+        path: path.to_path_buf(),
+        name,
+        sha256: w.sha256,
+        width: w.input_width,
+        weights: InitWeights::new(w.weights),
+    })
+}
+
+/// A trained head and how it was chosen.
+pub struct Trained {
+    /// The head file to save.
+    pub file: HeadFile,
+    /// Cross-validation's outcome.
+    pub cv: CvOutcome,
+    /// Folds used.
+    pub folds: usize,
+    /// Epochs configured.
+    pub epochs: usize,
+}
+
+/// Trains a head on `data` (features and MOS), recording `features_desc`
+/// (where the features came from) and the settings in its source.
+pub fn train(
+    data: &Labelled,
+    opts: &TrainOptions,
+    init: Option<&InitHead>,
+    scale: OutputScale,
+    features_desc: &str,
+) -> Result<Trained> {
+    opts.check()?;
+    check_init(data, init)?;
+    let n = data.y.len();
+    opts.check_folds(n)?;
+    let folds = opts.folds;
+    let cfg = opts.config(n, init);
+    let (pre, train) =
+        Preprocessing::fit_dataset(&data.x, &data.y, data.dim).map_err(Error::train("preprocessing the features"))?;
+    let cv = select_by_cv(&train, folds, opts.select, &cfg, &Device::Cpu).map_err(Error::train("training"))?;
+    let defaults = TrainOptions::default();
+    let mut source = format!(
+        "relaxvqa train: {n} videos from {features_desc}, epochs {}, seed {}, {folds}-fold by {:?}",
+        cfg.epochs, opts.seed, opts.select
+    );
+    if opts.lr != defaults.lr {
+        source.push_str(&format!(", lr {}", opts.lr));
+    }
+    if let Some(r) = opts.swa_lr {
+        source.push_str(&format!(", swa_lr {r}"));
+    }
+    if opts.patience != defaults.patience {
+        source.push_str(&format!(", patience {}", opts.patience));
+    }
+    if opts.batch_size != defaults.batch_size {
+        source.push_str(&format!(", batch {}", opts.batch_size));
+    }
+    if let Some(i) = init {
+        source.push_str(&format!(", fine-tuned from {} (sha256 {})", i.name, i.sha256));
+    }
+    let mut file = head_file(&cv.head, &pre, scale, source).map_err(Error::train("building the head file"))?;
+    if let Some(i) = init {
+        file.metadata.insert("fine_tuned_from".to_owned(), i.name.clone());
+        file.metadata.insert("fine_tuned_from_sha256".to_owned(), i.sha256.clone());
+    }
+    Ok(Trained { file, cv, folds, epochs: cfg.epochs })
+}
+
+/// The authors' evaluation protocol: `splits` random train/test splits
+/// (`test_fraction` held out, of videos or of groups), cross-validation
+/// inside each training part, median test metrics.
+pub fn evaluate(
+    data: &Labelled,
+    opts: &TrainOptions,
+    init: Option<&InitHead>,
+    splits: usize,
+    test_fraction: f64,
+) -> Result<SplitsReport> {
+    opts.check()?;
+    if splits == 0 {
+        return Err(Error::invalid("--splits 0 would evaluate nothing: give at least 1 (the authors use 21)"));
+    }
+    if !(test_fraction > 0.0 && test_fraction < 1.0) {
+        return Err(Error::invalid(format!("--test-fraction {test_fraction}: give a fraction between 0 and 1")));
+    }
+    check_init(data, init)?;
+    let cfg = opts.config(data.y.len(), init);
+    evaluate_splits(
+        &data.x,
+        &data.y,
+        data.dim,
+        data.groups.as_deref(),
+        splits,
+        test_fraction,
+        opts.folds,
+        opts.select,
+        &cfg,
+        &Device::Cpu,
+    )
+    .map_err(Error::train("evaluating splits"))
+}
+
+fn check_init(data: &Labelled, init: Option<&InitHead>) -> Result<()> {
+    if let Some(i) = init {
+        if i.width != data.dim {
+            return Err(Error::invalid(format!(
+                "--init {}: the head takes {} features but the training features have {}",
+                i.path.display(),
+                i.width,
+                data.dim
+            )));
+        }
+    }
+    Ok(())
+}
