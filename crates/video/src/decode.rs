@@ -468,6 +468,16 @@ impl VideoDecoder {
     }
 }
 
+impl std::fmt::Debug for VideoDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VideoDecoder")
+            .field("info", &self.info)
+            .field("frames", &self.frames)
+            .field("report", &self.report)
+            .finish_non_exhaustive()
+    }
+}
+
 impl FrameSource for VideoDecoder {
     fn info(&self) -> &VideoInfo {
         &self.info
