@@ -257,3 +257,78 @@ fn empty_and_garbage_files_still_fail_clearly() {
         assert!(msg.contains(path.to_str().unwrap()) && !msg.contains('\n'));
     }
 }
+
+#[test]
+fn a_rotated_stream_that_changes_size_matches_the_cli() {
+    // The CLI turns the new-size frame, then scales it to the first
+    // (rotated) size: transpose -> scale -> format.
+    quiet();
+    let dir = tempfile::tempdir().unwrap();
+    let rot = dir.path().join("rot90.mp4");
+    let source = fixture("videos/size_change.ts");
+    ffmpeg(&["-i", source.to_str().unwrap(), "-c", "copy", "-metadata:s:v:0", "rotate=90", rot.to_str().unwrap()]);
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-i"])
+        .arg(&rot)
+        .args(["-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("cannot run the ffmpeg CLI");
+    assert!(out.status.success());
+    let cli = out.stdout;
+    let mut dec = open(&rot).unwrap_or_else(|e| panic!("{e}"));
+    let mut ours = Vec::new();
+    let mut n = 0;
+    while let Some(f) = dec.next_frame(true).unwrap_or_else(|e| panic!("{e}")) {
+        let rgb = f.rgb.unwrap();
+        assert_eq!((rgb.width(), rgb.height()), (240, 320));
+        ours.extend_from_slice(rgb.as_bytes());
+        n += 1;
+    }
+    let (d, m) = differing(&ours, &cli);
+    println!("size_change.ts rotated 90: {n} frames, vs CLI: {d} differing bytes, max abs diff {m}");
+    assert_eq!((ours.len(), d), (cli.len(), 0));
+    assert!(dec.report().size_change.is_some());
+}
+
+#[test]
+fn a_change_of_size_and_bit_depth_keeps_the_first_format() {
+    // 8-bit 64x48, then 10-bit 96x64: the CLI keeps its first output format
+    // (rgb24) and size, converting the 10-bit frames straight to them.
+    quiet();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let a = d.join("a.ts");
+    let b = d.join("b.ts");
+    let noise = "noise=alls=20:allf=t";
+    for (path, size, pix_fmt) in [(&a, "64x48", "yuv420p"), (&b, "96x64", "yuv420p10le")] {
+        let source = format!("testsrc2=size={size}:rate=10,{noise}");
+        let out = path.to_str().unwrap();
+        ffmpeg(&["-f", "lavfi", "-i", &source, "-frames:v", "5", "-c:v", "libx264", "-pix_fmt", pix_fmt, out]);
+    }
+    let list = d.join("list.txt");
+    std::fs::write(&list, format!("file '{}'\nfile '{}'\n", a.display(), b.display())).unwrap();
+    let joined = d.join("joined.ts");
+    ffmpeg(&["-f", "concat", "-safe", "0", "-i", list.to_str().unwrap(), "-c", "copy", joined.to_str().unwrap()]);
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-i"])
+        .arg(&joined)
+        .args(["-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("cannot run the ffmpeg CLI");
+    assert!(out.status.success());
+    let mut dec = open(&joined).unwrap_or_else(|e| panic!("{e}"));
+    let mut ours = Vec::new();
+    while let Some(f) = dec.next_frame(true).unwrap_or_else(|e| panic!("{e}")) {
+        let rgb = f.rgb.unwrap();
+        assert_eq!((rgb.width(), rgb.height()), (64, 48));
+        ours.extend_from_slice(rgb.as_bytes());
+    }
+    let (n, m) = differing(&ours, &out.stdout);
+    println!(
+        "8-bit 64x48 then 10-bit 96x64: {} frames, vs CLI: {n} differing bytes, max abs diff {m}; {:?}",
+        ours.len() / (64 * 48 * 3),
+        dec.report().warnings()
+    );
+    assert_eq!((ours.len(), n), (out.stdout.len(), 0));
+    assert_eq!(dec.report().size_change.map(|c| c.other), Some((96, 64)));
+}
