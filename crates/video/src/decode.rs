@@ -371,9 +371,13 @@ impl VideoDecoder {
     /// decoder rejects is dropped (counted), and a read error ends the file
     /// (the decoder is drained).
     fn feed(&mut self) -> Result<(), VideoError> {
-        let mut packet = Packet::empty();
         let mut retries = 0u32;
         loop {
+            // A fresh packet each time: FFmpeg 5.1's av_read_frame blanks
+            // the packet it is given without unreferencing it, so reading
+            // into one that still holds a packet (of another stream, say)
+            // would leak that packet's buffers.
+            let mut packet = Packet::empty();
             match packet.read(&mut self.input) {
                 Ok(()) => {
                     if packet.stream() != self.stream_index {
