@@ -371,9 +371,13 @@ impl VideoDecoder {
     /// decoder rejects is dropped (counted), and a read error ends the file
     /// (the decoder is drained).
     fn feed(&mut self) -> Result<(), VideoError> {
-        let mut packet = Packet::empty();
         let mut retries = 0u32;
         loop {
+            // A fresh packet each time: FFmpeg 5.1's av_read_frame blanks
+            // the packet it is given without unreferencing it, so reading
+            // into one that still holds a packet (of another stream, say)
+            // would leak that packet's buffers.
+            let mut packet = Packet::empty();
             match packet.read(&mut self.input) {
                 Ok(()) => {
                     if packet.stream() != self.stream_index {
@@ -959,7 +963,16 @@ fn open_format(
     }
     let not_media =
         |code: c_int| VideoError::NotMedia { path: path.to_owned(), cause: ff::Error::from(code).to_string() };
+    if matches!(opening, Opening::Io { .. }) {
+        // Bytes from a reader may not make FFmpeg open anything else (an HLS
+        // or concat playlist naming files or URLs): no protocol matches
+        // "none".
+        options
+            .set("protocol_whitelist", "none")
+            .map_err(|cause| VideoError::NotMedia { path: path.to_owned(), cause })?;
+    }
     // SAFETY: allocates an empty format context (null when out of memory).
+    // Nothing below returns before avformat_open_input, which takes it.
     let mut ctx: *mut ffi::AVFormatContext = unsafe { ffi::avformat_alloc_context() };
     if ctx.is_null() {
         return Err(not_media(ffi::AVERROR(ffi::ENOMEM)));
@@ -978,12 +991,6 @@ fn open_format(
                 (*ctx).pb = io.as_mut_ptr();
                 (*ctx).flags |= ffi::AVFMT_FLAG_CUSTOM_IO;
             }
-            // Bytes from a reader may not make FFmpeg open anything else (an
-            // HLS or concat playlist naming files or URLs): no protocol
-            // matches "none".
-            options
-                .set("protocol_whitelist", "none")
-                .map_err(|cause| VideoError::NotMedia { path: path.to_owned(), cause })?;
             (name, Some(io))
         }
     };

@@ -156,3 +156,28 @@ fn a_reader_that_fails_part_way_ends_early() {
     assert!(!frames.is_empty() && frames.len() < 48);
     assert!(report.ended_early, "{report:?}");
 }
+
+#[test]
+fn bytes_never_make_ffmpeg_open_other_files() {
+    // An HLS playlist naming a local file: opened as a file, FFmpeg reads the
+    // segment (5 frames); as uploaded bytes it may not open anything.
+    quiet();
+    let dir = tempfile::tempdir().unwrap();
+    let segment = dir.path().join("seg.ts");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10"])
+        .args(["-frames:v", "5", "-c:v", "libx264"])
+        .arg(&segment)
+        .status()
+        .expect("cannot run the ffmpeg CLI");
+    assert!(status.success());
+    let playlist = format!("#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:0.5,\n{}\n#EXT-X-ENDLIST\n", segment.display());
+    let list = dir.path().join("list.m3u8");
+    std::fs::write(&list, &playlist).unwrap();
+    let (frames, _, _) = decode_all(MediaInput::File(list), &DecodeOptions::default());
+    assert_eq!(frames.len(), 5);
+    let result = open_input(MediaInput::bytes("list.m3u8", playlist.into_bytes()), &DecodeOptions::default())
+        .and_then(|dec| SampledFrames::new(dec)?.find_map(Result::err).map_or(Ok(()), Err));
+    let err = result.expect_err("the playlist's segment was opened");
+    println!("playlist as bytes: {err}");
+}

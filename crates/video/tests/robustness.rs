@@ -146,6 +146,16 @@ fn any_bytes_end_in_frames_or_an_error() {
         println!("seed {name}: {o:?}");
         assert!(o.opened && o.frames > 0 && !o.failed, "seed {name} does not decode: {o:?}");
     }
+    // Inputs the fuzzer once failed on (see fuzz/README.md): they must
+    // still end in frames or an error.
+    let regressions = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&regressions)
+        .map_or_else(|e| panic!("{}: {e}", regressions.display()), |d| d.map(|e| e.unwrap().path()).collect());
+    found.sort();
+    for path in found {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        println!("regression {name}: {:?}", run_one(&name, &std::fs::read(&path).unwrap()));
+    }
     let mut rng = Rng(0x5eed_0f71_de00);
     let (mut opened, mut with_frames, mut failed, mut worked_around, mut done) = (0, 0, 0, 0, 0);
     for case in 0..cases {
