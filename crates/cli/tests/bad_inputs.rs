@@ -243,3 +243,76 @@ fn messages_name_the_input_once_and_say_what_to_do() {
     fails_with(&o, "nope");
     assert!(!stderr(&o).contains(".relaxvqa-") && !stderr(&o).contains("tmp1"), "{}", stderr(&o));
 }
+
+fn ffmpeg(args: &[&str]) {
+    let ok = Command::new("ffmpeg").args(["-nostdin", "-loglevel", "error", "-y"]).args(args).status().unwrap();
+    assert!(ok.success(), "ffmpeg {args:?}");
+}
+
+fn extract_json(input: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
+    let o = run(relaxvqa()
+        .arg("extract")
+        .arg(input)
+        .args(["--weights", "synthetic", "--json"])
+        .args(extra)
+        .arg("-o")
+        .arg(out));
+    assert!(o.status.success(), "{}: {}", input.display(), stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn damaged_mid_file_is_decoded_like_ffmpeg_and_matches_its_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("damaged_mid.safetensors");
+    let j = extract_json(&video("damaged_mid"), &out, &["--dump", "all"]);
+    println!("decode: {}, warnings: {}", j["decode"], j["warnings"]);
+    assert_eq!(j["frames"], 74, "74 of 75 frames decode, as with the FFmpeg CLI");
+    assert!(j["decode"]["concealed_errors"].as_u64().unwrap() >= 1);
+    assert!(j["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("skipped")));
+    let tool = relaxvqa_fixtures::shared_dir().join("tools/compare_features.py");
+    let c = run(Command::new("python3")
+        .arg(&tool)
+        .arg(&out)
+        .arg(relaxvqa_fixtures::fixture("reference/damaged_mid.safetensors")));
+    assert!(c.status.success(), "compare_features.py reported failures on damaged_mid");
+}
+
+#[test]
+fn cut_short_and_partial_raw_inputs_give_features_with_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    // A faststart MP4 (index first) cut at 50%.
+    let full = dir.path().join("full.mp4");
+    let full_args: Vec<String> = vec![
+        "-f".into(),
+        "lavfi".into(),
+        "-i".into(),
+        "testsrc2=size=160x120:rate=25".into(),
+        "-t".into(),
+        "3".into(),
+        "-c:v".into(),
+        "libx264".into(),
+        "-pix_fmt".into(),
+        "yuv420p".into(),
+        "-movflags".into(),
+        "+faststart".into(),
+        full.display().to_string(),
+    ];
+    ffmpeg(&full_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let bytes = std::fs::read(&full).unwrap();
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let j = extract_json(&cut, &dir.path().join("cut.safetensors"), &[]);
+    println!("cut: frames {}, decode {}", j["frames"], j["decode"]);
+    assert!(j["frames"].as_u64().unwrap() > 10 && j["frames"].as_u64().unwrap() < 75);
+    assert_eq!(j["decode"]["ended_early"], true);
+    // A raw file of 50 whole 64x48 yuv420p frames and part of another.
+    let raw = dir.path().join("clip.yuv");
+    let frame = 64 * 48 * 3 / 2;
+    let data: Vec<u8> = (0..50 * frame + 1000).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&raw, data).unwrap();
+    let j = extract_json(&raw, &dir.path().join("raw.safetensors"), &["--size", "64x48", "--fps", "25"]);
+    println!("raw: frames {}, warnings {}", j["frames"], j["warnings"]);
+    assert_eq!(j["frames"], 50);
+    assert_eq!(j["decode"]["partial_frame_dropped"], true);
+}

@@ -104,7 +104,23 @@ pub fn write_features(path: &Path, features: &Features, identity: &Identity, as_
             }
         }
     }
-    write_safetensors(path, &tensors, Some(feature_metadata(identity)))?;
+    let mut meta = feature_metadata(identity);
+    let d = &features.decode;
+    meta.insert("decode_concealed_errors".to_owned(), d.concealed_errors.to_string());
+    meta.insert("decode_ended_early".to_owned(), d.ended_early.to_string());
+    if d.partial_frame_dropped {
+        meta.insert("decode_partial_frame_dropped".to_owned(), "true".to_owned());
+    }
+    if let Some(c) = d.size_change {
+        meta.insert(
+            "decode_size_change".to_owned(),
+            format!("{}x{} -> {}x{} at frame {}", c.first.0, c.first.1, c.other.0, c.other.1, c.at_frame),
+        );
+    }
+    if !features.warnings.is_empty() {
+        meta.insert("warnings".to_owned(), serde_json::to_string(&features.warnings).unwrap_or_default());
+    }
+    write_safetensors(path, &tensors, Some(meta))?;
     Ok(())
 }
 
