@@ -190,7 +190,7 @@ fn vector(pk: &Pickle, state: ObjRef, name: &str, class: &str) -> Result<Vec<f64
     if arr.shape.len() != 1 {
         return Err(FormatError::invalid(ctx, format!("shape {:?}, a vector expected", arr.shape)));
     }
-    Ok(arr.to_f64())
+    arr.to_f64()
 }
 
 fn all_finite(values: &[f64], ctx: &str) -> Result<(), FormatError> {
