@@ -1,5 +1,9 @@
 //! A small, safe reader for Python pickles (binary protocols 2 to 5).
 //!
+//! Hand-written on purpose: these files are made of class instances and
+//! torch's persistent ids, which `serde-pickle`'s value model does not keep,
+//! and candle's reader knows `.pth` tensors but not joblib objects.
+//!
 //! The authors publish their heads as `torch.save` checkpoints and their
 //! scalers as `joblib` pickles; both are pickle streams. Python's unpickler
 //! executes arbitrary code; this one only builds an inert value tree: a class
