@@ -503,7 +503,7 @@ impl<'a> Parser<'a, '_> {
                 }
                 b'd' => {
                     let items = self.pop_mark()?;
-                    if items.len() % 2 != 0 {
+                    if !items.len().is_multiple_of(2) {
                         return Err(self.malformed("DICT with an odd number of items"));
                     }
                     let pairs = items.chunks_exact(2).map(|p| (p[0], p[1])).collect();
@@ -600,7 +600,7 @@ impl<'a> Parser<'a, '_> {
                 }
                 b'u' => {
                     let items = self.pop_mark()?;
-                    if items.len() % 2 != 0 {
+                    if !items.len().is_multiple_of(2) {
                         return Err(self.malformed("SETITEMS with an odd number of items"));
                     }
                     let target = self.top()?;
