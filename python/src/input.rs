@@ -1,0 +1,192 @@
+//! What a Python object becomes as a video input:
+//!
+//! - `str` or `os.PathLike`: a local file;
+//! - `bytes`: the object itself, held (not copied) while the work runs;
+//! - `bytearray`, `memoryview`: copied once into a `bytes` object (their
+//!   contents could change while the work runs);
+//! - a binary file object (`read`, and `seek` for most containers): read
+//!   through [`PyReader`], which takes the GIL for each read;
+//! - with `size=` (and `pix_fmt=`, `fps=`): any of these read as headerless
+//!   raw video.
+
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::PathBuf;
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
+use pyo3::types::{PyByteArray, PyBytes, PyMemoryView, PyString};
+use relaxvqa::{FrameRate, Input, RawVideo};
+
+use crate::errors::input_error;
+
+/// How to read an input as raw video (`size=`, `pix_fmt=`, `fps=`).
+#[derive(Default)]
+pub(crate) struct RawArgs<'py> {
+    pub size: Option<String>,
+    pub pix_fmt: Option<String>,
+    pub fps: Option<Bound<'py, PyAny>>,
+}
+
+/// An input and the file it is, when it is one (for a feature file's
+/// identity).
+pub(crate) struct Converted {
+    pub input: Input,
+    pub file: Option<PathBuf>,
+}
+
+/// Turns `obj` into an [`Input`]; `name` overrides the name results and
+/// messages use for bytes and file objects.
+pub(crate) fn to_input(obj: &Bound<'_, PyAny>, name: Option<String>, raw: &RawArgs<'_>) -> PyResult<Converted> {
+    let py = obj.py();
+    let raw = raw_video(py, raw)?;
+    let (input, file) = if obj.is_instance_of::<PyBytes>() {
+        let data: PyBackedBytes = obj.extract()?;
+        (Input::bytes(name.unwrap_or_else(|| "<bytes>".into()), data), None)
+    } else if obj.is_instance_of::<PyByteArray>() || obj.is_instance_of::<PyMemoryView>() {
+        // One copy into an immutable `bytes`, then held like one.
+        let copy = py.get_type::<PyBytes>().call1((obj,))?;
+        let data: PyBackedBytes = copy.extract()?;
+        (Input::bytes(name.unwrap_or_else(|| "<bytes>".into()), data), None)
+    } else if !obj.is_instance_of::<PyString>() && obj.hasattr("read")? {
+        let io = py.import("io")?;
+        if obj.is_instance(&io.getattr("TextIOBase")?)? {
+            return Err(PyTypeError::new_err("a text file object: open the video in binary mode ('rb')"));
+        }
+        let name = name.or_else(|| obj.getattr("name").ok().and_then(|n| n.extract::<String>().ok()));
+        let reader = PyReader { file: obj.clone().unbind() };
+        (Input::reader(name.unwrap_or_else(|| "<file object>".into()), reader), None)
+    } else if let Ok(path) = obj.extract::<PathBuf>() {
+        (Input::path(path.clone()), Some(path))
+    } else {
+        let ty = obj.get_type().name()?;
+        return Err(PyTypeError::new_err(format!(
+            "expected a path (str or os.PathLike), bytes, bytearray, memoryview or a binary file object, not {ty}"
+        )));
+    };
+    Ok(Converted {
+        input: match raw {
+            Some(r) => input.raw(r),
+            None => input,
+        },
+        file,
+    })
+}
+
+/// The raw-video parameters, when `size` is given (defaults as the command
+/// line's: `yuv420p`, 25 frames a second).
+fn raw_video(py: Python<'_>, raw: &RawArgs<'_>) -> PyResult<Option<RawVideo>> {
+    let Some(size) = &raw.size else {
+        if raw.pix_fmt.is_some() || raw.fps.is_some() {
+            return Err(input_error(py, "pix_fmt and fps describe raw video: give its size too (size=\"WxH\")"));
+        }
+        return Ok(None);
+    };
+    let (width, height) = relaxvqa::parse_size(size)
+        .ok_or_else(|| input_error(py, format!("size {size}: expected WxH, e.g. 1920x1080")))?;
+    let frame_rate = match &raw.fps {
+        None => FrameRate { num: 25, den: 1 },
+        Some(f) => frame_rate(f)?,
+    };
+    Ok(Some(RawVideo {
+        width,
+        height,
+        pixel_format: raw.pix_fmt.clone().unwrap_or_else(|| "yuv420p".into()),
+        frame_rate,
+    }))
+}
+
+/// A frame rate from `"N"`, `"N/D"`, an int, a float (as the nearest
+/// fraction with a denominator up to 1001) or a `fractions.Fraction`.
+fn frame_rate(f: &Bound<'_, PyAny>) -> PyResult<FrameRate> {
+    let py = f.py();
+    let bad = |shown: String| input_error(py, format!("fps {shown}: expected N or N/D, e.g. 30000/1001"));
+    if let Ok(s) = f.extract::<String>() {
+        return relaxvqa::parse_rate(&s).filter(|r| r.num > 0 && r.den > 0).ok_or_else(|| bad(s));
+    }
+    if let (Ok(n), Ok(d)) = (f.getattr("numerator"), f.getattr("denominator")) {
+        if let (Ok(num), Ok(den)) = (n.extract::<i32>(), d.extract::<i32>()) {
+            if num > 0 && den > 0 {
+                return Ok(FrameRate { num, den });
+            }
+        }
+    }
+    let shown = f.str().map(|s| s.to_string()).unwrap_or_default();
+    let v: f64 = f.extract().map_err(|_| bad(shown.clone()))?;
+    if !(v.is_finite() && v > 0.0 && v < f64::from(i32::MAX)) {
+        return Err(bad(shown));
+    }
+    // The closest fraction with a small denominator (29.97 -> 30000/1001).
+    let best = (1..=1001)
+        .map(|den: i32| {
+            let num = (v * f64::from(den)).round();
+            (num, den, (num / f64::from(den) - v).abs())
+        })
+        .filter(|&(num, _, _)| num >= 1.0 && num <= f64::from(i32::MAX))
+        .min_by(|a, b| a.2.total_cmp(&b.2));
+    match best {
+        Some((num, den, _)) => Ok(FrameRate { num: num as i32, den }),
+        None => Err(bad(shown)),
+    }
+}
+
+/// A Python binary file object as `Read + Seek`: each call takes the GIL,
+/// calls the object's `read` or `seek`, and lets the GIL go again. It runs on
+/// the library's decoder thread while the calling thread waits without the
+/// GIL, so the two never block each other.
+pub(crate) struct PyReader {
+    file: Py<PyAny>,
+}
+
+/// A Python exception raised by a file object's method, as an I/O error.
+fn io_error(py: Python<'_>, method: &str, e: PyErr) -> io::Error {
+    let shown = e.value(py).str().map(|s| s.to_string()).unwrap_or_default();
+    let ty = e.get_type(py).name().map(|n| n.to_string()).unwrap_or_default();
+    io::Error::other(format!("the file object's {method}() raised {ty}: {shown}"))
+}
+
+impl Read for PyReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Python::attach(|py| {
+            let got = self.file.bind(py).call_method1("read", (buf.len(),)).map_err(|e| io_error(py, "read", e))?;
+            let data: PyBackedBytes = got.extract().map_err(|_| {
+                let ty = got.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+                io::Error::other(format!("the file object's read() returned {ty}, not bytes: open it in binary mode"))
+            })?;
+            if data.len() > buf.len() {
+                return Err(io::Error::other(format!(
+                    "the file object's read({}) returned {} bytes",
+                    buf.len(),
+                    data.len()
+                )));
+            }
+            buf[..data.len()].copy_from_slice(&data);
+            Ok(data.len())
+        })
+    }
+}
+
+impl Seek for PyReader {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        let (offset, whence) = match pos {
+            SeekFrom::Start(n) => {
+                (i64::try_from(n).map_err(|_| io::Error::other(format!("seek to {n}: out of range")))?, 0)
+            }
+            SeekFrom::Current(n) => (n, 1),
+            SeekFrom::End(n) => (n, 2),
+        };
+        Python::attach(|py| {
+            let got = self.file.bind(py).call_method1("seek", (offset, whence)).map_err(|e| io_error(py, "seek", e))?;
+            // `seek` returns the new position; some file-likes return None.
+            match got.extract::<Option<u64>>() {
+                Ok(Some(p)) => Ok(p),
+                _ => self
+                    .file
+                    .bind(py)
+                    .call_method0("tell")
+                    .and_then(|t| t.extract::<u64>())
+                    .map_err(|e| io_error(py, "tell", e)),
+            }
+        })
+    }
+}

@@ -1,0 +1,67 @@
+//! `relaxvqa._native`: the Python bindings of the `relaxvqa` library.
+//!
+//! The public package is `relaxvqa` (`python/relaxvqa/__init__.py`), which
+//! re-exports these classes, adds the batch helpers (`extract_many`,
+//! `score_many`) and defines the exception classes this module raises.
+//!
+//! - [`model`]: `Model` (backbones and a head, loaded once), `CancelToken`;
+//! - [`input`]: what a Python object becomes as a video input;
+//! - [`run`]: running the library's work off the interpreter, with Ctrl-C;
+//! - [`results`]: `Features`, `Score`, `Segment`;
+//! - [`errors`]: the library's errors as the package's exception classes.
+
+// The closures handed to the worker thread return the library's
+// `relaxvqa::Result` unchanged; its error type (128 bytes) is the library's
+// to shrink, not this crate's.
+#![allow(clippy::result_large_err)]
+
+mod errors;
+mod input;
+mod model;
+mod results;
+mod run;
+
+use pyo3::prelude::*;
+
+/// The native half of the `relaxvqa` package; import `relaxvqa` instead.
+#[pymodule]
+#[pyo3(name = "_native")]
+fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // FFmpeg's own log lines would repeat the one-line errors this module
+    // raises, in its words, on the user's stderr.
+    relaxvqa::lower::video::quiet_ffmpeg_log();
+    m.add("__version__", relaxvqa::VERSION)?;
+    m.add("FEATURE_LEN", relaxvqa::FEATURE_LEN)?;
+    m.add("DEFAULT_HEAD", relaxvqa::head::DEFAULT_HEAD)?;
+    m.add("DEFAULT_MAX_PIXELS", relaxvqa::lower::features::DEFAULT_MAX_PIXELS)?;
+    m.add_class::<model::Model>()?;
+    m.add_class::<model::CancelToken>()?;
+    m.add_class::<results::Features>()?;
+    m.add_class::<results::Score>()?;
+    m.add_class::<results::Segment>()?;
+    m.add_function(wrap_pyfunction!(heads, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_duration, m)?)?;
+    m.add_function(wrap_pyfunction!(write_synthetic_head, m)?)?;
+    Ok(())
+}
+
+/// The names of the published quality heads (``Model(head=NAME)``).
+#[pyfunction]
+fn heads() -> Vec<&'static str> {
+    relaxvqa::lower::model::zoo::head_names()
+}
+
+/// Seconds in a window length such as ``"2s"``, ``"500ms"``, ``"1m"`` or
+/// ``"1.5"``; raises InputError for anything else.
+#[pyfunction]
+fn parse_duration(py: Python<'_>, text: &str) -> PyResult<f64> {
+    relaxvqa::score::parse_duration(text).map_err(|e| errors::to_py(py, e))
+}
+
+/// Test helper (not API): writes a full-size head with synthetic weights and
+/// the fixture KoNViD-1k imputer and scaler, as the library's own tests do.
+#[pyfunction]
+#[pyo3(name = "_write_synthetic_head")]
+fn write_synthetic_head(py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
+    py.detach(|| relaxvqa::testing::write_synthetic_head(&path)).map_err(|e| errors::to_py(py, e))
+}
