@@ -37,6 +37,8 @@ pub enum Command {
     Eval(crate::eval::EvalArgs),
     /// Make a learnable synthetic-distortion dataset with FFmpeg.
     SynthDataset(crate::synth::SynthArgs),
+    /// Run the quality-scoring HTTP service (durable job queue).
+    Serve(relaxvqa_serve::ServeArgs),
 }
 
 /// What `--dump` keeps besides the feature vector.
