@@ -186,7 +186,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         select: a.select.into(),
         folds: a.folds,
     };
-    opts.check()?;
+    opts.check(a.init.is_some())?;
     if a.splits == Some(0) {
         anyhow::bail!("--splits 0 would evaluate nothing: give at least 1 (the authors use 21)");
     }

@@ -203,8 +203,7 @@ pub fn tensor_f64(t: &TensorView<'_>, path: &Path, name: &str) -> Result<Vec<f64
 /// The feature vector of one per-video feature file.
 pub fn read_feature_vector(path: &Path) -> Result<Vec<f64>> {
     let bytes = std::fs::read(path).map_err(Error::io(path))?;
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| Error::invalid(format!("{}: not a safetensors file ({e})", path.display())))?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| not_safetensors(path, &bytes, e))?;
     let t = st
         .tensor("video.features")
         .map_err(|_| Error::invalid(format!("{}: no video.features: not a relaxvqa feature file", path.display())))?;
@@ -217,6 +216,21 @@ pub fn read_feature_vector(path: &Path) -> Result<Vec<f64>> {
         )));
     }
     Ok(v)
+}
+
+/// Why `bytes` is not a feature file, in words a user can act on (the
+/// safetensors parser's own "header too large" says nothing about a NumPy
+/// file given by mistake).
+fn not_safetensors(path: &Path, bytes: &[u8], e: safetensors::SafeTensorError) -> Error {
+    let what = if bytes.starts_with(b"\x93NUMPY") {
+        "a NumPy .npy file, not a relaxvqa feature file: give the features.safetensors beside it, or its folder"
+            .to_owned()
+    } else if bytes.is_empty() {
+        "the file is empty, not a relaxvqa feature file".to_owned()
+    } else {
+        format!("not a relaxvqa feature file (.safetensors): {e}")
+    };
+    Error::invalid(format!("{}: {what}", path.display()))
 }
 
 /// Feature rows with their names, row-major.
@@ -239,11 +253,8 @@ pub(crate) fn stem(p: &Path) -> String {
 /// metadata) or a per-video file (`video.features`, named by its stem).
 fn read_rows_file(path: &Path) -> Result<FeatureRows> {
     let bytes = std::fs::read(path).map_err(Error::io(path))?;
-    let not_st = |e: safetensors::SafeTensorError| {
-        Error::invalid(format!("{}: not a safetensors feature file ({e})", path.display()))
-    };
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(not_st)?;
-    let st = SafeTensors::deserialize(&bytes).map_err(not_st)?;
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| not_safetensors(path, &bytes, e))?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| not_safetensors(path, &bytes, e))?;
     if let Ok(t) = st.tensor("features") {
         let shape = t.shape().to_vec();
         if shape.len() != 2 {

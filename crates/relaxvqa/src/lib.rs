@@ -77,6 +77,7 @@ mod open;
 pub mod report;
 pub mod score;
 pub mod scores;
+pub mod synth;
 pub mod training;
 
 pub use error::{Error, ErrorKind, Result};

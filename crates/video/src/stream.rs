@@ -4,6 +4,7 @@
 
 use relaxvqa_image::RgbImage;
 
+use crate::report::DecodeReport;
 use crate::sample::Sampling;
 use crate::source::{FrameSource, VideoInfo};
 use crate::VideoError;
@@ -89,6 +90,13 @@ impl<S: FrameSource> SampledFrames<S> {
         self.pairs
     }
 
+    /// What the source had to work around so far (see
+    /// [`FrameSource::report`]): complete once the iterator has returned
+    /// `None`.
+    pub fn report(&self) -> DecodeReport {
+        self.source.report()
+    }
+
     /// Gives the source back (to reuse a decoder's state, say).
     pub fn into_source(self) -> S {
         self.source
@@ -119,7 +127,13 @@ impl<S: FrameSource> SampledFrames<S> {
             let Some(frame) = frame else {
                 self.finished = true;
                 if self.frames_decoded == 0 {
-                    return Err(VideoError::NoFrames { path: self.source.info().path.clone() });
+                    let path = self.source.info().path.clone();
+                    let report = self.source.report();
+                    return Err(if report.is_clean() {
+                        VideoError::NoFrames { path }
+                    } else {
+                        VideoError::Damaged { path, frames: 0, cause: report.warnings().join("; ") }
+                    });
                 }
                 // The last frame was sampled: it has no pair.
                 return Ok(self.pending.take().map(|(n, rgb)| self.emit(n, rgb, None)));
