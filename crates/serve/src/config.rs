@@ -62,6 +62,29 @@ pub struct ServeArgs {
     pub batch_size: usize,
 }
 
+impl ServeArgs {
+    /// The defaults of every flag, with this data dir (for embedding the
+    /// service in a program or a test).
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: data_dir.into(),
+            weights: "hub".into(),
+            model: DEFAULT_HEAD.into(),
+            media_root: None,
+            token_file: None,
+            max_queue: 64,
+            max_upload_bytes: 2 << 30,
+            workers: 1,
+            segments_default: "1s".into(),
+            job_timeout: None,
+            request_timeout: "15m".into(),
+            idle_timeout: "30s".into(),
+            batch_size: 8,
+        }
+    }
+}
+
 /// The service's settings, checked.
 #[derive(Clone, Debug)]
 pub struct Config {

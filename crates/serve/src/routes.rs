@@ -19,6 +19,20 @@ use crate::error::{ApiError, ErrorBody};
 use crate::store::{Cancel, NewJob, Status};
 use crate::upload::{body_to_bytes, body_to_file, resolve_media};
 
+/// Every route, as (method, path): the router below and the OpenAPI
+/// document must both have exactly these (tested).
+pub const ROUTES: [(&str, &str); 9] = [
+    ("post", "/v1/jobs"),
+    ("get", "/v1/jobs/{id}"),
+    ("delete", "/v1/jobs/{id}"),
+    ("get", "/v1/jobs/{id}/report"),
+    ("post", "/v1/score"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+];
+
 /// The router of every route (without the middleware).
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -108,8 +122,9 @@ async fn enqueue(app: &Arc<App>, segments: Option<&str>, req: Request) -> Result
         inserted?;
         return Err(queue_full(max));
     }
-    app.queue.notify();
+    // The document as queued, read before a worker is woken.
     let job = app.db(move |s| s.get(&id)).await?.ok_or_else(|| ApiError::internal("the new job vanished"))?;
+    app.queue.notify();
     Ok(JobDoc::of(&job))
 }
 
@@ -260,13 +275,13 @@ pub async fn job_report(State(app): State<Arc<App>>, Path(id): Path<String>) -> 
 }
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "probes", responses((status = 200, description = "Alive", body = String)))]
+#[utoipa::path(get, path = "/healthz", tag = "probes", security(()), responses((status = 200, description = "Alive", body = String)))]
 pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
 /// Readiness: the model is loaded.
-#[utoipa::path(get, path = "/readyz", tag = "probes", responses(
+#[utoipa::path(get, path = "/readyz", tag = "probes", security(()), responses(
     (status = 200, description = "The model is loaded", body = String),
     (status = 503, description = "Still loading (or failed to load)", body = ErrorBody)))]
 pub async fn readyz(State(app): State<Arc<App>>) -> Response {

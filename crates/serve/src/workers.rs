@@ -185,8 +185,19 @@ fn run_job(app: &App, job: Job) {
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| report(model, Input::path(&job.input), &opts)));
     app.queue.running().remove(&job.id);
     let seconds = running.started.elapsed().as_secs_f64();
+    // An upload is named by its job, never by its path in the data dir.
+    let server_path = job.input.display().to_string();
+    let public = |text: &str| {
+        if job.upload {
+            text.replace(&server_path, &format!("upload {}", job.id))
+        } else {
+            text.to_owned()
+        }
+    };
     let status = match outcome {
-        Ok(Ok((html, score))) => {
+        Ok(Ok((html, mut score))) => {
+            let html = public(&html);
+            score.provenance.input = public(&score.provenance.input);
             let sampled = score.provenance.sampled_frames;
             match finish_done(app, &job.id, &html, &score) {
                 Ok(true) => {
@@ -214,7 +225,7 @@ fn run_job(app: &App, job: Job) {
         },
         Ok(Err(e)) => {
             let kind = serde_json::to_value(e.kind()).ok().and_then(|v| v.as_str().map(str::to_owned));
-            fail(app, &job.id, &e.to_string(), kind.as_deref().unwrap_or("internal"))
+            fail(app, &job.id, &public(&e.to_string()), kind.as_deref().unwrap_or("internal"))
         }
         Err(_) => fail(app, &job.id, "internal error (a worker panicked); please report it", "internal"),
     };
