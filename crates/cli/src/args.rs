@@ -39,6 +39,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Make a learnable synthetic-distortion dataset with FFmpeg.
     SynthDataset(SynthArgs),
+    /// Run the quality-scoring HTTP service (durable job queue).
+    Serve(relaxvqa_serve::ServeArgs),
 }
 
 /// What `--dump` keeps besides the feature vector.

@@ -73,6 +73,7 @@ fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
         args::Command::Train(a) => train::run(a),
         args::Command::Eval(a) => eval::run(a),
         args::Command::SynthDataset(a) => synth::run(a),
+        args::Command::Serve(a) => relaxvqa_serve::run(a, threads),
     }
 }
 

@@ -155,3 +155,26 @@ fn a_folder_given_to_list_says_how_to_pass_it() {
     assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
     assert!(stderr.contains("VIDEO argument"), "{stderr}");
 }
+
+#[test]
+fn standard_input_gives_the_features_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.mp4");
+    let ok = Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25", "-t", "2"])
+        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart"])
+        .arg(&clip)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let (a, b) = (dir.path().join("a.safetensors"), dir.path().join("b.safetensors"));
+    let o = run(relaxvqa().arg("extract").arg(&clip).args(["--weights", "synthetic", "-o"]).arg(&a));
+    assert!(o.status.success());
+    let o = run(relaxvqa()
+        .args(["extract", "-", "--weights", "synthetic", "-o"])
+        .arg(&b)
+        .stdin(std::fs::File::open(&clip).unwrap()));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (fa, fb) = (TensorFile::open(&a).get("video.features").f64(), TensorFile::open(&b).get("video.features").f64());
+    assert!(fa.iter().zip(&fb).all(|(x, y)| x.to_bits() == y.to_bits()), "stdin differs from the file");
+}

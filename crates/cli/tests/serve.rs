@@ -1,0 +1,210 @@
+//! `relaxvqa serve`, the real binary: the same scores as `relaxvqa score`
+//! bit for bit, and no job lost or completed twice across `kill -9` and
+//! SIGTERM. Every server listens on 127.0.0.1 with an OS-assigned port, is
+//! bounded in time and is killed when its test ends.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{relaxvqa, run, synthetic_head_file};
+use relaxvqa_fixtures::{video, VIDEOS};
+use serde_json::Value;
+
+/// A `relaxvqa serve` process, killed on drop.
+struct Serve {
+    child: Child,
+    base: String,
+}
+
+impl Serve {
+    fn start(data: &Path, head: &Path) -> Self {
+        let mut child = relaxvqa()
+            .args(["--threads", "2", "serve", "--listen", "127.0.0.1:0", "--weights", "synthetic"])
+            .arg("--data-dir")
+            .arg(data)
+            .arg("--model")
+            .arg(head)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("starting relaxvqa serve");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("stdout");
+        BufReader::new(stdout).read_line(&mut line).expect("the listening line");
+        let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected: {line:?}"));
+        let s = Self { child, base: addr.to_owned() };
+        let t0 = Instant::now();
+        while get(&format!("{}/readyz", s.base)).0 != 200 {
+            assert!(t0.elapsed() < Duration::from_secs(60), "not ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        s
+    }
+
+    fn job(&self, id: &str) -> Value {
+        let (code, doc) = get(&format!("{}/v1/jobs/{id}", self.base));
+        assert_eq!(code, 200, "{doc}");
+        doc
+    }
+
+    fn submit(&self, file: &Path) -> String {
+        let r = ureq::post(&format!("{}/v1/jobs", self.base))
+            .set("Content-Type", "video/mp4")
+            .send_bytes(&std::fs::read(file).unwrap())
+            .expect("submit");
+        assert_eq!(r.status(), 202);
+        let v: Value = r.into_json().unwrap();
+        v["id"].as_str().unwrap().to_owned()
+    }
+
+    fn wait_final(&self, id: &str, limit: Duration) -> Value {
+        let t0 = Instant::now();
+        loop {
+            let doc = self.job(id);
+            if ["done", "failed", "cancelled"].contains(&doc["status"].as_str().unwrap_or("")) {
+                return doc;
+            }
+            assert!(t0.elapsed() < limit, "not finished after {limit:?}: {doc}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn wait_status(&self, id: &str, status: &str, limit: Duration) {
+        let t0 = Instant::now();
+        while self.job(id)["status"] != status {
+            assert!(t0.elapsed() < limit, "job {id} never {status}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then waits (bounded) for a clean exit.
+    fn terminate(mut self) {
+        let st = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(st.success());
+        let t0 = Instant::now();
+        loop {
+            if let Some(code) = self.child.try_wait().unwrap() {
+                assert!(code.success(), "exit after SIGTERM: {code}");
+                return;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(30), "still running 30 s after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn get(url: &str) -> (u16, Value) {
+    let resp = match ureq::get(url).timeout(Duration::from_secs(30)).call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{url}: {e}"),
+    };
+    let code = resp.status();
+    let text = resp.into_string().unwrap_or_default();
+    (code, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+fn uploads(data: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(data.join("uploads")).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default()
+}
+
+/// Every fixture video through the service and through `relaxvqa score`
+/// (one run for the three): the same score and timeline, bit for bit.
+#[test]
+fn service_scores_equal_relaxvqa_score() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = synthetic_head_file(dir.path());
+    let s = Serve::start(&dir.path().join("data"), &head);
+    let ids: Vec<String> = VIDEOS.iter().map(|v| s.submit(&video(v))).collect();
+    let docs: Vec<Value> = ids.iter().map(|id| s.wait_final(id, Duration::from_secs(300))).collect();
+    drop(s);
+    let out = run(relaxvqa()
+        .args(["--threads", "2", "score", "--weights", "synthetic", "--segments", "1s", "--json", "--quiet"])
+        .arg("--model")
+        .arg(&head)
+        .args(VIDEOS.iter().map(|v| video(v))));
+    assert!(out.status.success());
+    let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (k, (stem, doc)) in VIDEOS.iter().zip(&docs).enumerate() {
+        assert_eq!(doc["status"], "done", "{doc}");
+        let want = &cli["videos"][k];
+        assert_eq!(want["name"], *stem);
+        let (a, b) = (doc["score"].as_f64().unwrap(), want["score"].as_f64().unwrap());
+        println!("{stem}: service {a:.17} cli {b:.17} difference {:e}", (a - b).abs());
+        assert_eq!(a.to_bits(), b.to_bits(), "{stem}: the service's score differs");
+        assert_eq!(doc["segments"], want["segments"], "{stem}: the timelines differ");
+        assert_eq!(doc["scale"], cli["scale"]);
+    }
+}
+
+/// A tiny clip (64x64, 12 frames) made with the ffmpeg tool.
+fn tiny_clip(dir: &Path) -> PathBuf {
+    let out = dir.join("tiny.mp4");
+    let st = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=24", "-frames:v", "12"])
+        .args(["-pix_fmt", "yuv420p", "-c:v", "mpeg4", "-q:v", "4"])
+        .arg(&out)
+        .status()
+        .expect("the ffmpeg tool (scripts/setup.sh installs it)");
+    assert!(st.success(), "ffmpeg failed");
+    out
+}
+
+/// `kill -9` while a job runs, then a restart on the same data dir: every
+/// job ends done exactly once, the interrupted one started twice; finished
+/// results are still served; uploads of ended jobs are gone. Then SIGTERM
+/// while a job runs puts it back in the queue for the next start.
+#[test]
+fn no_job_lost_across_kill_9_and_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = synthetic_head_file(dir.path());
+    let data = dir.path().join("data");
+    let s = Serve::start(&data, &head);
+    let tiny = tiny_clip(dir.path());
+    let first = s.submit(&tiny);
+    s.wait_final(&first, Duration::from_secs(120));
+    let long = s.submit(&video("testsrc2_noise"));
+    let queued = s.submit(&tiny);
+    s.wait_status(&long, "running", Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(500));
+    drop(s); // kill -9
+    assert_eq!(uploads(&data).len(), 2, "the queued and the interrupted uploads survive the crash");
+
+    let s = Serve::start(&data, &head);
+    let before = s.job(&first);
+    assert_eq!(before["status"], "done", "a finished result is still served");
+    for id in [&long, &queued] {
+        let doc = s.wait_final(id, Duration::from_secs(300));
+        assert_eq!(doc["status"], "done", "{doc}");
+    }
+    assert_eq!(s.job(&long)["attempts"], 2, "the interrupted job ran again");
+    assert_eq!(s.job(&queued)["attempts"], 1, "the queued job ran once");
+    assert_eq!(s.job(&first)["attempts"], 1, "the finished job did not run again");
+    assert_eq!(s.job(&first)["finished"], before["finished"], "and was not completed again");
+    assert!(uploads(&data).is_empty(), "uploads of ended jobs are removed: {:?}", uploads(&data));
+    let (code, html) = get(&format!("{}/v1/jobs/{long}/report", s.base));
+    assert_eq!(code, 200);
+    assert!(html.as_str().unwrap().contains("Quality report"));
+
+    // SIGTERM while a job runs: it goes back to the queue, and runs at the
+    // next start.
+    let again = s.submit(&video("testsrc2_noise"));
+    s.wait_status(&again, "running", Duration::from_secs(60));
+    s.terminate();
+    assert_eq!(uploads(&data).len(), 1, "the requeued job keeps its upload");
+    let s = Serve::start(&data, &head);
+    let doc = s.wait_final(&again, Duration::from_secs(300));
+    assert_eq!(doc["status"], "done", "{doc}");
+    assert_eq!(doc["attempts"], 2);
+    assert!(uploads(&data).is_empty());
+}

@@ -1,0 +1,54 @@
+//! The state every handler and worker shares.
+
+use std::sync::OnceLock;
+
+use relaxvqa::Model;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::workers::Queue;
+
+/// The service's shared state.
+pub struct App {
+    /// The checked settings.
+    pub config: Config,
+    /// The job database.
+    pub store: Store,
+    /// The metrics.
+    pub metrics: Metrics,
+    /// The model, once loaded (after the listener is up).
+    pub model: OnceLock<Model>,
+    /// Why the model could not be loaded.
+    pub model_error: OnceLock<String>,
+    /// Idle workers and running jobs.
+    pub queue: Queue,
+    /// Woken whenever a job ends (for `POST /v1/score`'s wait).
+    pub finished: tokio::sync::Notify,
+}
+
+impl App {
+    /// Runs a database call off the async threads.
+    pub async fn db<T: Send + 'static>(
+        self: &std::sync::Arc<Self>,
+        f: impl FnOnce(&Store) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, crate::error::ApiError> {
+        let app = std::sync::Arc::clone(self);
+        tokio::task::spawn_blocking(move || f(&app.store))
+            .await
+            .map_err(crate::error::ApiError::internal)?
+            .map_err(Into::into)
+    }
+}
+
+/// A new job id: 128 random bits, hex.
+pub fn new_id() -> Result<String, crate::error::ApiError> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(crate::error::ApiError::internal)?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+/// Whether `id` has the form of a job id (anything else is never looked up).
+pub fn valid_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}

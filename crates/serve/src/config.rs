@@ -1,0 +1,205 @@
+//! `relaxvqa serve`'s arguments (clap; the `///` comments are the help
+//! text) and the checked [`Config`] they become before anything starts.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use relaxvqa::head::DEFAULT_HEAD;
+use relaxvqa::score::parse_duration;
+
+use crate::error::ServeError;
+
+/// `relaxvqa serve`: a quality-scoring HTTP service with a durable job queue.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0: any free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Folder of the job database, the uploads and the reports (created).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Backbone weights: hub (default), synthetic (tests only), a folder or
+    /// file, or resnet50=SRC,vit=SRC.
+    #[arg(long, default_value = "hub", value_name = "SRC")]
+    pub weights: String,
+    /// The head: a zoo name or a head file.
+    #[arg(long, default_value = DEFAULT_HEAD, value_name = "NAME|FILE")]
+    pub model: String,
+    /// Allow `POST /v1/jobs {"path": ...}` for files under this folder (and
+    /// nowhere else, symbolic links included).
+    #[arg(long, value_name = "DIR")]
+    pub media_root: Option<PathBuf>,
+    /// Require `Authorization: Bearer <token>` (the file's first line) on
+    /// every route but /healthz and /readyz.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Refuse new jobs (429) while this many are queued or running.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub max_queue: usize,
+    /// Refuse uploads larger than this (413), in bytes.
+    #[arg(long, default_value_t = 2 << 30, value_name = "N")]
+    pub max_upload_bytes: u64,
+    /// Jobs scored at once, sharing the model (decoders use one thread
+    /// each when more than one).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub workers: usize,
+    /// Timeline window of a job that gives no `?segments=`.
+    #[arg(long, default_value = "1s", value_name = "DURATION")]
+    pub segments_default: String,
+    /// Fail a job that runs longer than this (e.g. 10m); none by default.
+    #[arg(long, value_name = "DURATION")]
+    pub job_timeout: Option<String>,
+    /// Longest a request may take, upload included.
+    #[arg(long, default_value = "15m", value_name = "DURATION")]
+    pub request_timeout: String,
+    /// Longest a client may stay silent while sending headers or a body.
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub idle_timeout: String,
+    /// Images per network batch.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub batch_size: usize,
+}
+
+impl ServeArgs {
+    /// The defaults of every flag, with this data dir (for embedding the
+    /// service in a program or a test).
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: data_dir.into(),
+            weights: "hub".into(),
+            model: DEFAULT_HEAD.into(),
+            media_root: None,
+            token_file: None,
+            max_queue: 64,
+            max_upload_bytes: 2 << 30,
+            workers: 1,
+            segments_default: "1s".into(),
+            job_timeout: None,
+            request_timeout: "15m".into(),
+            idle_timeout: "30s".into(),
+            batch_size: 8,
+        }
+    }
+}
+
+/// The service's settings, checked.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The data dir (created, canonical).
+    pub data_dir: PathBuf,
+    /// Backbone weights.
+    pub weights: String,
+    /// The head.
+    pub model: String,
+    /// Canonical media root, when given.
+    pub media_root: Option<PathBuf>,
+    /// The bearer token, when required.
+    pub token: Option<String>,
+    /// Queued + running jobs allowed.
+    pub max_queue: usize,
+    /// Largest upload, bytes.
+    pub max_upload_bytes: u64,
+    /// Worker threads.
+    pub workers: usize,
+    /// Compute threads of the model (default: all cores).
+    pub threads: Option<usize>,
+    /// Default timeline window, seconds.
+    pub segments_default: f64,
+    /// Per-job time limit.
+    pub job_timeout: Option<Duration>,
+    /// Per-request time limit.
+    pub request_timeout: Duration,
+    /// Silence allowed while a client sends.
+    pub idle_timeout: Duration,
+    /// Images per network batch.
+    pub batch_size: usize,
+    /// Times a job may be interrupted by a crash before it fails.
+    pub max_interrupted: u32,
+}
+
+fn duration(flag: &str, s: &str) -> Result<Duration, ServeError> {
+    parse_duration(s).map(Duration::from_secs_f64).map_err(|e| ServeError::Config(format!("{flag}: {e}")))
+}
+
+impl Config {
+    /// Checks the arguments: folders exist (the data dir is created), the
+    /// token file holds a token, numbers are positive.
+    pub fn from_args(a: &ServeArgs, threads: Option<usize>) -> Result<Self, ServeError> {
+        std::fs::create_dir_all(&a.data_dir).map_err(ServeError::io(&a.data_dir))?;
+        let data_dir = a.data_dir.canonicalize().map_err(ServeError::io(&a.data_dir))?;
+        let media_root = a
+            .media_root
+            .as_ref()
+            .map(|m| {
+                let c = m.canonicalize().map_err(ServeError::io(m))?;
+                if !c.is_dir() {
+                    return Err(ServeError::Config(format!("--media-root {}: not a folder", m.display())));
+                }
+                Ok(c)
+            })
+            .transpose()?;
+        let token = a
+            .token_file
+            .as_ref()
+            .map(|f| {
+                let text = std::fs::read_to_string(f).map_err(ServeError::io(f))?;
+                let t = text.lines().next().unwrap_or("").trim().to_owned();
+                if t.len() < 8 {
+                    return Err(ServeError::Config(format!(
+                        "--token-file {}: the first line must hold a token of at least 8 characters",
+                        f.display()
+                    )));
+                }
+                Ok(t)
+            })
+            .transpose()?;
+        if a.workers == 0 || a.max_queue == 0 || a.batch_size == 0 {
+            return Err(ServeError::Config("--workers, --max-queue and --batch-size must be at least 1".into()));
+        }
+        let segments_default =
+            parse_duration(&a.segments_default).map_err(|e| ServeError::Config(format!("--segments-default: {e}")))?;
+        Ok(Self {
+            listen: a.listen,
+            data_dir,
+            weights: a.weights.clone(),
+            model: a.model.clone(),
+            media_root,
+            token,
+            max_queue: a.max_queue,
+            max_upload_bytes: a.max_upload_bytes,
+            workers: a.workers,
+            threads,
+            segments_default,
+            job_timeout: a.job_timeout.as_deref().map(|s| duration("--job-timeout", s)).transpose()?,
+            request_timeout: duration("--request-timeout", &a.request_timeout)?,
+            idle_timeout: duration("--idle-timeout", &a.idle_timeout)?,
+            batch_size: a.batch_size,
+            max_interrupted: 3,
+        })
+    }
+
+    /// The job database.
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("jobs.db")
+    }
+
+    /// Uploaded videos, until their job ends.
+    pub fn uploads_dir(&self) -> PathBuf {
+        self.data_dir.join("uploads")
+    }
+
+    /// Reports of done jobs.
+    pub fn reports_dir(&self) -> PathBuf {
+        self.data_dir.join("reports")
+    }
+
+    /// A done job's report.
+    pub fn report_path(&self, id: &str) -> PathBuf {
+        self.reports_dir().join(format!("{id}.html"))
+    }
+}

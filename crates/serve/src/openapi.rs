@@ -1,0 +1,41 @@
+//! The OpenAPI document, generated from the handlers' `#[utoipa::path]`
+//! attributes and the documents' `ToSchema` derives.
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+/// The API's description.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "relaxvqa", description = "No-reference video quality (ReLaX-VQA) as a service: submit a video, poll its job, read its score and report."),
+    paths(
+        crate::routes::submit,
+        crate::routes::job,
+        crate::routes::cancel,
+        crate::routes::job_report,
+        crate::routes::score,
+        crate::routes::healthz,
+        crate::routes::readyz,
+        crate::routes::metrics,
+        crate::routes::openapi,
+    ),
+    components(schemas(crate::doc::JobDoc, crate::doc::PathRequest, crate::error::ErrorBody)),
+    modifiers(&BearerToken),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        if let Some(c) = doc.components.as_mut() {
+            c.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        }
+    }
+}
+
+/// The document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

@@ -1,0 +1,223 @@
+//! Starting and stopping the service: bind the listener first (so
+//! `/healthz` answers at once), recover the job table, start the workers,
+//! load the model in the background; on stop, refuse new connections,
+//! put the running jobs back in the queue and let in-flight requests end
+//! (for a bounded time).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use relaxvqa::{Model, ModelOptions};
+use tokio::sync::watch;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::error::ServeError;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::workers::Queue;
+
+/// How long in-flight requests may go on after a stop.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// A running service.
+pub struct Server {
+    addr: SocketAddr,
+    app: Arc<App>,
+    stop: Arc<watch::Sender<bool>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds, recovers the job table and starts serving; the model loads
+    /// in the background (see `/readyz`).
+    pub fn start(config: Config) -> Result<Self, ServeError> {
+        for d in [config.uploads_dir(), config.reports_dir()] {
+            std::fs::create_dir_all(&d).map_err(ServeError::io(&d))?;
+        }
+        let store = Store::open(&config.db_path())?;
+        let (requeued, failed) = store.recover(config.max_interrupted)?;
+        if requeued + failed > 0 {
+            tracing::warn!("{requeued} interrupted job(s) back in the queue, {failed} given up");
+        }
+        sweep(&config, &store)?;
+        let metrics = Metrics::new().map_err(|e| ServeError::Config(format!("metrics: {e}")))?;
+        let std_listener = std::net::TcpListener::bind(config.listen)
+            .map_err(|source| ServeError::Listen { addr: config.listen.to_string(), source })?;
+        let addr = std_listener.local_addr().map_err(ServeError::io(std::path::Path::new("listener")))?;
+        std_listener.set_nonblocking(true).map_err(ServeError::io(std::path::Path::new("listener")))?;
+        let app = Arc::new(App {
+            config,
+            store,
+            metrics,
+            model: OnceLock::new(),
+            model_error: OnceLock::new(),
+            queue: Queue::default(),
+            finished: tokio::sync::Notify::new(),
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let stop = Arc::new(stop);
+        let workers = crate::workers::spawn(&app).map_err(ServeError::io(std::path::Path::new("worker threads")))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("relaxvqa-http")
+            .build()
+            .map_err(ServeError::io(std::path::Path::new("runtime")))?;
+        let serve_app = Arc::clone(&app);
+        let thread = std::thread::Builder::new()
+            .name("relaxvqa-serve".into())
+            .spawn(move || {
+                runtime.block_on(serve(std_listener, Arc::clone(&serve_app), stop_rx));
+                for w in workers {
+                    let _ = w.join();
+                }
+                runtime.shutdown_timeout(Duration::from_secs(1));
+            })
+            .map_err(ServeError::io(std::path::Path::new("server thread")))?;
+        load_model(&app, &stop)?;
+        Ok(Self { addr, app, stop, thread: Some(thread) })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Why the model could not be loaded, if it could not.
+    pub fn model_error(&self) -> Option<&str> {
+        self.app.model_error.get().map(String::as_str)
+    }
+
+    /// A receiver that changes when the service stops by itself (the model
+    /// failed to load).
+    pub fn stopped(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
+    /// Stops gracefully (as on SIGTERM) and waits: running jobs go back to
+    /// the queue, to run at the next start.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Removes what a crash may have left: partial uploads, uploads of ended
+/// jobs, half-written reports.
+fn sweep(config: &Config, store: &Store) -> Result<(), ServeError> {
+    let live = store.live_uploads()?;
+    for dir in [config.uploads_dir(), config.reports_dir()] {
+        let entries = std::fs::read_dir(&dir).map_err(ServeError::io(&dir))?;
+        for e in entries.flatten() {
+            let p = e.path();
+            let stale = if dir == config.uploads_dir() {
+                !live.contains(&p)
+            } else {
+                p.extension().is_some_and(|x| x == "tmp")
+            };
+            if stale {
+                tracing::info!("removing {}", p.display());
+                let _ = std::fs::remove_file(&p);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn load_model(app: &Arc<App>, stop: &Arc<watch::Sender<bool>>) -> Result<(), ServeError> {
+    let (app, stop) = (Arc::clone(app), Arc::clone(stop));
+    std::thread::Builder::new()
+        .name("relaxvqa-load".into())
+        .spawn(move || {
+            let c = &app.config;
+            let opts = ModelOptions {
+                weights: c.weights.clone(),
+                head: Some(c.model.clone()),
+                threads: c.threads,
+                batch_size: c.batch_size,
+                ..Default::default()
+            };
+            match Model::load(opts) {
+                Ok(m) => {
+                    if let Some(w) = m.head().and_then(|h| h.warning.as_ref()) {
+                        tracing::warn!("{w}");
+                    }
+                    let _ = app.model.set(m);
+                    tracing::info!("model loaded; ready");
+                    app.queue.notify();
+                }
+                Err(e) => {
+                    tracing::error!("loading the model: {e}");
+                    let _ = app.model_error.set(e.to_string());
+                    let _ = stop.send(true);
+                }
+            }
+        })
+        .map(drop)
+        .map_err(ServeError::io(std::path::Path::new("model loading thread")))
+}
+
+async fn serve(listener: std::net::TcpListener, app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("listener: {e}");
+            app.queue.stop_all();
+            return;
+        }
+    };
+    let router = crate::routes::router(Arc::clone(&app))
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), crate::auth::require_token))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, app.config.request_timeout));
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((s, _)) => s,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait a little.
+                        tracing::warn!("accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let mut builder = hyper::server::conn::http1::Builder::new();
+                builder.timer(TokioTimer::new()).header_read_timeout(app.config.idle_timeout);
+                let conn = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!("connection: {e}");
+                    }
+                });
+            }
+            _ = stop.changed() => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("stopping: no new connections; running jobs go back to the queue");
+    app.queue.stop_all();
+    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
+        tracing::warn!("some requests were still running after {DRAIN:?}; closing them");
+    }
+}

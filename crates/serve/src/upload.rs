@@ -1,0 +1,135 @@
+//! Request bodies: a video streamed to a file of the data dir (never held
+//! whole in memory; refused with 413 as soon as it passes the limit, the
+//! partial file removed), a small JSON body read with a cap, and
+//! `--media-root` paths resolved without escaping the root.
+
+use std::path::{Component, Path, PathBuf};
+use std::pin::Pin;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes, HttpBody};
+use axum::http::StatusCode;
+use tokio::io::AsyncWriteExt;
+
+use crate::error::ApiError;
+
+/// The next data chunk of `body`, or `None` at its end; an error when the
+/// client stays silent for `idle` or the connection fails.
+async fn next_chunk(body: &mut Body, idle: Duration) -> Result<Option<Bytes>, ApiError> {
+    loop {
+        let frame =
+            tokio::time::timeout(idle, std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx))).await.map_err(
+                |_| ApiError::new(StatusCode::REQUEST_TIMEOUT, format!("the body stalled for {} s", idle.as_secs())),
+            )?;
+        match frame {
+            None => return Ok(None),
+            Some(Err(e)) => return Err(ApiError::bad_request(format!("reading the body: {e}"))),
+            Some(Ok(f)) => {
+                if let Ok(data) = f.into_data() {
+                    return Ok(Some(data));
+                }
+            }
+        }
+    }
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the body is larger than the limit of {limit} bytes"))
+}
+
+/// Streams `body` into `path` (created), at most `limit` bytes, and syncs
+/// it to disk. On any error the partial file is removed.
+pub async fn body_to_file(mut body: Body, path: &Path, limit: u64, idle: Duration) -> Result<u64, ApiError> {
+    if body.size_hint().lower() > limit {
+        return Err(too_large(limit));
+    }
+    let result = async {
+        let mut file = tokio::fs::File::create(path).await.map_err(ApiError::internal)?;
+        let mut written = 0u64;
+        while let Some(chunk) = next_chunk(&mut body, idle).await? {
+            written += chunk.len() as u64;
+            if written > limit {
+                return Err(too_large(limit));
+            }
+            file.write_all(&chunk).await.map_err(ApiError::internal)?;
+        }
+        file.sync_all().await.map_err(ApiError::internal)?;
+        Ok(written)
+    }
+    .await;
+    if result.is_err() {
+        let _ = tokio::fs::remove_file(path).await;
+    }
+    result
+}
+
+/// Reads a small body whole (JSON requests), at most `limit` bytes.
+pub async fn body_to_bytes(mut body: Body, limit: usize, idle: Duration) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::new();
+    while let Some(chunk) = next_chunk(&mut body, idle).await? {
+        if out.len() + chunk.len() > limit {
+            return Err(too_large(limit as u64));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// Resolves a client's `path` to a file under the canonical `root`: a
+/// relative path is taken from the root; `..` is refused; the result is
+/// canonicalized and must still lie under the root, so symbolic links out
+/// of it are refused too (403). A missing file is a 400.
+pub fn resolve_media(root: &Path, path: &str) -> Result<PathBuf, ApiError> {
+    let forbidden = |why: &str| ApiError::new(StatusCode::FORBIDDEN, format!("path {path:?}: {why}"));
+    if path.is_empty() || path.contains('\0') {
+        return Err(ApiError::bad_request("path: give a file name under the media root"));
+    }
+    let p = Path::new(path);
+    if p.components().any(|c| c == Component::ParentDir) {
+        return Err(forbidden("'..' is not allowed"));
+    }
+    let joined = if p.is_absolute() { p.to_path_buf() } else { root.join(p) };
+    if !joined.starts_with(root) {
+        return Err(forbidden("outside the media root"));
+    }
+    let canonical = joined
+        .canonicalize()
+        .map_err(|e| ApiError::bad_request(format!("path {path:?}: no readable file under the media root ({e})")))?;
+    if !canonical.starts_with(root) {
+        return Err(forbidden("resolves (through a symbolic link) outside the media root"));
+    }
+    if !canonical.is_file() {
+        return Err(ApiError::bad_request(format!("path {path:?}: not a file")));
+    }
+    Ok(canonical)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_paths_stay_under_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("media");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/a.mp4"), b"x").unwrap();
+        std::fs::write(dir.path().join("secret.mp4"), b"x").unwrap();
+        let root = root.canonicalize().unwrap();
+        assert_eq!(resolve_media(&root, "sub/a.mp4").unwrap(), root.join("sub/a.mp4"));
+        let abs = root.join("sub/a.mp4");
+        assert!(resolve_media(&root, abs.to_str().unwrap()).is_ok());
+        let status = |p: &str| resolve_media(&root, p).unwrap_err().status;
+        assert_eq!(status("../secret.mp4"), StatusCode::FORBIDDEN);
+        assert_eq!(status("sub/../../secret.mp4"), StatusCode::FORBIDDEN);
+        assert_eq!(status(dir.path().join("secret.mp4").to_str().unwrap()), StatusCode::FORBIDDEN);
+        assert_eq!(status("/etc/passwd"), StatusCode::FORBIDDEN);
+        assert_eq!(status("missing.mp4"), StatusCode::BAD_REQUEST);
+        assert_eq!(status("sub"), StatusCode::BAD_REQUEST);
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(dir.path().join("secret.mp4"), root.join("link.mp4")).unwrap();
+            assert_eq!(status("link.mp4"), StatusCode::FORBIDDEN);
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! The workers: threads that claim queued jobs from the database and score
+//! them with the shared model, and the registry of running jobs through
+//! which `DELETE`, the job time-out and shutdown stop them.
+//!
+//! A job is scored with [`relaxvqa::report::report`] rather than
+//! `Model::score`: the same extraction and the same whole-video score, plus
+//! the timeline and the thumbnails of the HTML report, which is written to
+//! the data dir at job time (a few hundred kB of thumbnails in memory while
+//! the job runs; no second pass over the video when the report is asked
+//! for).
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use relaxvqa::report::{report, ReportOptions};
+use relaxvqa::{CancelToken, ErrorKind, ExtractOptions, Input};
+
+use crate::app::App;
+use crate::store::{Job, Status};
+
+/// Why a running job was stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum StopReason {
+    /// Not stopped.
+    None = 0,
+    /// `DELETE /v1/jobs/{id}`: the job stays cancelled.
+    User = 1,
+    /// The service is stopping: the job goes back to the queue.
+    Shutdown = 2,
+    /// It ran past `--job-timeout`: the job fails.
+    Timeout = 3,
+}
+
+/// A running job's handle.
+pub struct Running {
+    token: CancelToken,
+    reason: AtomicU8,
+    started: Instant,
+}
+
+impl Running {
+    fn stop(&self, reason: StopReason) {
+        // The first reason wins: a user's cancel is not turned into a requeue.
+        let _ = self.reason.compare_exchange(0, reason as u8, Ordering::SeqCst, Ordering::SeqCst);
+        self.token.cancel();
+    }
+
+    fn reason(&self) -> StopReason {
+        match self.reason.load(Ordering::SeqCst) {
+            1 => StopReason::User,
+            2 => StopReason::Shutdown,
+            3 => StopReason::Timeout,
+            _ => StopReason::None,
+        }
+    }
+}
+
+/// Wakes idle workers, and holds the running jobs.
+#[derive(Default)]
+pub struct Queue {
+    wake: Mutex<u64>,
+    cv: Condvar,
+    running: Mutex<HashMap<String, Arc<Running>>>,
+    stopping: AtomicBool,
+}
+
+impl Queue {
+    /// Wakes the idle workers (a job was queued, the model is loaded, or
+    /// the service stops).
+    pub fn notify(&self) {
+        let mut g = self.wake.lock().unwrap_or_else(|p| p.into_inner());
+        *g = g.wrapping_add(1);
+        self.cv.notify_all();
+    }
+
+    fn wait(&self, timeout: Duration) {
+        let g = self.wake.lock().unwrap_or_else(|p| p.into_inner());
+        let seen = *g;
+        let _ = self.cv.wait_timeout_while(g, timeout, |g| *g == seen && !self.stopping());
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Running>>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the service is stopping.
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Stops a running job; `false` when this process is not running it.
+    pub fn stop_job(&self, id: &str, reason: StopReason) -> bool {
+        match self.running().get(id) {
+            Some(r) => {
+                r.stop(reason);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stops taking jobs and stops the running ones (they go back to the
+    /// queue).
+    pub fn stop_all(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        for r in self.running().values() {
+            r.stop(StopReason::Shutdown);
+        }
+        self.notify();
+    }
+
+    /// Stops the jobs running for longer than `limit`.
+    fn expire(&self, limit: Duration) {
+        for (id, r) in self.running().iter() {
+            if r.started.elapsed() > limit && r.reason() == StopReason::None {
+                tracing::warn!("job {id}: over the time limit of {limit:?}; stopping it");
+                r.stop(StopReason::Timeout);
+            }
+        }
+    }
+}
+
+/// Starts the worker threads (and the time-out watchdog when a job time
+/// limit is set).
+pub fn spawn(app: &Arc<App>) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+    let mut handles = Vec::new();
+    for i in 0..app.config.workers {
+        let app = Arc::clone(app);
+        handles.push(std::thread::Builder::new().name(format!("relaxvqa-worker-{i}")).spawn(move || worker(&app))?);
+    }
+    if let Some(limit) = app.config.job_timeout {
+        let app = Arc::clone(app);
+        handles.push(std::thread::Builder::new().name("relaxvqa-watchdog".into()).spawn(move || {
+            while !app.queue.stopping() {
+                app.queue.expire(limit);
+                app.queue.wait(Duration::from_millis(500));
+            }
+        })?);
+    }
+    Ok(handles)
+}
+
+fn worker(app: &App) {
+    while !app.queue.stopping() {
+        if app.model.get().is_none() {
+            app.queue.wait(Duration::from_millis(200));
+            continue;
+        }
+        match app.store.claim() {
+            Ok(Some(job)) => run_job(app, job),
+            Ok(None) => app.queue.wait(Duration::from_secs(1)),
+            Err(e) => {
+                tracing::error!("claiming a job: {e}");
+                app.queue.wait(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+fn run_job(app: &App, job: Job) {
+    let Some(model) = app.model.get() else { return };
+    let running = Arc::new(Running { token: CancelToken::new(), reason: AtomicU8::new(0), started: Instant::now() });
+    app.queue.running().insert(job.id.clone(), Arc::clone(&running));
+    // A DELETE or a shutdown between the claim and the registration above
+    // found nothing to stop: look again now that the job can be found.
+    if app.queue.stopping() {
+        running.stop(StopReason::Shutdown);
+    } else if !matches!(app.store.get(&job.id), Ok(Some(j)) if j.status == Status::Running) {
+        running.stop(StopReason::User);
+    }
+    tracing::info!("job {}: scoring {} (attempt {})", job.id, job.input.display(), job.attempts);
+    let opts = ReportOptions {
+        window: job.segments,
+        extract: ExtractOptions {
+            cancel: running.token.clone(),
+            decode_threads: if app.config.workers > 1 { 1 } else { 0 },
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| report(model, Input::path(&job.input), &opts)));
+    app.queue.running().remove(&job.id);
+    let seconds = running.started.elapsed().as_secs_f64();
+    // An upload is named by its job, never by its path in the data dir.
+    let server_path = job.input.display().to_string();
+    let public = |text: &str| {
+        if job.upload {
+            text.replace(&server_path, &format!("upload {}", job.id))
+        } else {
+            text.to_owned()
+        }
+    };
+    let status = match outcome {
+        Ok(Ok((html, mut score))) => {
+            let html = public(&html);
+            score.provenance.input = public(&score.provenance.input);
+            let sampled = score.provenance.sampled_frames;
+            match finish_done(app, &job.id, &html, &score) {
+                Ok(true) => {
+                    app.metrics.scored(seconds, sampled);
+                    Some(Status::Done)
+                }
+                Ok(false) => None,
+                Err(e) => fail(app, &job.id, &format!("storing the result: {e}"), "internal"),
+            }
+        }
+        Ok(Err(e)) if e.kind() == ErrorKind::Cancelled => match running.reason() {
+            StopReason::Shutdown => {
+                match app.store.requeue(&job.id) {
+                    Ok(_) => tracing::info!("job {}: back in the queue (the service stops)", job.id),
+                    Err(e) => tracing::error!("job {}: requeue: {e}", job.id),
+                }
+                return;
+            }
+            StopReason::Timeout => {
+                let limit = app.config.job_timeout.map(|d| d.as_secs_f64()).unwrap_or(0.0);
+                fail(app, &job.id, &format!("timed out: still running after {limit} s (--job-timeout)"), "timeout")
+            }
+            // Cancelled by DELETE: the database says so already.
+            StopReason::User | StopReason::None => Some(Status::Cancelled),
+        },
+        Ok(Err(e)) => {
+            let kind = serde_json::to_value(e.kind()).ok().and_then(|v| v.as_str().map(str::to_owned));
+            fail(app, &job.id, &public(&e.to_string()), kind.as_deref().unwrap_or("internal"))
+        }
+        Err(_) => fail(app, &job.id, "internal error (a worker panicked); please report it", "internal"),
+    };
+    if let Some(s) = status {
+        app.metrics.finished(s);
+        tracing::info!("job {}: {} after {seconds:.1} s", job.id, s.as_str());
+    }
+    if job.upload {
+        // The job has ended (or was cancelled): its upload is no longer needed.
+        if let Err(e) = std::fs::remove_file(&job.input) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!("removing {}: {e}", job.input.display());
+            }
+        }
+    }
+    app.finished.notify_waiters();
+}
+
+fn fail(app: &App, id: &str, message: &str, kind: &str) -> Option<Status> {
+    match app.store.finish_failed(id, message, kind) {
+        Ok(true) => Some(Status::Failed),
+        Ok(false) => None,
+        Err(e) => {
+            tracing::error!("job {id}: recording the failure: {e}");
+            None
+        }
+    }
+}
+
+/// Writes the report (atomically), then records the result; the report is
+/// removed again when the job was cancelled meanwhile.
+fn finish_done(app: &App, id: &str, html: &str, score: &relaxvqa::Score) -> Result<bool, String> {
+    let json = serde_json::to_string(score).map_err(|e| e.to_string())?;
+    let path = app.config.report_path(id);
+    let tmp = path.with_extension("html.tmp");
+    std::fs::write(&tmp, html).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let done = app.store.finish_done(id, &json).map_err(|e| e.to_string())?;
+    if !done {
+        let _ = std::fs::remove_file(&path);
+    }
+    Ok(done)
+}
