@@ -12,9 +12,9 @@ use relaxvqa_features::{write_safetensors, TensorData, FEATURE_LEN};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
-use crate::atomic::write_atomic_with;
 use crate::extract::{Features, VERSION};
 use crate::{Error, Result};
+use relaxvqa_formats::atomic::write_atomic_with;
 
 /// The `format` metadata of a per-video feature file.
 pub const FEATURE_FILE_FORMAT: &str = "relaxvqa-features";
@@ -153,7 +153,10 @@ pub fn check_dir_writable(dir: &Path) -> Result<()> {
 /// The shape and metadata of a safetensors file, read from its header
 /// only; also checks that the file is as long as the header says (a
 /// complete file).
-fn read_header(path: &Path) -> Result<(HashMap<String, String>, BTreeMap<String, (Dtype, Vec<usize>)>)> {
+/// A safetensors header: the metadata, and each tensor's dtype and shape.
+type Header = (HashMap<String, String>, BTreeMap<String, (Dtype, Vec<usize>)>);
+
+fn read_header(path: &Path) -> Result<Header> {
     use std::io::Read;
     let bad = |why: &str| Error::invalid(format!("{}: not a complete safetensors file ({why})", path.display()));
     let mut f = std::fs::File::open(path).map_err(Error::io(path))?;
@@ -397,7 +400,7 @@ pub fn write_matrix(out_dir: &Path, rows: &[(String, PathBuf)]) -> Result<PathBu
     npy_tmp.as_file().sync_all().map_err(Error::io(&npy))?;
     npy_tmp.persist(&npy).map_err(|e| Error::Io { path: npy.clone(), source: e.error })?;
     let names_txt: String = names.iter().map(|s| format!("{s}\n")).collect();
-    crate::atomic::write_atomic(&out_dir.join("features.names.txt"), names_txt.as_bytes())
+    relaxvqa_formats::atomic::write_atomic(&out_dir.join("features.names.txt"), names_txt.as_bytes())
         .map_err(Error::io(&out_dir.join("features.names.txt")))?;
     Ok(combined)
 }
@@ -414,6 +417,13 @@ fn npy_header(rows: usize, cols: usize) -> Vec<u8> {
     out
 }
 
+/// Writes `bytes` to `path` so that a reader never sees part of it (a
+/// temporary file in the same folder, renamed over the target); a failure
+/// names the real target and leaves nothing behind.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    relaxvqa_formats::atomic::write_atomic(path, bytes).map_err(Error::io(path))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,11 +435,4 @@ mod tests {
         assert_eq!((10 + hlen) % 64, 0);
         assert_eq!(b.len(), 10 + hlen);
     }
-}
-
-/// Writes `bytes` to `path` so that a reader never sees part of it (a
-/// temporary file in the same folder, renamed over the target); a failure
-/// names the real target and leaves nothing behind.
-pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    crate::atomic::write_atomic(path, bytes).map_err(Error::io(path))
 }

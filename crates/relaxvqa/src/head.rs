@@ -48,7 +48,7 @@ impl LoadedHead {
         };
         let head = Zoo::from_env()
             .load_head(h, &Device::Cpu)
-            .map_err(|source| Error::Zoo { context: h.name.to_owned(), source })?;
+            .map_err(|source| Error::Zoo { context: h.name.to_owned(), source: Box::new(source) })?;
         Ok(Self {
             head,
             name: h.name.to_owned(),

@@ -64,7 +64,6 @@
 
 #![warn(missing_docs)]
 
-mod atomic;
 pub mod batch;
 mod error;
 pub mod extract;

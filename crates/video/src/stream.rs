@@ -220,8 +220,10 @@ mod tests {
             for n_frames in [1u64, 2, 11, 12, 13, 24, 25, 48, 120] {
                 let (got, decoded) = run(n_frames, rate).unwrap();
                 assert_eq!(decoded, n_frames);
-                let expect: Vec<Seen> =
-                    (0..n_frames).filter(|n| n % k == 0).map(|n| (n, n, (n + 1 < n_frames).then_some(n + 1))).collect();
+                let expect: Vec<Seen> = (0..n_frames)
+                    .filter(|n| n.is_multiple_of(k))
+                    .map(|n| (n, n, (n + 1 < n_frames).then_some(n + 1)))
+                    .collect();
                 assert_eq!(got, expect, "rate {rate} N={n_frames}");
             }
         }
