@@ -217,6 +217,8 @@ fn run_job(app: &App, job: Job) {
                     Ok(_) => tracing::info!("job {}: back in the queue (the service stops)", job.id),
                     Err(e) => tracing::error!("job {}: requeue: {e}", job.id),
                 }
+                // Waiters answer with the job as queued.
+                app.finished.notify_waiters();
                 return;
             }
             StopReason::Timeout => {
