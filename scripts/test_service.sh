@@ -10,7 +10,8 @@ EXAMPLES=${SCHEMATHESIS_EXAMPLES:-30}
 MAX_TIME=${SCHEMATHESIS_MAX_TIME:-180}
 VENV=${SCHEMATHESIS_VENV:-target/schemathesis-venv}
 
-cargo build -q -p relaxvqa-cli -p relaxvqa-serve --example synthetic_head
+cargo build -q -p relaxvqa-cli
+cargo build -q -p relaxvqa-serve --example synthetic_head
 BIN=target/debug/relaxvqa
 if [ ! -x "$VENV/bin/schemathesis" ]; then
   python3 -m venv "$VENV"

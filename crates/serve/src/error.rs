@@ -23,9 +23,6 @@ pub enum ServeError {
     /// The job database failed.
     #[error("job database: {0}")]
     Db(#[from] rusqlite::Error),
-    /// The model could not be loaded.
-    #[error("loading the model: {0}")]
-    Model(#[from] relaxvqa::Error),
     /// The listener could not be bound or failed.
     #[error("listening on {addr}: {source}")]
     Listen {

@@ -194,6 +194,10 @@ pub async fn score(
         notified.as_mut().enable();
         let id2 = id.clone();
         let job = app.db(move |s| s.get(&id2)).await?.ok_or_else(|| ApiError::no_job(&id))?;
+        if app.queue.stopping() && !job.status.is_final() {
+            // The service stops: no result will come from this process.
+            return Ok(accepted(JobDoc::of(&job)));
+        }
         if job.status.is_final() {
             return Ok((StatusCode::OK, Json(JobDoc::of(&job))).into_response());
         }

@@ -217,6 +217,7 @@ async fn serve(listener: std::net::TcpListener, app: Arc<App>, mut stop: watch::
     drop(listener);
     tracing::info!("stopping: no new connections; running jobs go back to the queue");
     app.queue.stop_all();
+    app.finished.notify_waiters();
     if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
         tracing::warn!("some requests were still running after {DRAIN:?}; closing them");
     }

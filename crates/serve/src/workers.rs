@@ -182,7 +182,10 @@ fn run_job(app: &App, job: Job) {
         },
         ..Default::default()
     };
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| report(model, Input::path(&job.input), &opts)));
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        // Boxed: the library's error is large (clippy::result_large_err).
+        report(model, Input::path(&job.input), &opts).map_err(Box::new)
+    }));
     app.queue.running().remove(&job.id);
     let seconds = running.started.elapsed().as_secs_f64();
     // An upload is named by its job, never by its path in the data dir.
@@ -214,6 +217,8 @@ fn run_job(app: &App, job: Job) {
                     Ok(_) => tracing::info!("job {}: back in the queue (the service stops)", job.id),
                     Err(e) => tracing::error!("job {}: requeue: {e}", job.id),
                 }
+                // Waiters answer with the job as queued.
+                app.finished.notify_waiters();
                 return;
             }
             StopReason::Timeout => {
