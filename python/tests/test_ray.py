@@ -302,7 +302,7 @@ def test_killed_worker_video_is_retried_once(cluster, slow_clip, cli_out, tmp_pa
     finished = [e.name for e in events if e.kind in ("done", "failed")]
     assert sorted(finished) == ["slow", "testsrc2_static"], "each video is finished exactly once"
     assert (out / "features.names.txt").read_text().split() == ["slow", "testsrc2_static"]
-    index = list(csv.DictReader(open(out / "index.csv")))
+    index = list(csv.DictReader((out / "index.csv").read_text().splitlines()))
     assert [(r["name"], r["status"]) for r in index] == [("slow", "done"), ("testsrc2_static", "done")]
     assert (out / "failures.csv").read_text().strip() == "name,path,error"
     assert not list(out.glob(".relaxvqa-*"))
@@ -311,13 +311,20 @@ def test_killed_worker_video_is_retried_once(cluster, slow_clip, cli_out, tmp_pa
     assert mine["video.features"].tobytes() == theirs["video.features"].tobytes()
     assert np.isfinite(read_safetensors(out / "slow.safetensors")[0]["video.features"][:100]).all()
 
-    # Run again: nothing recomputed, and Ray is not even needed.
-    mtimes = {p.name: p.stat().st_mtime_ns for p in out.glob("*.safetensors")}
-    again = relaxvqa.ray.extract_dataset(videos, out, weights="synthetic", address="127.0.0.2:1")
-    assert (again.done, again.skipped, again.failed, again.workers) == (0, 2, 0, 0)
-    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.safetensors") if p.name != "features.safetensors"} == {
-        k: v for k, v in mtimes.items() if k != "features.safetensors"
-    }
+    # Run again from the shell: nothing recomputed, and Ray is not even
+    # connected to (the address is a closed port).
+    def per_video_mtimes() -> Dict[str, int]:
+        return {p.name: p.stat().st_mtime_ns for p in out.glob("*.safetensors") if p.name != "features.safetensors"}
+
+    mtimes = per_video_mtimes()
+    r = subprocess.run(
+        [sys.executable, "-m", "relaxvqa.ray", "extract", *videos, "--out-dir", str(out), "--weights", "synthetic",
+         "--address", "127.0.0.2:1"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "2 videos: 0 extracted, 2 already done, 0 failed" in r.stdout
+    assert per_video_mtimes() == mtimes
 
 
 def test_score_matches_cli(cluster, dataset, tmp_path):
@@ -332,14 +339,20 @@ def test_score_matches_cli(cluster, dataset, tmp_path):
     mine = tmp_path / "ray_scores.csv"
     s = relaxvqa.ray.score_dataset(lst, mine, head=head, weights="synthetic", address=cluster, concurrency=2)
     assert (s.total, s.scored, s.skipped, s.failed, s.exit_status) == (2, 1, 0, 1, 3)
-    rows = lambda p: sorted(csv.reader(open(p)))  # noqa: E731
-    assert rows(mine) == rows(theirs)
+    assert sorted(csv.reader(mine.read_text().splitlines())) == sorted(csv.reader(theirs.read_text().splitlines()))
     # Resumed: the scored row is kept, the failed video tried again.
     again = relaxvqa.ray.score_dataset(lst, mine, head=head, weights="synthetic", address=cluster, concurrency=1)
     assert (again.scored, again.skipped, again.failed) == (0, 1, 1)
 
 
 def test_errors_are_one_line(tmp_path, dataset):
+    r = subprocess.run(
+        [sys.executable, "-m", "relaxvqa.ray", "extract", str(VIDEOS / "testsrc2_static.mp4"), "--out-dir",
+         str(tmp_path / "o3"), "--weights", "synthetic", "--address", "127.0.0.2:1"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 1
+    assert r.stderr.startswith("relaxvqa: error: cannot connect to Ray at 127.0.0.2:1") and r.stderr.count("\n") == 1
     with pytest.raises(relaxvqa.InputError, match="no column named nope"):
         relaxvqa.ray.extract_dataset(dataset, tmp_path / "o", weights="synthetic", path_column="nope")
     with pytest.raises(relaxvqa.InputError, match="no videos to process"):
