@@ -572,17 +572,20 @@ impl ScorePlan {
 }
 
 /// A worker's model: the backbones (and a head) loaded once, then one
-/// video per call, without the GIL. Every failure of a video, a panic
+/// video per call, without the GIL. ``decode_threads``: FFmpeg's per video
+/// (0: its choice, which is every core: give the worker's share when
+/// several workers share a node). Every failure of a video, a panic
 /// included, is returned as its outcome, never raised.
 #[pyclass(frozen, module = "relaxvqa._native")]
 pub(crate) struct BatchWorker {
     model: Arc<relaxvqa::Model>,
+    decode_threads: usize,
 }
 
 #[pymethods]
 impl BatchWorker {
     #[new]
-    #[pyo3(signature = (weights = "hub".to_owned(), head = None, threads = None, batch_size = 8, max_pixels = Some(relaxvqa::lower::features::DEFAULT_MAX_PIXELS)))]
+    #[pyo3(signature = (weights = "hub".to_owned(), head = None, threads = None, batch_size = 8, max_pixels = Some(relaxvqa::lower::features::DEFAULT_MAX_PIXELS), decode_threads = 0))]
     fn new(
         py: Python<'_>,
         weights: String,
@@ -590,10 +593,11 @@ impl BatchWorker {
         threads: Option<usize>,
         batch_size: usize,
         max_pixels: Option<u64>,
+        decode_threads: usize,
     ) -> PyResult<Self> {
         let opts = ModelOptions { weights, head, threads, batch_size, max_pixels };
         let model = py.detach(|| relaxvqa::Model::load(opts)).map_err(|e| to_py(py, e))?;
-        Ok(Self { model: Arc::new(model) })
+        Ok(Self { model: Arc::new(model), decode_threads })
     }
 
     /// Extracts one video of an ``ExtractPlan.task`` into its per-video
@@ -617,7 +621,8 @@ impl BatchWorker {
                     as_f32,
                     raw,
                 };
-                b.extract_one(model, &entry, &ExtractOptions::default())
+                let opts = ExtractOptions { decode_threads: self.decode_threads, ..Default::default() };
+                b.extract_one(model, &entry, &opts)
             };
             catch_unwind(AssertUnwindSafe(work))
                 .unwrap_or_else(|_| Err(relaxvqa::Error::Panicked(entry.path.display().to_string())))

@@ -455,7 +455,8 @@ def _run(
     connected = connect(address, ClusterError)
     try:
         workers, threads = _sizes(concurrency, threads_per_worker, len(todo))
-        args = dict(model_args, threads=threads)
+        # FFmpeg's decoder gets the worker's share of the node, not every core.
+        args = dict(model_args, threads=threads, decode_threads=threads)
         stats = run_pool(
             [(i, plan.task(i)) for i in todo],
             method=method,
