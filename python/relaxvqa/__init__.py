@@ -73,9 +73,6 @@ __all__ = [
 class Model(_native.Model):
     """ReLaX-VQA: both backbones and, optionally, a quality head, loaded once.
 
-    Model(head=None, weights="hub", threads=None, batch_size=8,
-          max_pixels=DEFAULT_MAX_PIXELS)
-
     ``head``: a published head (``relaxvqa.heads()``, e.g. ``"konvid-1k"``)
     or a head file (``.safetensors``); None for a model that only extracts.
     ``weights``: ``"hub"`` (the real pretrained weights, looked up in the
@@ -90,6 +87,8 @@ class Model(_native.Model):
     several Python threads at once; the work runs without the GIL, and
     Ctrl-C stops it promptly.
     """
+
+    __slots__ = ()
 
     def extract_many(
         self,

@@ -44,3 +44,8 @@ class FileError(Error, OSError):
 
 class CancelledError(Error):
     """The work was cancelled through a ``CancelToken``."""
+
+# Tracebacks and reprs name them as users import them.
+for _cls in (Error, DecodeError, WeightsError, ModelError, InputError, FileError, CancelledError):
+    _cls.__module__ = "relaxvqa"
+del _cls

@@ -1,8 +1,10 @@
-//! The command line, declared with clap; `///` comments are the help text.
+//! The command line, declared with clap: every subcommand's arguments, in
+//! one place; `///` comments are the help text.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use relaxvqa::head::DEFAULT_HEAD;
 
 /// No-reference video quality for user-generated content (ReLaX-VQA).
 #[derive(Parser, Debug)]
@@ -26,17 +28,17 @@ pub enum Command {
     /// Show what the decoder reports about a video and how it is sampled.
     Info(InfoArgs),
     /// Score videos (or saved features) with a quality head.
-    Score(crate::score::ScoreArgs),
+    Score(ScoreArgs),
     /// List, fetch and convert the published quality heads.
-    Models(crate::models::ModelsArgs),
+    Models(ModelsArgs),
     /// Write a self-contained HTML quality report for a video.
-    Report(crate::report::ReportArgs),
+    Report(ReportArgs),
     /// Train a quality head on features and MOS (the authors' protocol).
-    Train(crate::train::TrainArgs),
+    Train(TrainArgs),
     /// Evaluate predictions or a head: SRCC, KRCC, PLCC, RMSE.
-    Eval(crate::eval::EvalArgs),
+    Eval(EvalArgs),
     /// Make a learnable synthetic-distortion dataset with FFmpeg.
-    SynthDataset(crate::synth::SynthArgs),
+    SynthDataset(SynthArgs),
 }
 
 /// What `--dump` keeps besides the feature vector.
@@ -138,4 +140,323 @@ pub struct InfoArgs {
     pub count: bool,
     #[command(flatten)]
     pub raw: RawArgs,
+}
+
+/// `relaxvqa score`.
+#[derive(Args, Debug)]
+pub struct ScoreArgs {
+    /// Video file(s), or folders of videos.
+    #[arg(value_name = "VIDEO")]
+    pub inputs: Vec<PathBuf>,
+    /// Saved features to score without decoding: per-video files from
+    /// `relaxvqa extract`, the combined matrix of `extract --list`
+    /// (`features.safetensors`, one score per row), or a folder of either.
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub features: Vec<PathBuf>,
+    /// A CSV with a column of video paths (relative to the CSV or absolute).
+    #[arg(long, value_name = "CSV")]
+    pub list: Option<PathBuf>,
+    /// The CSV column holding the paths (default: the first of path, file,
+    /// filename, video, vid, name).
+    #[arg(long, value_name = "NAME")]
+    pub path_column: Option<String>,
+    /// File extension appended to list entries that have none (e.g. mp4).
+    #[arg(long, value_name = "EXT")]
+    pub ext: Option<String>,
+    /// The head: a zoo name (see `relaxvqa models list`; fetched and cached)
+    /// or a head file (.safetensors, from `models convert` or training).
+    #[arg(long, default_value = DEFAULT_HEAD, value_name = "NAME|FILE")]
+    pub model: String,
+    /// Backbone weights: hub (default), synthetic (tests only), a folder or
+    /// file, or resnet50=SRC,vit=SRC.
+    #[arg(long, default_value = "hub", value_name = "SRC")]
+    pub weights: String,
+    /// Report scores on this scale (1-5, 0-100) instead of the head's own.
+    #[arg(long, value_name = "SCALE")]
+    pub scale: Option<String>,
+    /// Also score windows of this length (e.g. 2s, 500ms, 1m): sampled
+    /// frames grouped by time, mean-pooled, scored with the same head.
+    #[arg(long, value_name = "DURATION")]
+    pub segments: Option<String>,
+    /// Write the scores to this CSV too; inputs already scored in it (same
+    /// file, head, weights and scale) are skipped.
+    #[arg(short, long, value_name = "CSV")]
+    pub output: Option<PathBuf>,
+    /// Score again inputs already in the --output CSV.
+    #[arg(long)]
+    pub force: bool,
+    /// One JSON document on stdout (schema relaxvqa.score/1).
+    #[arg(long)]
+    pub json: bool,
+    /// Images per network batch (rounded up to a multiple of --threads).
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub batch_size: usize,
+    /// Refuse frames with more pixels than this (0: no limit).
+    #[arg(long, default_value_t = relaxvqa::lower::features::DEFAULT_MAX_PIXELS, value_name = "N")]
+    pub max_pixels: u64,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub raw: RawArgs,
+}
+
+/// `relaxvqa report`.
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// The video.
+    #[arg(value_name = "VIDEO")]
+    pub video: PathBuf,
+    /// The HTML file to write.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// The head: a zoo name or a head file (as for `relaxvqa score`).
+    #[arg(long, default_value = DEFAULT_HEAD, value_name = "NAME|FILE")]
+    pub model: String,
+    /// Backbone weights (as for `relaxvqa extract`).
+    #[arg(long, default_value = "hub", value_name = "SRC")]
+    pub weights: String,
+    /// Report scores on this scale (1-5, 0-100) instead of the head's own.
+    #[arg(long, value_name = "SCALE")]
+    pub scale: Option<String>,
+    /// Timeline window length.
+    #[arg(long, default_value = "1s", value_name = "DURATION")]
+    pub segments: String,
+    /// At most this many sampled frames shown (evenly spread).
+    #[arg(long, default_value_t = 24, value_name = "N")]
+    pub max_frames: usize,
+    /// Images wider than this are downscaled on the page.
+    #[arg(long, default_value_t = 320, value_name = "PIXELS")]
+    pub image_width: usize,
+    /// Images per network batch (rounded up to a multiple of --threads).
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub batch_size: usize,
+    /// Refuse frames with more pixels than this (0: no limit).
+    #[arg(long, default_value_t = relaxvqa::lower::features::DEFAULT_MAX_PIXELS, value_name = "N")]
+    pub max_pixels: u64,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub raw: RawArgs,
+}
+
+/// Which validation number picks the fold model (`--select`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Select {
+    /// Lowest RMSE after the logistic fit.
+    Rmse,
+    /// Highest KRCC.
+    Krcc,
+}
+
+/// The scale recorded for the trained head's output (`--scale`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Scale {
+    /// No stated scale (the MOS list's own units).
+    Raw,
+    /// MOS on 1-5.
+    #[value(name = "mos_1_5")]
+    Mos1To5,
+    /// MOS on 0-100.
+    #[value(name = "mos_0_100")]
+    Mos0To100,
+}
+
+/// Where the labelled data comes from; shared by `train` and `eval`.
+#[derive(Args, Debug, Clone)]
+pub struct DataArgs {
+    /// Features: a combined matrix (features.safetensors), an extract
+    /// output folder, or a per-video feature file.
+    #[arg(long, value_name = "PATH")]
+    pub features: Option<PathBuf>,
+    /// CSV mapping video names to MOS (the authors' metadata, our index.csv,
+    /// or any CSV with a name/vid column and a mos column).
+    #[arg(long, value_name = "CSV")]
+    pub mos: Option<PathBuf>,
+    /// The MOS CSV's name column (default: the first of name, vid, video,
+    /// path, file, filename, flickr_id).
+    #[arg(long, value_name = "NAME")]
+    pub name_column: Option<String>,
+    /// The MOS CSV's score column (default: mos, dmos or score).
+    #[arg(long, value_name = "NAME")]
+    pub mos_column: Option<String>,
+}
+
+/// `relaxvqa train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The head file to write (.safetensors).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Epochs (the authors use 120 for small sets, 20 for large; default:
+    /// 120 below 5,000 videos, else 20).
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
+    /// Seed of every random draw (same seed, same head, bit for bit).
+    #[arg(long, default_value_t = 0, value_name = "S")]
+    pub seed: u64,
+    /// Fine-tune: start from this head's weights instead of a random
+    /// initialisation (a head file from `train` or `models convert`, or the
+    /// authors' .pth). The imputer and scaler are refitted on the new data.
+    #[arg(long, value_name = "HEAD")]
+    pub init: Option<PathBuf>,
+    /// Initial learning rate of SGD's cosine schedule (the authors' 0.1;
+    /// a smaller one, e.g. 0.01, suits fine-tuning).
+    #[arg(long, default_value_t = 0.1, value_name = "RATE")]
+    pub lr: f64,
+    /// Mini-batch size (the authors' 256). With fewer training videos than
+    /// that, every epoch is one SGD step; a small dataset learns in far
+    /// fewer epochs with a smaller batch (e.g. 16).
+    #[arg(long, default_value_t = 256, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
+    /// Anneal the rate to this constant during weight averaging (PyTorch's
+    /// SWALR, as the authors' scripts pair it with SWA; they use the initial
+    /// rate). Default: the cosine schedule runs to the end.
+    #[arg(long, value_name = "RATE")]
+    pub swa_lr: Option<f64>,
+    /// Early stopping: epochs without a better validation loss before a
+    /// fold stops (the authors' 5); 0 turns it off, so every fold runs all
+    /// its epochs.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub patience: usize,
+    /// How cross-validation picks the fold model.
+    #[arg(long, value_enum, default_value_t = Select::Rmse)]
+    pub select: Select,
+    /// Cross-validation folds inside the training data.
+    #[arg(long, default_value_t = 10, value_name = "K")]
+    pub folds: usize,
+    /// Scale recorded for the head's output.
+    #[arg(long, value_enum, default_value_t = Scale::Raw)]
+    pub scale: Scale,
+    /// Evaluation mode: N random train/test splits (the authors use 21);
+    /// prints every split's test metrics and their medians, writes no head.
+    #[arg(long, value_name = "N")]
+    pub splits: Option<usize>,
+    /// Fraction held out by each split (of videos, or of groups).
+    #[arg(long, default_value_t = 0.2, value_name = "F")]
+    pub test_fraction: f64,
+    /// A MOS CSV column (e.g. content) whose values are kept on one side of
+    /// every split, so test contents are never seen in training.
+    #[arg(long, value_name = "NAME")]
+    pub group_column: Option<String>,
+    /// Print a JSON summary (the output is JSON in any case).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `relaxvqa eval`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// A CSV of predictions: columns mos and pred, optionally name.
+    #[arg(long, value_name = "CSV", conflicts_with_all = ["model", "features"])]
+    pub predictions: Option<PathBuf>,
+    /// A head file to score --features with (instead of --predictions).
+    #[arg(long, value_name = "FILE", requires_all = ["features", "mos"])]
+    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// With --model: also write the predictions (name, mos, pred) to CSV.
+    #[arg(long, value_name = "CSV", requires = "model")]
+    pub write_predictions: Option<PathBuf>,
+    /// Print JSON (the output is JSON in any case).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `relaxvqa models`.
+#[derive(Args, Debug)]
+pub struct ModelsArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: ModelsCommand,
+}
+
+/// The `models` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum ModelsCommand {
+    /// List the published heads: name, training data, scale, SRCC, cached.
+    List {
+        /// JSON on stdout (schema relaxvqa.models/1).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download (and verify) a published head with its imputer and scaler.
+    Fetch {
+        /// Head name(s), or `all`.
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+        /// Also write it in our head format (one file) here.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Convert a .pth head, its imputer and scaler into one head file.
+    Convert {
+        /// The head's state dict (.pth; plain, DataParallel or SWA).
+        #[arg(long, value_name = "PTH")]
+        head: PathBuf,
+        /// The imputer (joblib pickle of a SimpleImputer).
+        #[arg(long, value_name = "PKL")]
+        imputer: Option<PathBuf>,
+        /// The scaler (joblib pickle of a MinMaxScaler).
+        #[arg(long, value_name = "PKL")]
+        scaler: Option<PathBuf>,
+        /// The scale of the head's output: 1-5, 0-100 or raw.
+        #[arg(long, value_name = "SCALE")]
+        scale: String,
+        /// Where the source is recorded from (default: the input paths).
+        #[arg(long, value_name = "TEXT")]
+        source: Option<String>,
+        /// The head file to write (.safetensors).
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
+}
+
+/// `relaxvqa synth-dataset`.
+#[derive(Args, Debug)]
+pub struct SynthArgs {
+    /// Folder for the clips and `videos.csv`.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Source videos (each one content); default: the FFmpeg test sources,
+    /// plus the fixture videos when `$RELAXVQA_SHARED` or ../shared exists.
+    #[arg(long, value_name = "VIDEO", num_args = 1..)]
+    pub sources: Vec<PathBuf>,
+    /// Leave out the FFmpeg test sources (testsrc2, smptehdbars, ...).
+    #[arg(long)]
+    pub no_lavfi: bool,
+    /// Scenes per FFmpeg test-source family (1 to 4): more scenes, more
+    /// distinct contents to train on and to hold out.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=4))]
+    pub scenes: u8,
+    /// Clip length in seconds.
+    #[arg(long, default_value_t = 3.0, value_name = "S")]
+    pub duration: f64,
+    /// Frame size of every clip, WxH.
+    #[arg(long, default_value = "320x240", value_name = "WxH")]
+    pub size: String,
+    /// Frame rate of every clip.
+    #[arg(long, default_value_t = 25, value_name = "FPS")]
+    pub fps: u32,
+    /// The FFmpeg program.
+    #[arg(long, default_value = "ffmpeg", value_name = "PATH")]
+    pub ffmpeg: PathBuf,
+    /// How the quality target is made.
+    #[arg(long, value_enum, default_value_t = TargetArg::Level)]
+    pub target: TargetArg,
+    /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The quality target of each clip (the `mos` column).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TargetArg {
+    /// A fixed monotone map of distortion and level, the same for every content.
+    Level,
+    /// The PSNR against the source, mapped to 1-5.
+    Psnr,
 }

@@ -4,35 +4,13 @@
 //! the way the authors report them (spec section 7), either from a CSV of
 //! predictions or by scoring saved features with a head file.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::args::EvalArgs;
 use anyhow::Context;
-use clap::Args;
 use relaxvqa::lower::model::head::load_head_file;
 use relaxvqa::lower::train::metrics::{evaluate, read_predictions_csv};
 use serde_json::json;
-
-use crate::train::DataArgs;
-
-/// `relaxvqa eval`.
-#[derive(Args, Debug)]
-pub struct EvalArgs {
-    /// A CSV of predictions: columns mos and pred, optionally name.
-    #[arg(long, value_name = "CSV", conflicts_with_all = ["model", "features"])]
-    pub predictions: Option<PathBuf>,
-    /// A head file to score --features with (instead of --predictions).
-    #[arg(long, value_name = "FILE", requires_all = ["features", "mos"])]
-    pub model: Option<PathBuf>,
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// With --model: also write the predictions (name, mos, pred) to CSV.
-    #[arg(long, value_name = "CSV", requires = "model")]
-    pub write_predictions: Option<PathBuf>,
-    /// Print JSON (the output is JSON in any case).
-    #[arg(long)]
-    pub json: bool,
-}
 
 /// Runs `relaxvqa eval`.
 pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {

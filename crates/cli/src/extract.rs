@@ -122,6 +122,12 @@ fn summary_json(video: &Path, output: &Path, out: &Features, weights: &str) -> s
         "seconds": out.timings.total,
         "timings": out.timings,
         "warnings": out.warnings,
+        "decode": {
+            "concealed_errors": out.decode.concealed_errors,
+            "ended_early": out.decode.ended_early,
+            "partial_frame_dropped": out.decode.partial_frame_dropped,
+            "size_changed": out.decode.size_change.is_some(),
+        },
         "relaxvqa_version": relaxvqa::VERSION,
     })
 }

@@ -56,7 +56,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("relaxvqa: error: {e:#}");
+            eprintln!("relaxvqa: error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
@@ -87,6 +87,44 @@ fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
+/// The error and its causes on one line, each said once: a cause already in
+/// the message (an operating-system error that a library also put in its
+/// own text) is left out, and a cause that starts with the name the message
+/// ends with (`--model x` then `x: ...`) does not repeat it.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let mut s = cause.to_string();
+        if s.is_empty() || msg.contains(&s) {
+            continue;
+        }
+        if let Some(last) = msg.rsplit(' ').next().filter(|l| !l.is_empty()) {
+            if let Some(rest) = s.strip_prefix(&format!("{last}: ")) {
+                s = rest.to_owned();
+            }
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&s);
+    }
+    msg
+}
+
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn causes_are_said_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory (os error 2)");
+        let e = anyhow::Error::new(io).context("out/x.csv: No such file or directory (os error 2)");
+        assert_eq!(one_line(&e), "out/x.csv: No such file or directory (os error 2)");
+        let e = anyhow::anyhow!("x: neither a head file nor a published head").context("--model x");
+        assert_eq!(one_line(&e), "--model x: neither a head file nor a published head");
+    }
 }

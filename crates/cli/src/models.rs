@@ -6,61 +6,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::args::{ModelsArgs, ModelsCommand};
 use anyhow::{bail, Context};
-use clap::{Args, Subcommand};
 use relaxvqa::head::{parse_scale, scale_label};
 use relaxvqa::lower::model::head::{save_head_file, HeadFile};
 use relaxvqa::lower::model::zoo::{self, Zoo, ZooHead};
 use serde_json::json;
-
-/// `relaxvqa models`.
-#[derive(Args, Debug)]
-pub struct ModelsArgs {
-    /// What to do.
-    #[command(subcommand)]
-    pub command: ModelsCommand,
-}
-
-/// The `models` subcommands.
-#[derive(Subcommand, Debug)]
-pub enum ModelsCommand {
-    /// List the published heads: name, training data, scale, SRCC, cached.
-    List {
-        /// JSON on stdout (schema relaxvqa.models/1).
-        #[arg(long)]
-        json: bool,
-    },
-    /// Download (and verify) a published head with its imputer and scaler.
-    Fetch {
-        /// Head name(s), or `all`.
-        #[arg(required = true, value_name = "NAME")]
-        names: Vec<String>,
-        /// Also write it in our head format (one file) here.
-        #[arg(short, long, value_name = "FILE")]
-        output: Option<PathBuf>,
-    },
-    /// Convert a .pth head, its imputer and scaler into one head file.
-    Convert {
-        /// The head's state dict (.pth; plain, DataParallel or SWA).
-        #[arg(long, value_name = "PTH")]
-        head: PathBuf,
-        /// The imputer (joblib pickle of a SimpleImputer).
-        #[arg(long, value_name = "PKL")]
-        imputer: Option<PathBuf>,
-        /// The scaler (joblib pickle of a MinMaxScaler).
-        #[arg(long, value_name = "PKL")]
-        scaler: Option<PathBuf>,
-        /// The scale of the head's output: 1-5, 0-100 or raw.
-        #[arg(long, value_name = "SCALE")]
-        scale: String,
-        /// Where the source is recorded from (default: the input paths).
-        #[arg(long, value_name = "TEXT")]
-        source: Option<String>,
-        /// The head file to write (.safetensors).
-        #[arg(short, long, value_name = "FILE")]
-        output: PathBuf,
-    },
-}
 
 /// Runs `relaxvqa models`.
 pub fn run(a: ModelsArgs) -> anyhow::Result<ExitCode> {

@@ -7,79 +7,18 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::args::ScoreArgs;
 use anyhow::{bail, Context};
-use clap::Args;
 use relaxvqa::batch::{self, ListOptions};
 use relaxvqa::files::Identity;
-use relaxvqa::head::{convert, parse_scale, scale_label, LoadedHead, DEFAULT_HEAD};
+use relaxvqa::head::{convert, parse_scale, scale_label, LoadedHead};
 use relaxvqa::score::{parse_duration, score_features, ScoreOptions, Segment};
 use relaxvqa::scores::{row_matches, RunKey, ScoreRow, ScoresCsv};
 use relaxvqa::{ExtractOptions, OutputScale};
 use serde_json::json;
 
-use crate::args::RawArgs;
-
 /// The `--json` schema name and version of `relaxvqa score`.
 pub const SCORE_SCHEMA: &str = "relaxvqa.score/1";
-
-/// `relaxvqa score`.
-#[derive(Args, Debug)]
-pub struct ScoreArgs {
-    /// Video file(s), or folders of videos.
-    #[arg(value_name = "VIDEO")]
-    pub inputs: Vec<PathBuf>,
-    /// Saved features to score without decoding: per-video files from
-    /// `relaxvqa extract`, the combined matrix of `extract --list`
-    /// (`features.safetensors`, one score per row), or a folder of either.
-    #[arg(long, value_name = "FILE", num_args = 1..)]
-    pub features: Vec<PathBuf>,
-    /// A CSV with a column of video paths (relative to the CSV or absolute).
-    #[arg(long, value_name = "CSV")]
-    pub list: Option<PathBuf>,
-    /// The CSV column holding the paths (default: the first of path, file,
-    /// filename, video, vid, name).
-    #[arg(long, value_name = "NAME")]
-    pub path_column: Option<String>,
-    /// File extension appended to list entries that have none (e.g. mp4).
-    #[arg(long, value_name = "EXT")]
-    pub ext: Option<String>,
-    /// The head: a zoo name (see `relaxvqa models list`; fetched and cached)
-    /// or a head file (.safetensors, from `models convert` or training).
-    #[arg(long, default_value = DEFAULT_HEAD, value_name = "NAME|FILE")]
-    pub model: String,
-    /// Backbone weights: hub (default), synthetic (tests only), a folder or
-    /// file, or resnet50=SRC,vit=SRC.
-    #[arg(long, default_value = "hub", value_name = "SRC")]
-    pub weights: String,
-    /// Report scores on this scale (1-5, 0-100) instead of the head's own.
-    #[arg(long, value_name = "SCALE")]
-    pub scale: Option<String>,
-    /// Also score windows of this length (e.g. 2s, 500ms, 1m): sampled
-    /// frames grouped by time, mean-pooled, scored with the same head.
-    #[arg(long, value_name = "DURATION")]
-    pub segments: Option<String>,
-    /// Write the scores to this CSV too; inputs already scored in it (same
-    /// file, head, weights and scale) are skipped.
-    #[arg(short, long, value_name = "CSV")]
-    pub output: Option<PathBuf>,
-    /// Score again inputs already in the --output CSV.
-    #[arg(long)]
-    pub force: bool,
-    /// One JSON document on stdout (schema relaxvqa.score/1).
-    #[arg(long)]
-    pub json: bool,
-    /// Images per network batch (rounded up to a multiple of --threads).
-    #[arg(long, default_value_t = 8, value_name = "N")]
-    pub batch_size: usize,
-    /// Refuse frames with more pixels than this (0: no limit).
-    #[arg(long, default_value_t = relaxvqa::lower::features::DEFAULT_MAX_PIXELS, value_name = "N")]
-    pub max_pixels: u64,
-    /// No progress bar.
-    #[arg(long)]
-    pub quiet: bool,
-    #[command(flatten)]
-    pub raw: RawArgs,
-}
 
 /// One input of a run.
 struct Item {

@@ -10,26 +10,16 @@
 //! from LSVQ to each dataset); the imputer and scaler are still fitted on the
 //! new training data.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use crate::args::{DataArgs, Scale, Select, TrainArgs};
 use anyhow::Context;
-use clap::{Args, ValueEnum};
 use relaxvqa::lower::model::head::save_head_file;
 use relaxvqa::mos::{label, read_mos, Labelled};
 use relaxvqa::training::{self, Selection, TrainOptions};
 use relaxvqa::OutputScale;
 use serde_json::json;
-
-/// Which validation number picks the fold model (`--select`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Select {
-    /// Lowest RMSE after the logistic fit.
-    Rmse,
-    /// Highest KRCC.
-    Krcc,
-}
 
 impl From<Select> for Selection {
     fn from(s: Select) -> Self {
@@ -40,19 +30,6 @@ impl From<Select> for Selection {
     }
 }
 
-/// The scale recorded for the trained head's output (`--scale`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Scale {
-    /// No stated scale (the MOS list's own units).
-    Raw,
-    /// MOS on 1-5.
-    #[value(name = "mos_1_5")]
-    Mos1To5,
-    /// MOS on 0-100.
-    #[value(name = "mos_0_100")]
-    Mos0To100,
-}
-
 impl From<Scale> for OutputScale {
     fn from(s: Scale) -> Self {
         match s {
@@ -61,26 +38,6 @@ impl From<Scale> for OutputScale {
             Scale::Mos0To100 => OutputScale::Mos0To100,
         }
     }
-}
-
-/// Where the labelled data comes from; shared by `train` and `eval`.
-#[derive(Args, Debug, Clone)]
-pub struct DataArgs {
-    /// Features: a combined matrix (features.safetensors), an extract
-    /// output folder, or a per-video feature file.
-    #[arg(long, value_name = "PATH")]
-    pub features: Option<PathBuf>,
-    /// CSV mapping video names to MOS (the authors' metadata, our index.csv,
-    /// or any CSV with a name/vid column and a mos column).
-    #[arg(long, value_name = "CSV")]
-    pub mos: Option<PathBuf>,
-    /// The MOS CSV's name column (default: the first of name, vid, video,
-    /// path, file, filename, flickr_id).
-    #[arg(long, value_name = "NAME")]
-    pub name_column: Option<String>,
-    /// The MOS CSV's score column (default: mos, dmos or score).
-    #[arg(long, value_name = "NAME")]
-    pub mos_column: Option<String>,
 }
 
 impl DataArgs {
@@ -107,70 +64,6 @@ impl DataArgs {
     }
 }
 
-/// `relaxvqa train`.
-#[derive(Args, Debug)]
-pub struct TrainArgs {
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// The head file to write (.safetensors).
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// Epochs (the authors use 120 for small sets, 20 for large; default:
-    /// 120 below 5,000 videos, else 20).
-    #[arg(long, value_name = "N")]
-    pub epochs: Option<usize>,
-    /// Seed of every random draw (same seed, same head, bit for bit).
-    #[arg(long, default_value_t = 0, value_name = "S")]
-    pub seed: u64,
-    /// Fine-tune: start from this head's weights instead of a random
-    /// initialisation (a head file from `train` or `models convert`, or the
-    /// authors' .pth). The imputer and scaler are refitted on the new data.
-    #[arg(long, value_name = "HEAD")]
-    pub init: Option<PathBuf>,
-    /// Initial learning rate of SGD's cosine schedule (the authors' 0.1;
-    /// a smaller one, e.g. 0.01, suits fine-tuning).
-    #[arg(long, default_value_t = 0.1, value_name = "RATE")]
-    pub lr: f64,
-    /// Mini-batch size (the authors' 256). With fewer training videos than
-    /// that, every epoch is one SGD step; a small dataset learns in far
-    /// fewer epochs with a smaller batch (e.g. 16).
-    #[arg(long, default_value_t = 256, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub batch_size: u32,
-    /// Anneal the rate to this constant during weight averaging (PyTorch's
-    /// SWALR, as the authors' scripts pair it with SWA; they use the initial
-    /// rate). Default: the cosine schedule runs to the end.
-    #[arg(long, value_name = "RATE")]
-    pub swa_lr: Option<f64>,
-    /// Early stopping: epochs without a better validation loss before a
-    /// fold stops (the authors' 5); 0 turns it off, so every fold runs all
-    /// its epochs.
-    #[arg(long, default_value_t = 5, value_name = "N")]
-    pub patience: usize,
-    /// How cross-validation picks the fold model.
-    #[arg(long, value_enum, default_value_t = Select::Rmse)]
-    pub select: Select,
-    /// Cross-validation folds inside the training data.
-    #[arg(long, default_value_t = 10, value_name = "K")]
-    pub folds: usize,
-    /// Scale recorded for the head's output.
-    #[arg(long, value_enum, default_value_t = Scale::Raw)]
-    pub scale: Scale,
-    /// Evaluation mode: N random train/test splits (the authors use 21);
-    /// prints every split's test metrics and their medians, writes no head.
-    #[arg(long, value_name = "N")]
-    pub splits: Option<usize>,
-    /// Fraction held out by each split (of videos, or of groups).
-    #[arg(long, default_value_t = 0.2, value_name = "F")]
-    pub test_fraction: f64,
-    /// A MOS CSV column (e.g. content) whose values are kept on one side of
-    /// every split, so test contents are never seen in training.
-    #[arg(long, value_name = "NAME")]
-    pub group_column: Option<String>,
-    /// Print a JSON summary (the output is JSON in any case).
-    #[arg(long)]
-    pub json: bool,
-}
-
 /// Runs `relaxvqa train`.
 pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
     if a.splits.is_none() && a.output.is_none() {
@@ -186,7 +79,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         select: a.select.into(),
         folds: a.folds,
     };
-    opts.check()?;
+    opts.check(a.init.is_some())?;
     if a.splits == Some(0) {
         anyhow::bail!("--splits 0 would evaluate nothing: give at least 1 (the authors use 21)");
     }

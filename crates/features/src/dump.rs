@@ -2,7 +2,6 @@
 //! safetensors under the names of `shared/fixtures/README.md`.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, TensorView};
@@ -52,9 +51,9 @@ impl DumpTensor {
     }
 }
 
-/// Writes `tensors` (and string `metadata`) to `path` as safetensors, through
-/// a temporary file in the same folder renamed into place, so a reader never
-/// sees a partial file.
+/// Writes `tensors` (and string `metadata`) to `path` as safetensors,
+/// atomically (a temporary file in the same folder, synced and renamed into
+/// place), so a reader never sees a partial file.
 pub fn write_safetensors(
     path: &Path,
     tensors: &BTreeMap<String, DumpTensor>,
@@ -74,22 +73,45 @@ pub fn write_safetensors(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| werr(e.to_string()))?;
     let bytes = safetensors::serialize(views, metadata).map_err(|e| werr(e.to_string()))?;
-    write_atomic(path, &bytes).map_err(|e| werr(e.to_string()))
+    write_atomic(path, &bytes)
 }
 
-/// Writes `bytes` to `path` via a temporary sibling file and a rename.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+/// Writes `bytes` to `path` atomically ([`relaxvqa_model::atomic`]), as the
+/// message of a [`FeatureError::Write`].
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FeatureError> {
+    relaxvqa_model::atomic::write_atomic(path, bytes).map_err(|e| write_error(path, &e))
+}
+
+/// [`FeatureError::Write`] for `e`, an error of [`relaxvqa_model::atomic`]:
+/// its message already starts with the path, which the variant names too.
+fn write_error(path: &Path, e: &std::io::Error) -> FeatureError {
+    let message = e.to_string();
+    let prefix = format!("{}: ", path.display());
+    let message = message.strip_prefix(&prefix).map_or(message.clone(), str::to_owned);
+    FeatureError::Write { path: path.to_owned(), message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_write_names_the_file_once_and_leaves_nothing() {
+        let dir = tempfile::Builder::new().prefix("dump-test-").tempdir().expect("tmp dir");
+        let path = dir.path().join("missing").join("out.safetensors");
+        let tensors = BTreeMap::from([("x".to_owned(), DumpTensor::scalar_i64(3))]);
+        let err = write_safetensors(&path, &tensors, None).expect_err("missing folder");
+        let msg = err.to_string();
+        println!("example message: {msg}");
+        assert!(matches!(err, FeatureError::Write { .. }), "{msg}");
+        assert_eq!(msg.matches(&*path.display().to_string()).count(), 1, "{msg}");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 0);
+
+        let path = dir.path().join("out.safetensors");
+        write_safetensors(&path, &tensors, None).expect("write");
+        write_safetensors(&path, &tensors, None).expect("overwrite");
+        let names: Vec<_> =
+            std::fs::read_dir(dir.path()).expect("list").map(|e| e.expect("entry").file_name()).collect();
+        assert_eq!(names, ["out.safetensors"]);
     }
-    result
 }

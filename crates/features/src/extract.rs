@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
-use relaxvqa_video::{FrameSource, SampledFrames, VideoInfo};
+use relaxvqa_video::{DecodeReport, FrameSource, SampledFrames, VideoInfo};
 use serde::Serialize;
 
 use std::sync::{Arc, Mutex};
@@ -123,6 +123,9 @@ pub struct VideoFeatures {
     /// What a user should know about this result (one line each): no frame
     /// pair, frames smaller than a patch, damage the decoder concealed.
     pub warnings: Vec<String>,
+    /// What decoding had to work around (concealed errors, a file that
+    /// ended early, a size change), for outputs' metadata.
+    pub decode_report: DecodeReport,
 }
 
 impl VideoFeatures {
@@ -172,6 +175,7 @@ struct Decoded {
     pairs: usize,
     decode: Duration,
     warnings: Vec<String>,
+    report: DecodeReport,
 }
 
 /// Extracts the features of the frame source that `open` makes; the source
@@ -253,7 +257,8 @@ where
                     }
                 }
             }
-            let mut warnings = Vec::new();
+            let report = samples.report();
+            let mut warnings = report.warnings();
             if let Some((w, h)) = tiny {
                 warnings.push(format!(
                     "frames of {w}x{h} are smaller than one {PATCH}x{PATCH} patch: the fragments hold no picture, so the four fragment blocks do not depend on the content"
@@ -268,6 +273,7 @@ where
                 pairs: samples.pair_count(),
                 decode,
                 warnings,
+                report,
             })
         });
         // Several preparation workers (optical flow dominates at high
@@ -344,6 +350,7 @@ where
             dump: out.dump,
             per_sample: out.per_sample,
             warnings: decoded.warnings,
+            decode_report: decoded.report,
         })
     })
 }

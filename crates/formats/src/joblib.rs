@@ -76,7 +76,7 @@ impl BuildHook for ArrayHook {
 /// Recognises the compressed containers joblib can write, for a clear error.
 fn compression_of(data: &[u8]) -> Option<&'static str> {
     match data {
-        [0x78, b, ..] if (u16::from(0x78u8) << 8 | u16::from(*b)) % 31 == 0 => Some("zlib"),
+        [0x78, b, ..] if (u16::from(0x78u8) << 8 | u16::from(*b)).is_multiple_of(31) => Some("zlib"),
         [0x1f, 0x8b, ..] => Some("gzip"),
         [b'B', b'Z', b'h', ..] => Some("bz2"),
         [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => Some("xz"),
@@ -190,7 +190,7 @@ fn vector(pk: &Pickle, state: ObjRef, name: &str, class: &str) -> Result<Vec<f64
     if arr.shape.len() != 1 {
         return Err(FormatError::invalid(ctx, format!("shape {:?}, a vector expected", arr.shape)));
     }
-    Ok(arr.to_f64())
+    arr.to_f64()
 }
 
 fn all_finite(values: &[f64], ctx: &str) -> Result<(), FormatError> {

@@ -7,14 +7,16 @@
 //! - [`pickle`]: a safe pickle reader (an inert value tree, never code execution);
 //! - [`torch`]: `.pth` zip checkpoints to named `f32` tensors;
 //! - [`joblib`]: joblib pickles, `SimpleImputer` and `MinMaxScaler`;
-//! - [`numpy`]: NumPy arrays inside pickles.
+//! - [`numpy`]: NumPy arrays inside pickles;
+//! - [`atomic`]: the one atomic-write helper of the workspace (temporary
+//!   file beside the target, synced, renamed into place).
 //!
 //! Malformed input of any kind is a [`FormatError`], never a panic.
 
 #![warn(missing_docs)]
 
+pub mod atomic;
 mod error;
-mod half;
 pub mod joblib;
 pub mod numpy;
 pub mod pickle;

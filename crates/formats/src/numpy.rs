@@ -70,12 +70,18 @@ impl NpDtype {
             _ => return None,
         };
         let itemsize: usize = chars.as_str().parse().ok()?;
-        let ok = match kind {
-            ScalarKind::Float => matches!(itemsize, 2 | 4 | 8),
-            ScalarKind::Int | ScalarKind::UInt => matches!(itemsize, 1 | 2 | 4 | 8),
-            ScalarKind::Bool => itemsize == 1,
-        };
-        ok.then_some(Self { kind, itemsize, big_endian })
+        let dtype = Self { kind, itemsize, big_endian };
+        dtype.is_supported().then_some(dtype)
+    }
+
+    /// True when the kind and item size make a dtype this crate decodes:
+    /// floats of 2, 4 or 8 bytes, integers of 1, 2, 4 or 8, booleans of 1.
+    pub fn is_supported(&self) -> bool {
+        match self.kind {
+            ScalarKind::Float => matches!(self.itemsize, 2 | 4 | 8),
+            ScalarKind::Int | ScalarKind::UInt => matches!(self.itemsize, 1 | 2 | 4 | 8),
+            ScalarKind::Bool => self.itemsize == 1,
+        }
     }
 
     /// Reads a `numpy.dtype(typestr, align, copy)` object with its `BUILD`
@@ -133,8 +139,21 @@ impl NdArray {
     }
 
     /// The elements as `f64`, in C (row-major) order.
-    pub fn to_f64(&self) -> Vec<f64> {
+    ///
+    /// Errors when the dtype is not one [`NpDtype::is_supported`] accepts or
+    /// `data` does not hold exactly `len() * itemsize` bytes (possible only
+    /// for an array built by hand: the pickle reader checks both).
+    pub fn to_f64(&self) -> Result<Vec<f64>, FormatError> {
         let size = self.dtype.itemsize;
+        if !self.dtype.is_supported() {
+            return Err(FormatError::invalid("NumPy array", format!("unsupported dtype {}", self.dtype.descr())));
+        }
+        if byte_len(&self.shape, size) != Some(self.data.len() as u64) {
+            return Err(FormatError::invalid(
+                "NumPy array",
+                format!("{} data bytes for shape {:?} of {size}-byte elements", self.data.len(), self.shape),
+            ));
+        }
         let be = self.dtype.big_endian;
         let values: Vec<f64> = self
             .data
@@ -152,7 +171,7 @@ impl NdArray {
                 match (self.dtype.kind, size) {
                     (ScalarKind::Float, 8) => f64::from_le_bytes(b),
                     (ScalarKind::Float, 4) => f64::from(f32::from_le_bytes([le[0], le[1], le[2], le[3]])),
-                    (ScalarKind::Float, _) => f64::from(crate::half::f16_to_f32(u16::from_le_bytes([le[0], le[1]]))),
+                    (ScalarKind::Float, _) => f64::from(half::f16::from_le_bytes([le[0], le[1]]).to_f32()),
                     (ScalarKind::Int, _) => {
                         let shift = 64 - 8 * size as u32;
                         ((i64::from_le_bytes(b) << shift) >> shift) as f64
@@ -162,11 +181,7 @@ impl NdArray {
                 }
             })
             .collect();
-        if self.fortran_order && self.shape.len() > 1 {
-            fortran_to_c(&values, &self.shape)
-        } else {
-            values
-        }
+        Ok(if self.fortran_order && self.shape.len() > 1 { fortran_to_c(&values, &self.shape) } else { values })
     }
 }
 
@@ -272,13 +287,31 @@ mod tests {
             fortran_order: false,
             data: vec![0xff, 0xfe, 0x00, 0x05],
         };
-        assert_eq!(a.to_f64(), vec![-2.0, 5.0]);
+        assert_eq!(a.to_f64().expect("decode"), vec![-2.0, 5.0]);
         let f = NdArray {
             dtype: NpDtype::from_typestr("<f8").unwrap(),
             shape: vec![2, 2],
             fortran_order: true,
             data: [1.0f64, 3.0, 2.0, 4.0].iter().flat_map(|v| v.to_le_bytes()).collect(),
         };
-        assert_eq!(f.to_f64(), vec![1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(f.to_f64().expect("decode"), vec![1.0, 2.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn hand_built_arrays_with_bad_dtype_or_length_are_errors() {
+        let array = |kind, itemsize, data: Vec<u8>| NdArray {
+            dtype: NpDtype { kind, itemsize, big_endian: false },
+            shape: vec![2],
+            fortran_order: false,
+            data,
+        };
+        for (kind, itemsize) in [(ScalarKind::Float, 0), (ScalarKind::Float, 1), (ScalarKind::Int, 16)] {
+            let err = array(kind, itemsize, vec![0; 2 * itemsize]).to_f64().expect_err("bad dtype");
+            assert!(err.to_string().contains("unsupported dtype"), "{err}");
+        }
+        let err = array(ScalarKind::Float, 4, vec![0; 7]).to_f64().expect_err("short data");
+        assert!(err.to_string().contains("7 data bytes"), "{err}");
+        let half = array(ScalarKind::Float, 2, vec![0x00, 0x3c, 0x00, 0xc0]);
+        assert_eq!(half.to_f64().expect("f16"), vec![1.0, -2.0]);
     }
 }

@@ -1,5 +1,9 @@
 //! A small, safe reader for Python pickles (binary protocols 2 to 5).
 //!
+//! Hand-written on purpose: these files are made of class instances and
+//! torch's persistent ids, which `serde-pickle`'s value model does not keep,
+//! and candle's reader knows `.pth` tensors but not joblib objects.
+//!
 //! The authors publish their heads as `torch.save` checkpoints and their
 //! scalers as `joblib` pickles; both are pickle streams. Python's unpickler
 //! executes arbitrary code; this one only builds an inert value tree: a class
@@ -499,7 +503,7 @@ impl<'a> Parser<'a, '_> {
                 }
                 b'd' => {
                     let items = self.pop_mark()?;
-                    if items.len() % 2 != 0 {
+                    if !items.len().is_multiple_of(2) {
                         return Err(self.malformed("DICT with an odd number of items"));
                     }
                     let pairs = items.chunks_exact(2).map(|p| (p[0], p[1])).collect();
@@ -596,7 +600,7 @@ impl<'a> Parser<'a, '_> {
                 }
                 b'u' => {
                     let items = self.pop_mark()?;
-                    if items.len() % 2 != 0 {
+                    if !items.len().is_multiple_of(2) {
                         return Err(self.malformed("SETITEMS with an odd number of items"));
                     }
                     let target = self.top()?;

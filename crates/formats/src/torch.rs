@@ -89,8 +89,8 @@ impl TorchDtype {
         match self {
             Self::F64 => f64::from_le_bytes(le) as f32,
             Self::F32 => f32::from_le_bytes([le[0], le[1], le[2], le[3]]),
-            Self::F16 => crate::half::f16_to_f32(u16::from_le_bytes([le[0], le[1]])),
-            Self::BF16 => crate::half::bf16_to_f32(u16::from_le_bytes([le[0], le[1]])),
+            Self::F16 => half::f16::from_le_bytes([le[0], le[1]]).to_f32(),
+            Self::BF16 => half::bf16::from_le_bytes([le[0], le[1]]).to_f32(),
             Self::I64 => i64::from_le_bytes(le) as f32,
             Self::I32 => i32::from_le_bytes([le[0], le[1], le[2], le[3]]) as f32,
             Self::I16 => f32::from(i16::from_le_bytes([le[0], le[1]])),
@@ -434,4 +434,26 @@ fn cut_tensor(spec: &TensorSpec, storage: &[u8], big_endian: bool) -> Result<Tor
         }
     }
     Ok(TorchTensor { dtype: spec.dtype, shape: spec.shape.clone(), data })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// f16 and bf16 elements decode exactly (through the `half` crate).
+    #[test]
+    fn half_precision_values() {
+        let f16 = |bits: u16| TorchDtype::F16.decode(&bits.to_le_bytes(), false);
+        assert_eq!(f16(0x3c00), 1.0);
+        assert_eq!(f16(0xc000), -2.0);
+        assert_eq!(f16(0x7bff), 65504.0);
+        assert_eq!(f16(0x0001), 2f32.powi(-24));
+        assert_eq!(f16(0x03ff), 1023.0 * 2f32.powi(-24));
+        assert_eq!(f16(0x0200), 2f32.powi(-15));
+        assert_eq!(f16(0x7c00), f32::INFINITY);
+        assert!(f16(0x7e00).is_nan());
+        assert_eq!(f16(0x8000).to_bits(), 0x8000_0000);
+        assert_eq!(TorchDtype::F16.decode(&[0x3c, 0x00], true), 1.0);
+        assert_eq!(TorchDtype::BF16.decode(&0x3f80u16.to_le_bytes(), false), 1.0);
+    }
 }

@@ -19,7 +19,7 @@ impl std::fmt::Debug for RgbImage {
 impl RgbImage {
     /// Wraps `data` (length `width * height * 3`), refusing a wrong length.
     pub fn from_vec(width: usize, height: usize, data: Vec<u8>) -> Result<Self, ImageError> {
-        if data.len() != width * height * 3 {
+        if width.checked_mul(height).and_then(|n| n.checked_mul(3)) != Some(data.len()) {
             return Err(ImageError::BadBufferLength { width, height, channels: 3, len: data.len() });
         }
         Ok(Self { width, height, data })
@@ -56,6 +56,9 @@ impl RgbImage {
     }
 
     /// One row of `width * 3` bytes.
+    ///
+    /// # Panics
+    /// When `y >= height`, as slice indexing does.
     pub fn row(&self, y: usize) -> &[u8] {
         &self.data[y * self.width * 3..(y + 1) * self.width * 3]
     }
@@ -72,7 +75,7 @@ pub struct GrayImage {
 impl GrayImage {
     /// Wraps `data` (length `width * height`), refusing a wrong length.
     pub fn from_vec(width: usize, height: usize, data: Vec<u8>) -> Result<Self, ImageError> {
-        if data.len() != width * height {
+        if width.checked_mul(height) != Some(data.len()) {
             return Err(ImageError::BadBufferLength { width, height, channels: 1, len: data.len() });
         }
         Ok(Self { width, height, data })
@@ -106,7 +109,7 @@ pub struct FlowField {
 impl FlowField {
     /// Wraps `data` (length `width * height * 2`), refusing a wrong length.
     pub fn from_vec(width: usize, height: usize, data: Vec<f32>) -> Result<Self, ImageError> {
-        if data.len() != width * height * 2 {
+        if width.checked_mul(height).and_then(|n| n.checked_mul(2)) != Some(data.len()) {
             return Err(ImageError::BadBufferLength { width, height, channels: 2, len: data.len() });
         }
         Ok(Self { width, height, data })

@@ -19,4 +19,26 @@ pub enum ImageError {
     /// Two images that must have the same size do not.
     #[error("image sizes differ: {0}x{1} vs {2}x{3}")]
     SizeMismatch(usize, usize, usize, usize),
+    /// A patch position lies outside the image's patch grid.
+    #[error("patch ({row}, {col}) is outside the {rows}x{cols} patch grid of the image")]
+    PatchOutside {
+        /// Patch row asked for.
+        row: usize,
+        /// Patch column asked for.
+        col: usize,
+        /// Patch rows of the image.
+        rows: usize,
+        /// Patch columns of the image.
+        cols: usize,
+    },
+    /// A parameter is outside the range the operation accepts.
+    #[error("{name} = {value}: {requirement}")]
+    InvalidParameter {
+        /// The parameter's name.
+        name: &'static str,
+        /// Its value, as written by `{:?}`.
+        value: String,
+        /// What it must be.
+        requirement: &'static str,
+    },
 }

@@ -65,8 +65,11 @@ pub fn patch_scores(img: &RgbImage) -> PatchScores {
 
 /// The `KEPT` highest-scoring patches (ties by raster order: a stable
 /// descending sort), re-ordered by (row, column) for the mosaic (steps 3-4).
+/// Only the first `rows * cols` sums count (all of them for scores from
+/// [`patch_scores`]), so every position is inside the grid.
 pub fn select_patches(scores: &PatchScores) -> Vec<PatchPos> {
-    let mut order: Vec<usize> = (0..scores.sums.len()).collect();
+    let cells = scores.sums.len().min(scores.rows.saturating_mul(scores.cols));
+    let mut order: Vec<usize> = (0..cells).collect();
     order.sort_by(|&i, &j| scores.sums[j].cmp(&scores.sums[i])); // stable
     order.truncate(KEPT);
     order.sort_unstable();
@@ -74,8 +77,17 @@ pub fn select_patches(scores: &PatchScores) -> Vec<PatchPos> {
 }
 
 /// Copies the patches at `positions` of `img` into the cells of a 224x224
-/// mosaic that starts all zero: the m-th patch goes to cell (m / 14, m % 14).
-pub fn mosaic(img: &RgbImage, positions: &[PatchPos]) -> RgbImage {
+/// mosaic that starts all zero: the m-th patch goes to cell (m / 14, m % 14);
+/// positions past the first [`KEPT`] are ignored.
+///
+/// # Errors
+/// [`ImageError::PatchOutside`] when a position is outside the image's grid
+/// of whole 16x16 patches.
+pub fn mosaic(img: &RgbImage, positions: &[PatchPos]) -> Result<RgbImage, ImageError> {
+    let (rows, cols) = (img.height() / PATCH, img.width() / PATCH);
+    if let Some(&(row, col)) = positions.iter().take(KEPT).find(|&&(r, c)| r >= rows || c >= cols) {
+        return Err(ImageError::PatchOutside { row, col, rows, cols });
+    }
     let mut out = RgbImage::zeros(FRAGMENT_SIDE, FRAGMENT_SIDE);
     let stride = FRAGMENT_SIDE * 3;
     for (m, &(r, c)) in positions.iter().take(KEPT).enumerate() {
@@ -86,7 +98,7 @@ pub fn mosaic(img: &RgbImage, positions: &[PatchPos]) -> RgbImage {
             out.as_bytes_mut()[at..at + PATCH * 3].copy_from_slice(src);
         }
     }
-    out
+    Ok(out)
 }
 
 /// `0.5 * a + 0.5 * b` rounded to nearest, ties to even, as OpenCV's
@@ -117,8 +129,8 @@ pub fn pair_fragments(prev: &RgbImage, next: &RgbImage, flow_rgb: &RgbImage) -> 
     let residual_scores = patch_scores(&res);
     let positions = select_patches(&residual_scores);
     let flow_positions = select_patches(&patch_scores(flow_rgb));
-    let frame_fragment = mosaic(prev, &positions);
-    let merged_fragment = average_half(&mosaic(&res, &positions), &mosaic(flow_rgb, &flow_positions))?;
+    let frame_fragment = mosaic(prev, &positions)?;
+    let merged_fragment = average_half(&mosaic(&res, &positions)?, &mosaic(flow_rgb, &flow_positions)?)?;
     Ok(PairFragments { residual_scores, positions, flow_positions, frame_fragment, merged_fragment })
 }
 
@@ -132,6 +144,19 @@ fn same_size(a: &RgbImage, b: &RgbImage) -> Result<(), ImageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn positions_outside_the_image_are_errors() {
+        let img = RgbImage::zeros(40, 20); // 1x2 patches
+        assert!(mosaic(&img, &[(0, 1)]).is_ok());
+        let err = mosaic(&img, &[(0, 0), (1, 0)]).expect_err("row 1 of 1");
+        assert_eq!(err, ImageError::PatchOutside { row: 1, col: 0, rows: 1, cols: 2 });
+        assert!(mosaic(&RgbImage::zeros(8, 8), &[(0, 0)]).is_err());
+        assert_eq!(mosaic(&RgbImage::zeros(8, 8), &[]).expect("no patches"), RgbImage::zeros(224, 224));
+        // Hand-made scores whose sums disagree with rows x cols.
+        assert!(select_patches(&PatchScores { rows: 3, cols: 0, sums: vec![1, 2] }).is_empty());
+        assert_eq!(select_patches(&PatchScores { rows: 1, cols: 2, sums: vec![1, 5, 9] }), vec![(0, 0), (0, 1)]);
+    }
 
     #[test]
     fn half_rounds_ties_to_even() {

@@ -33,7 +33,7 @@ fn residual_scores_positions_and_frame_fragment_are_identical() {
             let sum_diffs = got.iter().zip(&want).filter(|(a, b)| a != b).count();
             let sel = select_patches(&scores);
             let pos_ok = sel == positions(&t, &format!("pair.{j}.positions"));
-            let frag = mosaic(&prev, &sel);
+            let frag = mosaic(&prev, &sel).expect("mosaic");
             let frag_diff = diff_count(frag.as_bytes(), &t.get(&format!("pair.{j}.frame_fragment")).u8());
             println!(
                 "{stem} pair {j}: patch sums differing {sum_diffs}/{}, positions identical {pos_ok} (tie at cut {}), frame fragment bytes differing {frag_diff}",
@@ -63,8 +63,8 @@ fn merged_fragment_from_reference_flow_image_is_identical() {
             assert!(flow_pos_ok);
             assert_eq!(merged_diff, 0);
             // The half-average is symmetric.
-            let res = mosaic(&residual(&prev, &next).unwrap(), &f.positions);
-            let flo = mosaic(&flow_rgb, &f.flow_positions);
+            let res = mosaic(&residual(&prev, &next).unwrap(), &f.positions).expect("mosaic");
+            let flo = mosaic(&flow_rgb, &f.flow_positions).expect("mosaic");
             assert_eq!(average_half(&flo, &res).unwrap(), f.merged_fragment);
         }
     }

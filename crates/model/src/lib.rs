@@ -9,3 +9,7 @@ pub mod weights;
 pub mod zoo;
 
 pub use weights::state_dict::{HostTensor, StateDict};
+
+/// The workspace's atomic-write helper, re-exported for crates that reach
+/// the readers through this one.
+pub use relaxvqa_formats::atomic;

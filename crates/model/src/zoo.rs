@@ -345,6 +345,10 @@ pub enum ZooError {
     /// The downloaded files do not make a head.
     #[error(transparent)]
     Head(#[from] HeadError),
+    /// Writing a file into the cache failed (the message names the file and
+    /// the cause).
+    #[error(transparent)]
+    Write(std::io::Error),
 }
 
 /// The local files of a fetched head.
@@ -412,7 +416,7 @@ impl Zoo {
 
     /// The cached copy of `f`, downloading and verifying it first when it
     /// is missing or damaged. Nothing is written unless the blob id matches;
-    /// the file is written to a temporary sibling and renamed into place.
+    /// the file is written atomically ([`relaxvqa_formats::atomic`]).
     pub fn fetch_file(&self, f: &ZooFile) -> Result<PathBuf, ZooError> {
         let path = self.cached_path(f);
         if self.is_cached(f) {
@@ -428,7 +432,10 @@ impl Zoo {
         if found != f.blob_id {
             return Err(ZooError::BlobMismatch { url, expected: f.blob_id.to_owned(), found });
         }
-        write_atomically(&path, &bytes)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+        }
+        relaxvqa_formats::atomic::write_atomic(&path, &bytes).map_err(ZooError::Write)?;
         Ok(path)
     }
 
@@ -483,23 +490,6 @@ fn download(url: &str) -> Result<Vec<u8>, ZooError> {
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ZooError + '_ {
     move |source| ZooError::Io { path: path.to_owned(), source }
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ZooError> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".part{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    if let Err(e) = std::fs::write(&tmp, bytes) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io_error(&tmp)(e));
-    }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io_error(path)(e)
-    })
 }
 
 #[cfg(test)]

@@ -197,3 +197,45 @@ fn wrong_input_shape_is_an_error() {
     let batch = images_to_tensor(&[RgbImage::zeros(100, 100)], ResNet50::NORMALISATION, &Device::Cpu).expect("batch");
     assert!(matches!(net.forward(&batch), Err(BackboneError::InputShape { .. })));
 }
+
+/// Every malformed batch a caller can build is an error from both networks
+/// (through `forward`/`forward_pool` and through the `Backbone` trait), and
+/// an empty batch gives empty outputs: nothing panics.
+#[test]
+fn wrong_batches_are_errors_for_both_networks() {
+    fn check<B: Backbone>() -> B {
+        let net = B::from_state_dict(&synthetic_state_dict(&B::expected_tensors()), &Device::Cpu).expect("build");
+        let dev = Device::Cpu;
+        let bad = [
+            images_to_tensor(&[RgbImage::zeros(100, 100)], B::NORMALISATION, &dev).expect("100x100 batch"),
+            images_to_tensor(&[RgbImage::zeros(224, 225)], B::NORMALISATION, &dev).expect("224x225 batch"),
+            candle_core::Tensor::zeros((1, 1, 224, 224), candle_core::DType::F32, &dev).expect("1 channel"),
+            candle_core::Tensor::zeros((3, 224, 224), candle_core::DType::F32, &dev).expect("no batch axis"),
+            candle_core::Tensor::zeros((1, 3, 224, 224, 1), candle_core::DType::F32, &dev).expect("rank 5"),
+        ];
+        for batch in &bad {
+            match net.run(batch) {
+                Err(e @ BackboneError::InputShape { .. }) => println!("{}: {e}", B::NAME),
+                Err(e) => panic!("{}: {:?}: expected InputShape, got {e}", B::NAME, batch.dims()),
+                Ok(_) => panic!("{}: {:?} was accepted", B::NAME, batch.dims()),
+            }
+        }
+        let mixed = [RgbImage::zeros(224, 224), RgbImage::zeros(224, 200)];
+        assert!(matches!(
+            images_to_tensor(&mixed, B::NORMALISATION, &dev),
+            Err(BackboneError::MixedSizes { index: 1, found_h: 200, .. })
+        ));
+        net
+    }
+    let resnet = check::<ResNet50>();
+    let vit = check::<VitB16>();
+    // No images at all: a [0, 3, 0, 0] batch is refused, a [0, 3, 224, 224]
+    // one gives empty outputs.
+    let no_images = images_to_tensor(&[], Normalisation::ImageNet, &Device::Cpu).expect("no images");
+    assert!(matches!(resnet.forward(&no_images), Err(BackboneError::InputShape { .. })));
+    let empty = candle_core::Tensor::zeros((0, 3, 224, 224), candle_core::DType::F32, &Device::Cpu).expect("empty");
+    let out = resnet.forward(&empty).expect("empty ResNet batch");
+    assert_eq!(out.layer_stack.dims(), [0, LAYER_STACK_LEN]);
+    assert_eq!(out.pool.dims(), [0, RESNET_POOL_LEN]);
+    assert_eq!(vit.forward_pool(&empty).expect("empty ViT batch").dims(), [0, VIT_POOL_LEN]);
+}

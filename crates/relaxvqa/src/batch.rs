@@ -416,7 +416,7 @@ pub fn write_reports(
         let r = w
             .into_inner()
             .map_err(|e| Error::invalid(e.to_string()))
-            .and_then(|bytes| crate::atomic::write_atomic(&path, &bytes).map_err(Error::io(&path)));
+            .and_then(|bytes| relaxvqa_formats::atomic::write_atomic(&path, &bytes).map_err(Error::io(&path)));
         if let Err(e) = r {
             first_error.get_or_insert(e);
         }

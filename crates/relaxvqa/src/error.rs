@@ -17,21 +17,21 @@ use relaxvqa_video::VideoError;
 pub enum Error {
     /// The video could not be opened or decoded (the message names it).
     #[error(transparent)]
-    Video(#[from] VideoError),
+    Video(Box<VideoError>),
     /// Feature extraction stopped (a network, a frame too large, a
     /// non-finite feature, cancellation, ...).
     #[error(transparent)]
-    Features(FeatureError),
+    Features(Box<FeatureError>),
     /// The backbone weights could not be found, downloaded or read.
     #[error(transparent)]
-    Weights(#[from] WeightsError),
+    Weights(Box<WeightsError>),
     /// A quality head could not be read, or failed.
     #[error("{context}: {source}")]
     Head {
         /// What was being done (the head's name or file).
         context: String,
         /// The cause.
-        source: HeadError,
+        source: Box<HeadError>,
     },
     /// A published head could not be fetched.
     #[error("{context}: {source}")]
@@ -39,7 +39,7 @@ pub enum Error {
         /// The head's name.
         context: String,
         /// The cause.
-        source: ZooError,
+        source: Box<ZooError>,
     },
     /// Training or evaluation failed.
     #[error("{context}: {source}")]
@@ -47,7 +47,7 @@ pub enum Error {
         /// What was being done.
         context: String,
         /// The cause.
-        source: relaxvqa_train::TrainError,
+        source: Box<relaxvqa_train::TrainError>,
     },
     /// An argument or an input file (a list, a feature file, a MOS table) is
     /// not what it must be; the message says what to do.
@@ -99,7 +99,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Video(_) => ErrorKind::Decode,
-            Error::Features(f) => match f {
+            Error::Features(f) => match f.as_ref() {
                 FeatureError::Video(_)
                 | FeatureError::NoFrames(_)
                 | FeatureError::TooLarge { .. }
@@ -132,24 +132,36 @@ impl Error {
     /// An [`Error::Train`] with its context.
     pub(crate) fn train(context: impl Into<String>) -> impl FnOnce(relaxvqa_train::TrainError) -> Self {
         let context = context.into();
-        move |source| Error::Train { context, source }
+        move |source| Error::Train { context, source: Box::new(source) }
     }
 
     /// An [`Error::Head`] with its context.
     pub(crate) fn head(context: impl Into<String>) -> impl FnOnce(HeadError) -> Self {
         let context = context.into();
-        move |source| Error::Head { context, source }
+        move |source| Error::Head { context, source: Box::new(source) }
     }
 }
 
 impl From<FeatureError> for Error {
     fn from(e: FeatureError) -> Self {
         match e {
-            FeatureError::Video(v) => Error::Video(v),
-            FeatureError::Weights(w) => Error::Weights(w),
+            FeatureError::Video(v) => Error::Video(Box::new(v)),
+            FeatureError::Weights(w) => Error::Weights(Box::new(w)),
             FeatureError::Cancelled(_) => Error::Cancelled,
-            other => Error::Features(other),
+            other => Error::Features(Box::new(other)),
         }
+    }
+}
+
+impl From<VideoError> for Error {
+    fn from(e: VideoError) -> Self {
+        Error::Video(Box::new(e))
+    }
+}
+
+impl From<WeightsError> for Error {
+    fn from(e: WeightsError) -> Self {
+        Error::Weights(Box::new(e))
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use relaxvqa_features::VideoFeatures;
 pub use relaxvqa_features::{CancelToken, DumpTensor, SampleFeatures, StageTimings, TensorData, FEATURE_LEN};
+pub use relaxvqa_video::DecodeReport;
 use relaxvqa_video::VideoInfo;
 use serde::Serialize;
 
@@ -96,6 +97,9 @@ pub struct Features {
     pub timings: StageTimings,
     /// What a user should know about the result.
     pub warnings: Vec<String>,
+    /// What decoding worked around (concealed errors, an early end, a size
+    /// change): also in the warnings, and in feature files' metadata.
+    pub decode: DecodeReport,
     /// Every intermediate, when asked for.
     pub dump: Option<BTreeMap<String, DumpTensor>>,
     /// What was computed from what.
@@ -123,6 +127,7 @@ impl Features {
             pairs: v.pairs,
             timings: v.timings,
             warnings: v.warnings,
+            decode: v.decode_report,
             dump: v.dump,
             provenance,
         }

@@ -12,9 +12,9 @@ use relaxvqa_features::{write_safetensors, TensorData, FEATURE_LEN};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
-use crate::atomic::write_atomic_with;
 use crate::extract::{Features, VERSION};
 use crate::{Error, Result};
+use relaxvqa_formats::atomic::write_atomic_with;
 
 /// The `format` metadata of a per-video feature file.
 pub const FEATURE_FILE_FORMAT: &str = "relaxvqa-features";
@@ -104,7 +104,23 @@ pub fn write_features(path: &Path, features: &Features, identity: &Identity, as_
             }
         }
     }
-    write_safetensors(path, &tensors, Some(feature_metadata(identity)))?;
+    let mut meta = feature_metadata(identity);
+    let d = &features.decode;
+    meta.insert("decode_concealed_errors".to_owned(), d.concealed_errors.to_string());
+    meta.insert("decode_ended_early".to_owned(), d.ended_early.to_string());
+    if d.partial_frame_dropped {
+        meta.insert("decode_partial_frame_dropped".to_owned(), "true".to_owned());
+    }
+    if let Some(c) = d.size_change {
+        meta.insert(
+            "decode_size_change".to_owned(),
+            format!("{}x{} -> {}x{} at frame {}", c.first.0, c.first.1, c.other.0, c.other.1, c.at_frame),
+        );
+    }
+    if !features.warnings.is_empty() {
+        meta.insert("warnings".to_owned(), serde_json::to_string(&features.warnings).unwrap_or_default());
+    }
+    write_safetensors(path, &tensors, Some(meta))?;
     Ok(())
 }
 
@@ -137,7 +153,10 @@ pub fn check_dir_writable(dir: &Path) -> Result<()> {
 /// The shape and metadata of a safetensors file, read from its header
 /// only; also checks that the file is as long as the header says (a
 /// complete file).
-fn read_header(path: &Path) -> Result<(HashMap<String, String>, BTreeMap<String, (Dtype, Vec<usize>)>)> {
+/// A safetensors header: the metadata, and each tensor's dtype and shape.
+type Header = (HashMap<String, String>, BTreeMap<String, (Dtype, Vec<usize>)>);
+
+fn read_header(path: &Path) -> Result<Header> {
     use std::io::Read;
     let bad = |why: &str| Error::invalid(format!("{}: not a complete safetensors file ({why})", path.display()));
     let mut f = std::fs::File::open(path).map_err(Error::io(path))?;
@@ -203,8 +222,7 @@ pub fn tensor_f64(t: &TensorView<'_>, path: &Path, name: &str) -> Result<Vec<f64
 /// The feature vector of one per-video feature file.
 pub fn read_feature_vector(path: &Path) -> Result<Vec<f64>> {
     let bytes = std::fs::read(path).map_err(Error::io(path))?;
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| Error::invalid(format!("{}: not a safetensors file ({e})", path.display())))?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| not_safetensors(path, &bytes, e))?;
     let t = st
         .tensor("video.features")
         .map_err(|_| Error::invalid(format!("{}: no video.features: not a relaxvqa feature file", path.display())))?;
@@ -217,6 +235,21 @@ pub fn read_feature_vector(path: &Path) -> Result<Vec<f64>> {
         )));
     }
     Ok(v)
+}
+
+/// Why `bytes` is not a feature file, in words a user can act on (the
+/// safetensors parser's own "header too large" says nothing about a NumPy
+/// file given by mistake).
+fn not_safetensors(path: &Path, bytes: &[u8], e: safetensors::SafeTensorError) -> Error {
+    let what = if bytes.starts_with(b"\x93NUMPY") {
+        "a NumPy .npy file, not a relaxvqa feature file: give the features.safetensors beside it, or its folder"
+            .to_owned()
+    } else if bytes.is_empty() {
+        "the file is empty, not a relaxvqa feature file".to_owned()
+    } else {
+        format!("not a relaxvqa feature file (.safetensors): {e}")
+    };
+    Error::invalid(format!("{}: {what}", path.display()))
 }
 
 /// Feature rows with their names, row-major.
@@ -239,11 +272,8 @@ pub(crate) fn stem(p: &Path) -> String {
 /// metadata) or a per-video file (`video.features`, named by its stem).
 fn read_rows_file(path: &Path) -> Result<FeatureRows> {
     let bytes = std::fs::read(path).map_err(Error::io(path))?;
-    let not_st = |e: safetensors::SafeTensorError| {
-        Error::invalid(format!("{}: not a safetensors feature file ({e})", path.display()))
-    };
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(not_st)?;
-    let st = SafeTensors::deserialize(&bytes).map_err(not_st)?;
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| not_safetensors(path, &bytes, e))?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| not_safetensors(path, &bytes, e))?;
     if let Ok(t) = st.tensor("features") {
         let shape = t.shape().to_vec();
         if shape.len() != 2 {
@@ -370,7 +400,7 @@ pub fn write_matrix(out_dir: &Path, rows: &[(String, PathBuf)]) -> Result<PathBu
     npy_tmp.as_file().sync_all().map_err(Error::io(&npy))?;
     npy_tmp.persist(&npy).map_err(|e| Error::Io { path: npy.clone(), source: e.error })?;
     let names_txt: String = names.iter().map(|s| format!("{s}\n")).collect();
-    crate::atomic::write_atomic(&out_dir.join("features.names.txt"), names_txt.as_bytes())
+    relaxvqa_formats::atomic::write_atomic(&out_dir.join("features.names.txt"), names_txt.as_bytes())
         .map_err(Error::io(&out_dir.join("features.names.txt")))?;
     Ok(combined)
 }
@@ -387,6 +417,13 @@ fn npy_header(rows: usize, cols: usize) -> Vec<u8> {
     out
 }
 
+/// Writes `bytes` to `path` so that a reader never sees part of it (a
+/// temporary file in the same folder, renamed over the target); a failure
+/// names the real target and leaves nothing behind.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    relaxvqa_formats::atomic::write_atomic(path, bytes).map_err(Error::io(path))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,11 +435,4 @@ mod tests {
         assert_eq!((10 + hlen) % 64, 0);
         assert_eq!(b.len(), 10 + hlen);
     }
-}
-
-/// Writes `bytes` to `path` so that a reader never sees part of it (a
-/// temporary file in the same folder, renamed over the target); a failure
-/// names the real target and leaves nothing behind.
-pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    crate::atomic::write_atomic(path, bytes).map_err(Error::io(path))
 }

@@ -48,7 +48,7 @@ impl LoadedHead {
         };
         let head = Zoo::from_env()
             .load_head(h, &Device::Cpu)
-            .map_err(|source| Error::Zoo { context: h.name.to_owned(), source })?;
+            .map_err(|source| Error::Zoo { context: h.name.to_owned(), source: Box::new(source) })?;
         Ok(Self {
             head,
             name: h.name.to_owned(),
@@ -70,12 +70,16 @@ impl LoadedHead {
     /// Scores one feature vector on `scale`; a non-finite score is an error
     /// naming `what`.
     pub fn score(&self, features: &[f64], scale: OutputScale, what: &str) -> Result<f64> {
+        check_features(features, what)?;
         let raw = self.head.score(features).map_err(Error::head(what))?;
         finite(convert(self.output_scale(), raw, scale)?, what)
     }
 
     /// Scores several vectors at once (one batch through the MLP).
     pub fn score_rows(&self, rows: &[&[f64]], scale: OutputScale, what: &str) -> Result<Vec<f64>> {
+        for r in rows {
+            check_features(r, what)?;
+        }
         let raw = self.head.score_batch(rows).map_err(Error::head(what))?;
         raw.into_iter().map(|y| finite(convert(self.output_scale(), y, scale)?, what)).collect()
     }
@@ -85,6 +89,27 @@ impl std::fmt::Debug for LoadedHead {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadedHead").field("name", &self.name).field("source", &self.source).finish()
     }
+}
+
+/// A feature vector a head may score: every frame block finite; each pair
+/// block all finite, or all NaN (a video without a frame pair, which the
+/// imputer fills); no infinity anywhere.
+pub fn check_features(features: &[f64], what: &str) -> Result<()> {
+    use relaxvqa_features::layout::{Over, BLOCKS, FEATURE_LEN};
+    if features.len() != FEATURE_LEN {
+        return Ok(()); // the head reports a width mismatch itself
+    }
+    for b in BLOCKS {
+        let v = &features[b.offset..b.offset + b.len];
+        let ok = v.iter().all(|x| x.is_finite()) || (b.over == Over::Pairs && v.iter().all(|x| x.is_nan()));
+        if !ok {
+            return Err(Error::invalid(format!(
+                "{what}: the features are not finite numbers ({} holds NaN or infinity); they cannot be scored",
+                b.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn finite(v: f64, what: &str) -> Result<f64> {

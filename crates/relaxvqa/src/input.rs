@@ -5,11 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-pub use relaxvqa_video::{FrameRate, RawVideo};
-
-/// `Read + Seek + Send`, as one object-safe trait for [`Input::reader`].
-pub trait ReadSeek: std::io::Read + std::io::Seek + Send {}
-impl<T: std::io::Read + std::io::Seek + Send> ReadSeek for T {}
+pub use relaxvqa_video::{FrameRate, RawVideo, ReadSeek};
 
 /// One video to extract or score.
 ///

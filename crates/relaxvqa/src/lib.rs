@@ -64,7 +64,6 @@
 
 #![warn(missing_docs)]
 
-mod atomic;
 pub mod batch;
 mod error;
 pub mod extract;
@@ -77,6 +76,7 @@ mod open;
 pub mod report;
 pub mod score;
 pub mod scores;
+pub mod synth;
 pub mod training;
 
 pub use error::{Error, ErrorKind, Result};

@@ -88,7 +88,7 @@ impl Observer for Thumbnails {
     }
 
     fn sample_images(&mut self, s: SampleImages<'_>) {
-        if s.index % self.stride != 0 {
+        if !s.index.is_multiple_of(self.stride) {
             return;
         }
         let w = self.width;
@@ -102,7 +102,7 @@ impl Observer for Thumbnails {
         if self.max > 0 && self.kept.len() >= 2 * self.max {
             self.stride *= 2;
             let stride = self.stride;
-            self.kept.retain(|t| t.index % stride == 0);
+            self.kept.retain(|t| t.index.is_multiple_of(stride));
         }
     }
 }
@@ -219,7 +219,7 @@ pub fn render(score: &Score, features: &Features, shown: &[SampleThumbnails], wi
         h.push_str("<p class=\"note\">Synthetic backbone weights: these scores are for tests, not quality.</p>\n");
     }
     for w in &score.warnings {
-        write!(h, "<p class=\"note\">Warning: {}</p>\n", esc(w)).map_err(fmt_err)?;
+        writeln!(h, "<p class=\"note\">Warning: {}</p>", esc(w)).map_err(fmt_err)?;
     }
     writeln!(h, "<h2>Timeline ({window} s windows)</h2>").map_err(fmt_err)?;
     h.push_str(&timeline_svg(score.segments.as_deref().unwrap_or(&[]), score.score, score.scale));

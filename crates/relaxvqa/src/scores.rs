@@ -127,7 +127,7 @@ impl ScoresCsv {
                 w.write_record(r.fields()).map_err(csv_err)?;
             }
             let bytes = w.into_inner().map_err(|e| Error::invalid(e.to_string()))?;
-            crate::atomic::write_atomic(path, &bytes).map_err(Error::io(path))?;
+            relaxvqa_formats::atomic::write_atomic(path, &bytes).map_err(Error::io(path))?;
         }
         let out = std::fs::OpenOptions::new().append(true).open(path).map_err(Error::io(path))?;
         let by_name = kept.into_iter().map(|r| (r.name.clone(), r)).collect();

@@ -53,11 +53,15 @@ impl Default for TrainOptions {
 }
 
 impl TrainOptions {
-    /// Refuses settings that would do nothing or nonsense (0 epochs, a
-    /// negative rate), before any data is read.
-    pub fn check(&self) -> Result<()> {
-        if self.epochs == Some(0) {
-            return Err(Error::invalid("--epochs 0 would write an untrained head: give at least 1"));
+    /// Refuses settings that would do nothing or nonsense (0 epochs without
+    /// a head to start from, a negative rate), before any data is read.
+    /// With `fine_tuning`, 0 epochs is meaningful: the initial head with
+    /// its imputer and scaler refitted on the new data.
+    pub fn check(&self, fine_tuning: bool) -> Result<()> {
+        if self.epochs == Some(0) && !fine_tuning {
+            return Err(Error::invalid(
+                "--epochs 0 would write an untrained head: give at least 1 (0 is for --init, to refit only the imputer and scaler)",
+            ));
         }
         if self.folds < 2 {
             return Err(Error::invalid(format!("--folds {}: cross-validation needs at least 2 folds", self.folds)));
@@ -160,7 +164,7 @@ pub fn train(
     scale: OutputScale,
     features_desc: &str,
 ) -> Result<Trained> {
-    opts.check()?;
+    opts.check(init.is_some())?;
     check_init(data, init)?;
     let n = data.y.len();
     opts.check_folds(n)?;
@@ -207,7 +211,7 @@ pub fn evaluate(
     splits: usize,
     test_fraction: f64,
 ) -> Result<SplitsReport> {
-    opts.check()?;
+    opts.check(init.is_some())?;
     if splits == 0 {
         return Err(Error::invalid("--splits 0 would evaluate nothing: give at least 1 (the authors use 21)"));
     }
@@ -215,7 +219,9 @@ pub fn evaluate(
         return Err(Error::invalid(format!("--test-fraction {test_fraction}: give a fraction between 0 and 1")));
     }
     check_init(data, init)?;
-    let cfg = opts.config(data.y.len(), init);
+    let n = data.y.len();
+    opts.check_folds(n - ((n as f64 * test_fraction).ceil() as usize).min(n))?;
+    let cfg = opts.config(n, init);
     evaluate_splits(
         &data.x,
         &data.y,

@@ -9,7 +9,6 @@
 //! training needs gradients, dropout and the BatchNorm updates.
 
 use candle_core::{DType, Device, Tensor, Var};
-use candle_nn::VarMap;
 use relaxvqa_model::{HostTensor, StateDict};
 
 use crate::rng::Rng;
@@ -41,12 +40,11 @@ impl HeadConfig {
 pub const PARAMETER_NAMES: [&str; 8] =
     ["fc1.weight", "fc1.bias", "bn1.weight", "bn1.bias", "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"];
 
-/// The trainable head: parameters in a [`VarMap`] under their PyTorch names,
-/// BatchNorm buffers beside it.
+/// The trainable head: parameters as candle [`Var`]s in [`PARAMETER_NAMES`]
+/// order (their PyTorch names), BatchNorm buffers beside them.
 pub struct TrainHead {
     cfg: HeadConfig,
     device: Device,
-    varmap: VarMap,
     params: Vec<Var>,
     running_mean: Tensor,
     running_var: Tensor,
@@ -121,22 +119,15 @@ impl TrainHead {
             }
             Ok(Tensor::from_slice(&t.data, t.shape.as_slice(), device)?)
         };
-        let varmap = VarMap::new();
         let mut params = Vec::with_capacity(PARAMETER_NAMES.len());
-        {
-            let mut data = varmap.data().lock().map_err(|_| TrainError::Config("poisoned VarMap lock".into()))?;
-            for name in PARAMETER_NAMES {
-                let var = Var::from_tensor(&tensor(name)?)?;
-                data.insert(name.to_owned(), var.clone());
-                params.push(var);
-            }
+        for name in PARAMETER_NAMES {
+            params.push(Var::from_tensor(&tensor(name)?)?);
         }
         let num_batches_tracked =
             sd.get("bn1.num_batches_tracked").and_then(|t| t.data.first()).map_or(0, |&v| v as u64);
         Ok(Self {
             cfg,
             device: device.clone(),
-            varmap,
             params,
             running_mean: tensor("bn1.running_mean")?,
             running_var: tensor("bn1.running_var")?,
@@ -152,11 +143,6 @@ impl TrainHead {
     /// The device the weights live on.
     pub fn device(&self) -> &Device {
         &self.device
-    }
-
-    /// The parameters by PyTorch name (for `VarBuilder::from_varmap` users).
-    pub fn varmap(&self) -> &VarMap {
-        &self.varmap
     }
 
     /// The trainable parameters in [`PARAMETER_NAMES`] order (what the

@@ -19,7 +19,7 @@ use crate::TrainError;
 
 /// Checks that `x` holds whole rows of `dim` values and at least one row.
 fn check_matrix(x: &[f64], dim: usize) -> Result<usize, TrainError> {
-    if dim == 0 || x.is_empty() || x.len() % dim != 0 {
+    if dim == 0 || x.is_empty() || !x.len().is_multiple_of(dim) {
         return Err(TrainError::Config(format!("{} values do not make whole rows of {dim}", x.len())));
     }
     Ok(x.len() / dim)

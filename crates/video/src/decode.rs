@@ -23,18 +23,20 @@
 //! Frames that the caller does not need are decoded (the codec needs them)
 //! but never converted.
 
-use std::ffi::{c_int, CStr, CString};
-use std::path::Path;
+use std::ffi::{c_int, CString};
+use std::path::{Path, PathBuf};
 use std::ptr;
 use std::sync::OnceLock;
 
 use ff::codec::threading;
+use ff::format::context::StreamIo;
 use ff::format::Pixel;
 use ff::{ffi, frame, media, software::scaling, Packet};
 use ffmpeg_next as ff;
 use relaxvqa_image::RgbImage;
 
 use crate::orient::{matrix_from_bytes, rotation_degrees, Orientation};
+use crate::report::{DecodeReport, SizeChange};
 use crate::sample::FrameRate;
 use crate::source::{Frame, FrameSource, VideoInfo};
 use crate::stream::SampledFrames;
@@ -64,7 +66,7 @@ pub struct DecodeOptions {
     pub raw: Option<RawVideo>,
 }
 
-/// Opens a video for decoding with default options (see [`open_with`]).
+/// Opens a video file for decoding with default options (see [`open_with`]).
 pub fn open(path: impl AsRef<Path>) -> Result<VideoDecoder, VideoError> {
     open_with(path, &DecodeOptions::default())
 }
@@ -75,8 +77,8 @@ pub fn open_raw(path: impl AsRef<Path>, raw: RawVideo) -> Result<VideoDecoder, V
     open_with(path, &DecodeOptions { threads: 0, raw: Some(raw) })
 }
 
-/// Opens a video and samples it (spec section 1): the iterator the pipeline
-/// runs on. Fails early when the frame rate is zero or missing.
+/// Opens a video file and samples it (spec section 1): the iterator the
+/// pipeline runs on. Fails early when the frame rate is zero or missing.
 pub fn sampled_frames(path: impl AsRef<Path>) -> Result<SampledFrames<VideoDecoder>, VideoError> {
     SampledFrames::new(open(path)?)
 }
@@ -88,21 +90,129 @@ pub fn quiet_ffmpeg_log() {
     ff::util::log::set_level(ff::util::log::Level::Fatal);
 }
 
-/// Opens a video for decoding: checks the file, probes it (or reads it as raw
-/// video), picks the first video stream that is not a cover picture, and
-/// opens its decoder.
+/// `Read + Seek + Send`, object-safe: what [`MediaInput::Reader`] holds.
+/// Implemented for every type that has the three.
+pub trait ReadSeek: std::io::Read + std::io::Seek + Send {}
+
+impl<T: std::io::Read + std::io::Seek + Send> ReadSeek for T {}
+
+/// Where a video's bytes come from. Every input goes through the same
+/// demuxer, decoder and conversions, so the frames are the same whichever
+/// way the same bytes arrive.
+pub enum MediaInput {
+    /// A local file (opened as `file:`, never read as a protocol; the
+    /// existence checks of [`open_with`] apply).
+    File(PathBuf),
+    /// Anything FFmpeg's own protocols open: a URL, `pipe:0`; the string
+    /// `-` means standard input (`pipe:0`).
+    Url(String),
+    /// Any `Read + Seek` (bytes in memory through [`std::io::Cursor`], an
+    /// open file, an upload), read through a custom `AVIOContext`; nothing
+    /// is written to disk. `name` is what errors and [`VideoInfo::path`]
+    /// say, and FFmpeg sees it as the file name when it guesses the format
+    /// (an extension helps, as with a file). Such an input may not make
+    /// FFmpeg open anything else (a playlist's segments, say): its protocol
+    /// whitelist is empty.
+    Reader {
+        /// The name shown in errors and in [`VideoInfo::path`].
+        name: String,
+        /// The bytes.
+        reader: Box<dyn ReadSeek>,
+    },
+}
+
+impl MediaInput {
+    /// Bytes in memory (a `Vec<u8>`, `bytes::Bytes`, a `&'static [u8]`, ...),
+    /// read in place through a [`std::io::Cursor`], without a copy.
+    pub fn bytes(name: impl Into<String>, data: impl AsRef<[u8]> + Send + 'static) -> Self {
+        Self::Reader { name: name.into(), reader: Box::new(std::io::Cursor::new(data)) }
+    }
+
+    /// Any `Read + Seek` under a name (see [`MediaInput::Reader`]).
+    pub fn reader(name: impl Into<String>, reader: impl ReadSeek + 'static) -> Self {
+        Self::Reader { name: name.into(), reader: Box::new(reader) }
+    }
+
+    /// The name errors and [`VideoInfo::path`] use: the path, the URL as
+    /// given, or the reader's name.
+    pub fn name(&self) -> PathBuf {
+        match self {
+            Self::File(path) => path.clone(),
+            Self::Url(url) => PathBuf::from(url),
+            Self::Reader { name, .. } => PathBuf::from(name),
+        }
+    }
+}
+
+impl std::fmt::Debug for MediaInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(path) => f.debug_tuple("File").field(path).finish(),
+            Self::Url(url) => f.debug_tuple("Url").field(url).finish(),
+            Self::Reader { name, .. } => f.debug_struct("Reader").field("name", name).finish_non_exhaustive(),
+        }
+    }
+}
+
+impl From<PathBuf> for MediaInput {
+    fn from(path: PathBuf) -> Self {
+        Self::File(path)
+    }
+}
+
+impl From<&Path> for MediaInput {
+    fn from(path: &Path) -> Self {
+        Self::File(path.to_owned())
+    }
+}
+
+/// The URL FFmpeg opens for [`MediaInput::Url`]: `-` is standard input.
+fn ffmpeg_url(url: &str) -> &str {
+    if url == "-" {
+        "pipe:0"
+    } else {
+        url
+    }
+}
+
+/// Opens a video file for decoding: [`open_input`] with
+/// [`MediaInput::File`].
 pub fn open_with(path: impl AsRef<Path>, options: &DecodeOptions) -> Result<VideoDecoder, VideoError> {
-    let path = path.as_ref();
-    check_file(path)?;
-    // "file:" keeps FFmpeg from reading a name such as `concat:a|b` or
-    // `http://...` as a protocol: this crate reads local files only.
-    let c_path = path
-        .to_str()
-        .and_then(|s| CString::new(format!("file:{s}")).ok())
-        .ok_or_else(|| VideoError::BadPath { path: path.to_owned() })?;
+    open_input(MediaInput::File(path.as_ref().to_owned()), options)
+}
+
+/// Opens a video for decoding from any input: checks a file, probes the
+/// format (or reads raw video with the options' parameters), picks the
+/// first video stream that is not a cover picture, and opens its decoder.
+pub fn open_input(input: MediaInput, options: &DecodeOptions) -> Result<VideoDecoder, VideoError> {
+    let path = input.name();
+    let path = path.as_path();
+    let opening = match input {
+        MediaInput::File(file) => {
+            check_file(&file)?;
+            // "file:" keeps FFmpeg from reading a name such as `concat:a|b`
+            // or `http://...` as a protocol.
+            let url = file
+                .to_str()
+                .and_then(|s| CString::new(format!("file:{s}")).ok())
+                .ok_or_else(|| VideoError::BadPath { path: path.to_owned() })?;
+            Opening::Url(url)
+        }
+        MediaInput::Url(url) => {
+            Opening::Url(CString::new(ffmpeg_url(&url)).map_err(|_| VideoError::BadPath { path: path.to_owned() })?)
+        }
+        MediaInput::Reader { name, reader } => {
+            init().map_err(|cause| VideoError::NotMedia { path: path.to_owned(), cause })?;
+            let io = StreamIo::from_read_seek(reader)
+                .map_err(|e| VideoError::NotMedia { path: path.to_owned(), cause: e.to_string() })?;
+            // The name only guides format probing: a NUL cannot reach C.
+            let name = CString::new(name.replace('\0', "")).unwrap_or_default();
+            Opening::Io { name, io }
+        }
+    };
     init().map_err(|cause| VideoError::NotMedia { path: path.to_owned(), cause })?;
 
-    let input = open_input(path, &c_path, options.raw.as_ref())?;
+    let input = open_format(path, opening, options.raw.as_ref())?;
     let stream = input
         .streams()
         .find(|s| {
@@ -148,6 +258,16 @@ pub fn open_with(path: impl AsRef<Path>, options: &DecodeOptions) -> Result<Vide
     } else {
         None
     };
+    // A raw file's frames are all this long; a shorter last packet is the
+    // file's partial last frame.
+    let raw_frame_size = options.raw.as_ref().and_then(|_| {
+        let format: ffi::AVPixelFormat = decoder.format().into();
+        let (w, h) = (c_int::try_from(decoder.width()).ok()?, c_int::try_from(decoder.height()).ok()?);
+        // SAFETY: a pure computation on plain values; it returns a negative
+        // error code for invalid ones.
+        let size = unsafe { ffi::av_image_get_buffer_size(format, w, h, 1) };
+        usize::try_from(size).ok()
+    });
     let info = VideoInfo {
         path: path.to_owned(),
         width,
@@ -170,16 +290,53 @@ pub fn open_with(path: impl AsRef<Path>, options: &DecodeOptions) -> Result<Vide
         frames: 0,
         eof_sent: false,
         finished: false,
+        first: None,
+        raw_frame_size,
+        last_packet_corrupt: false,
+        drain_errors: 0,
+        report: DecodeReport::default(),
     })
 }
 
-/// A video being decoded by FFmpeg: the [`FrameSource`] for files.
+/// How the demuxer reaches the bytes.
+enum Opening {
+    /// A URL FFmpeg opens itself (`file:...`, `pipe:0`, `https://...`).
+    Url(CString),
+    /// A custom `AVIOContext` over a Rust reader, with the name used for
+    /// format probing.
+    Io { name: CString, io: StreamIo },
+}
+
+/// The first decoded frame's geometry and format: every frame comes out at
+/// its size, in the RGB format chosen for it (spec section 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FirstFrame {
+    format: Pixel,
+    width: u32,
+    height: u32,
+}
+
+/// Receive errors tolerated in a row while draining the decoder before
+/// giving up on the frames it still holds (the CLI retries without bound; a
+/// decoder that fails forever must not hang the caller).
+const MAX_DRAIN_ERRORS: u32 = 64;
+
+/// A video being decoded by FFmpeg: the [`FrameSource`] for files, URLs
+/// and readers.
 ///
-/// Holds the demuxer, the decoder (whose own buffers are bounded by the
-/// codec's reordering depth) and one conversion context; memory does not
-/// grow with the video's length.
+/// Holds the demuxer (with its custom I/O, if any), the decoder (whose own
+/// buffers are bounded by the codec's reordering depth) and one conversion
+/// context; memory does not grow with the video's length.
+///
+/// Damage is handled as the FFmpeg CLI handles it (spec section 1): a
+/// packet the decoder rejects is skipped, decode errors are skipped, a file
+/// cut short ends at its last decoded frame, and [`FrameSource::report`]
+/// says what happened.
 pub struct VideoDecoder {
     info: VideoInfo,
+    /// The demuxer. A custom `AVIOContext` and the reader behind it are
+    /// owned by this value and freed by its destructor after
+    /// `avformat_close_input`, never before.
     input: ff::format::context::Input,
     stream_index: usize,
     decoder: ff::decoder::Video,
@@ -189,6 +346,14 @@ pub struct VideoDecoder {
     frames: u64,
     eof_sent: bool,
     finished: bool,
+    first: Option<FirstFrame>,
+    /// The size of one frame of a raw input.
+    raw_frame_size: Option<usize>,
+    /// Whether the last packet of the video stream read was flagged corrupt.
+    last_packet_corrupt: bool,
+    /// Receive errors in a row while draining.
+    drain_errors: u32,
+    report: DecodeReport,
 }
 
 impl VideoDecoder {
@@ -197,57 +362,123 @@ impl VideoDecoder {
         self.frames
     }
 
-    fn damaged(&self, cause: impl std::fmt::Display) -> VideoError {
-        VideoError::Damaged { path: self.info.path.clone(), frames: self.frames, cause: cause.to_string() }
-    }
-
     fn decode_error(&self, cause: impl std::fmt::Display) -> VideoError {
         VideoError::Decode { path: self.info.path.clone(), frames: self.frames, cause: cause.to_string() }
     }
 
     /// Sends the next packet of the video stream to the decoder, or the end
-    /// of stream when the file is exhausted.
+    /// of stream when the file is exhausted. As the CLI does, a packet the
+    /// decoder rejects is dropped (counted), and a read error ends the file
+    /// (the decoder is drained).
     fn feed(&mut self) -> Result<(), VideoError> {
-        let mut packet = Packet::empty();
+        let mut retries = 0u32;
         loop {
+            // A fresh packet each time: FFmpeg 5.1's av_read_frame blanks
+            // the packet it is given without unreferencing it, so reading
+            // into one that still holds a packet (of another stream, say)
+            // would leak that packet's buffers.
+            let mut packet = Packet::empty();
             match packet.read(&mut self.input) {
                 Ok(()) => {
                     if packet.stream() != self.stream_index {
                         continue;
                     }
-                    if packet.is_corrupt() {
-                        return Err(self.damaged("a packet of the video stream is corrupt or cut short"));
+                    let corrupt = packet.is_corrupt();
+                    let partial_raw = self.raw_frame_size.is_some_and(|size| packet.size() < size);
+                    self.last_packet_corrupt = corrupt && !partial_raw;
+                    if corrupt && !partial_raw {
+                        // The CLI warns and decodes it all the same.
+                        self.report.concealed_errors += 1;
                     }
-                    return self.decoder.send_packet(&packet).map_err(|e| self.decode_error(e));
+                    return match self.decoder.send_packet(&packet) {
+                        Ok(()) | Err(ff::Error::Eof) => Ok(()),
+                        Err(e) if is_fatal(&e) => Err(self.decode_error(e)),
+                        Err(_) => {
+                            if partial_raw {
+                                self.report.partial_frame_dropped = true;
+                            } else if !corrupt {
+                                self.report.concealed_errors += 1;
+                            }
+                            Ok(())
+                        }
+                    };
                 }
-                Err(ff::Error::Eof) => {
+                Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN && retries < 500 => {
+                    // A live input with nothing yet (the CLI waits too).
+                    retries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => {
+                    // The end of the file, or a read error the CLI treats as
+                    // the end ("partial file" of an MP4 cut short, say).
+                    if e != ff::Error::Eof || self.last_packet_corrupt {
+                        self.report.ended_early = true;
+                    }
                     self.eof_sent = true;
-                    return self.decoder.send_eof().map_err(|e| self.decode_error(e));
+                    return match self.decoder.send_eof() {
+                        Ok(()) | Err(ff::Error::Eof) => Ok(()),
+                        Err(e) => Err(self.decode_error(e)),
+                    };
                 }
-                Err(e) => return Err(self.damaged(format!("reading the file failed: {e}"))),
             }
         }
     }
 
-    /// The decoded frame as RGB after display rotation.
-    fn convert(&mut self, number: u64) -> Result<RgbImage, VideoError> {
+    /// The decoded frame as RGB after display rotation, at the first
+    /// frame's size.
+    fn convert(&mut self, number: u64, first: FirstFrame) -> Result<RgbImage, VideoError> {
         let f = &self.decoded;
         let matrix =
             f.side_data(ff::util::frame::side_data::Type::DisplayMatrix).and_then(|sd| matrix_from_bytes(sd.data()));
         let orientation = Orientation::from_display_matrix(matrix.as_ref().or(self.stream_matrix.as_ref()));
-        let key = Key { format: f.format(), width: f.width(), height: f.height(), orientation };
         let path = &self.info.path;
+        let format = f.format();
         let convert_error = |cause: String| VideoError::Convert {
             path: path.clone(),
             frame: number,
-            pixel_format: pixel_name(key.format),
+            pixel_format: pixel_name(format),
             cause,
+        };
+        let target = Target::for_source(first.format).map_err(convert_error)?;
+        let key = Key {
+            format,
+            width: f.width(),
+            height: f.height(),
+            orientation,
+            out_width: first.width,
+            out_height: first.height,
+            target,
         };
         let conversion = match self.conversion.take() {
             Some(c) if c.key() == key => c,
             _ => Conversion::new(key).map_err(convert_error)?,
         };
         self.conversion.insert(conversion).run(f).map_err(convert_error)
+    }
+
+    /// Notes the first frame's geometry, or a frame of another size.
+    fn note_geometry(&mut self, number: u64) -> FirstFrame {
+        let f = &self.decoded;
+        let this = FirstFrame { format: f.format(), width: f.width(), height: f.height() };
+        let first = *self.first.get_or_insert(this);
+        if (this.width, this.height) != (first.width, first.height) && self.report.size_change.is_none() {
+            self.report.size_change = Some(SizeChange {
+                first: (first.width, first.height),
+                other: (this.width, this.height),
+                at_frame: number,
+            });
+        }
+        first
+    }
+}
+
+impl std::fmt::Debug for VideoDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VideoDecoder")
+            .field("info", &self.info)
+            .field("frames", &self.frames)
+            .field("report", &self.report)
+            .finish_non_exhaustive()
     }
 }
 
@@ -266,6 +497,10 @@ impl FrameSource for VideoDecoder {
         }
         result
     }
+
+    fn report(&self) -> DecodeReport {
+        self.report.clone()
+    }
 }
 
 impl VideoDecoder {
@@ -275,7 +510,9 @@ impl VideoDecoder {
                 Ok(()) => {
                     let number = self.frames;
                     self.frames += 1;
-                    let rgb = if want_rgb { Some(self.convert(number)?) } else { None };
+                    self.drain_errors = 0;
+                    let first = self.note_geometry(number);
+                    let rgb = if want_rgb { Some(self.convert(number, first)?) } else { None };
                     return Ok(Some(Frame { number, rgb }));
                 }
                 Err(ff::Error::Eof) => return Ok(None),
@@ -286,14 +523,33 @@ impl VideoDecoder {
                     }
                     self.feed()?;
                 }
-                Err(e) => return Err(self.decode_error(e)),
+                Err(e) if is_fatal(&e) => return Err(self.decode_error(e)),
+                Err(_) => {
+                    // The CLI reports "Error while decoding stream", drops
+                    // what the decoder could not give and goes on with the
+                    // next packet (or keeps draining).
+                    self.report.concealed_errors += 1;
+                    if self.eof_sent {
+                        self.drain_errors += 1;
+                        if self.drain_errors > MAX_DRAIN_ERRORS {
+                            return Ok(None);
+                        }
+                    } else {
+                        self.feed()?;
+                    }
+                }
             }
         }
     }
 }
 
+/// Errors that are about this machine, not the file: they end decoding.
+fn is_fatal(e: &ff::Error) -> bool {
+    matches!(e, ff::Error::Other { errno } if *errno == ff::util::error::ENOMEM)
+}
+
 /// What libswscale converts to, chosen as the CLI chooses a PNG pixel format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Target {
     Rgb24,
     Rgba,
@@ -379,15 +635,24 @@ unsafe impl Send for Converter {}
 
 impl Converter {
     fn new(key: Key) -> Result<Self, String> {
-        let Key { format, width, height, .. } = key;
-        let target = Target::for_source(format)?;
-        let sws = scaling::Context::get(format, width, height, target.pixel(), width, height, scaling::Flags::BICUBIC)
-            .map_err(|e| format!("libswscale refused the conversion to {}: {e}", pixel_name(target.pixel())))?;
-        let out = frame::Video::new(target.pixel(), width, height);
+        // A frame of another size than the first goes straight to the first
+        // size in one conversion, as the CLI's `scale` filter does it.
+        let Key { format, width, height, out_width, out_height, target, .. } = key;
+        let sws = scaling::Context::get(
+            format,
+            width,
+            height,
+            target.pixel(),
+            out_width,
+            out_height,
+            scaling::Flags::BICUBIC,
+        )
+        .map_err(|e| format!("libswscale refused the conversion to {}: {e}", pixel_name(target.pixel())))?;
+        let out = frame::Video::new(target.pixel(), out_width, out_height);
         // SAFETY: `out` wraps a valid AVFrame; a null first plane means that
         // av_frame_get_buffer failed (out of memory) inside `new`.
         if unsafe { (*out.as_ptr()).data[0].is_null() } {
-            return Err(format!("cannot allocate a {width}x{height} frame"));
+            return Err(format!("cannot allocate a {out_width}x{out_height} frame"));
         }
         Ok(Self { key, target, sws, colors: None, out })
     }
@@ -466,6 +731,13 @@ struct Key {
     width: u32,
     height: u32,
     orientation: Orientation,
+    /// The first frame's decoded size, which every frame is brought to
+    /// (before rotation).
+    out_width: u32,
+    out_height: u32,
+    /// The RGB format chosen for the first frame (the CLI keeps its output
+    /// format when a later frame changes size or format).
+    target: Target,
 }
 
 /// How decoded frames become RGB: libswscale directly, or, for rotated
@@ -475,9 +747,20 @@ enum Conversion {
     Rotated(RotationGraph),
 }
 
+impl Key {
+    /// The output size after rotation.
+    fn rotated_out(&self) -> (u32, u32) {
+        if self.orientation.swaps_dimensions() {
+            (self.out_height, self.out_width)
+        } else {
+            (self.out_width, self.out_height)
+        }
+    }
+}
+
 impl Conversion {
     fn new(key: Key) -> Result<Self, String> {
-        if key.width == 0 || key.height == 0 {
+        if key.width == 0 || key.height == 0 || key.out_width == 0 || key.out_height == 0 {
             return Err(format!("the frame is {}x{}", key.width, key.height));
         }
         if key.orientation == Orientation::Identity {
@@ -520,9 +803,9 @@ struct RotationGraph {
 
 impl RotationGraph {
     fn new(key: Key) -> Result<Self, String> {
-        let target = Target::for_source(key.format)?;
+        let target = key.target;
         // The CLI's filters for each orientation (`ffmpeg_filter.c`).
-        let filters: &[(&str, &str)] = match key.orientation {
+        let rotation: &[(&str, &str)] = match key.orientation {
             Orientation::Identity => &[("null", "")],
             Orientation::Rotate90Ccw => &[("transpose", "dir=cclock")],
             Orientation::Rotate90Cw => &[("transpose", "dir=clock")],
@@ -532,6 +815,15 @@ impl RotationGraph {
             Orientation::FlipHorizontal => &[("hflip", "")],
             Orientation::FlipVertical => &[("vflip", "")],
         };
+        let mut filters: Vec<(&str, String)> = rotation.iter().map(|(n, a)| (*n, (*a).to_owned())).collect();
+        let (out_w, out_h) = key.rotated_out();
+        let (rot_w, rot_h) =
+            if key.orientation.swaps_dimensions() { (key.height, key.width) } else { (key.width, key.height) };
+        if (rot_w, rot_h) != (out_w, out_h) {
+            // A later frame of another size: the CLI's output `scale` to the
+            // first (rotated) size, after the rotation.
+            filters.push(("scale", format!("w={out_w}:h={out_h}:flags=bicubic")));
+        }
         let err = |what: &str, e: ff::Error| format!("cannot build the rotation filter graph ({what}): {e}");
         let mut graph = ff::filter::Graph::new();
         // SAFETY: `graph` owns a valid AVFilterGraph whose `scale_sws_opts`
@@ -583,11 +875,7 @@ impl RotationGraph {
         let mut sink = self.graph.get("out").ok_or("the filter graph lost its sink")?;
         let mut out = frame::Video::empty();
         sink.sink().frame(&mut out).map_err(|e| format!("the rotation filter graph gave no frame: {e}"))?;
-        let (w, h) = if self.key.orientation.swaps_dimensions() {
-            (self.key.height, self.key.width)
-        } else {
-            (self.key.width, self.key.height)
-        };
+        let (w, h) = self.key.rotated_out();
         if (out.format(), out.width(), out.height()) != (self.target.pixel(), w, h) {
             return Err(format!(
                 "the rotation filter graph gave a {}x{} {} frame, not {w}x{h} {}",
@@ -643,8 +931,13 @@ fn check_file(path: &Path) -> Result<(), VideoError> {
 }
 
 /// `avformat_open_input` + `avformat_find_stream_info`, probing the format
-/// or forcing the rawvideo demuxer with its options.
-fn open_input(path: &Path, c_path: &CStr, raw: Option<&RawVideo>) -> Result<ff::format::context::Input, VideoError> {
+/// or forcing the rawvideo demuxer with its options, on a URL or a custom
+/// `AVIOContext`.
+fn open_format(
+    path: &Path,
+    opening: Opening,
+    raw: Option<&RawVideo>,
+) -> Result<ff::format::context::Input, VideoError> {
     let mut options = Options::default();
     let mut format: *const ffi::AVInputFormat = ptr::null();
     if let Some(raw) = raw {
@@ -670,18 +963,56 @@ fn open_input(path: &Path, c_path: &CStr, raw: Option<&RawVideo>) -> Result<ff::
     }
     let not_media =
         |code: c_int| VideoError::NotMedia { path: path.to_owned(), cause: ff::Error::from(code).to_string() };
-    let mut ctx: *mut ffi::AVFormatContext = ptr::null_mut();
-    // SAFETY: `ctx` is null, as avformat_open_input requires, and on failure
-    // it frees what it allocated and leaves `ctx` null. `c_path` is
-    // NUL-terminated; `format` is null or a static demuxer; the options
-    // dictionary is owned by `options`, which frees what remains of it.
-    let ret = unsafe { ffi::avformat_open_input(&mut ctx, c_path.as_ptr(), format, options.as_mut_ptr()) };
+    if matches!(opening, Opening::Io { .. }) {
+        // Bytes from a reader may not make FFmpeg open anything else (an HLS
+        // or concat playlist naming files or URLs): no protocol matches
+        // "none".
+        options
+            .set("protocol_whitelist", "none")
+            .map_err(|cause| VideoError::NotMedia { path: path.to_owned(), cause })?;
+    }
+    // SAFETY: allocates an empty format context (null when out of memory).
+    // Nothing below returns before avformat_open_input, which takes it.
+    let mut ctx: *mut ffi::AVFormatContext = unsafe { ffi::avformat_alloc_context() };
+    if ctx.is_null() {
+        return Err(not_media(ffi::AVERROR(ffi::ENOMEM)));
+    }
+    let (url, io) = match opening {
+        Opening::Url(url) => (url, None),
+        Opening::Io { name, mut io } => {
+            // SAFETY: `ctx` is the valid context just allocated and `io` a
+            // valid read context. Setting `pb` before avformat_open_input is
+            // the documented way to use custom I/O; avformat_open_input then
+            // sets AVFMT_FLAG_CUSTOM_IO, so neither it (on failure) nor
+            // avformat_close_input ever frees `pb`: `io` stays the owner, and
+            // it lives until after the context is closed (below, or in the
+            // `Input` that takes both).
+            unsafe {
+                (*ctx).pb = io.as_mut_ptr();
+                (*ctx).flags |= ffi::AVFMT_FLAG_CUSTOM_IO;
+            }
+            (name, Some(io))
+        }
+    };
+    // SAFETY: `ctx` is a context from avformat_alloc_context, which
+    // avformat_open_input accepts and frees itself on failure (leaving `ctx`
+    // null; a custom `pb` is not freed). `url` is NUL-terminated; `format`
+    // is null or a static demuxer; the options dictionary is owned by
+    // `options`, which frees what remains of it.
+    let ret = unsafe { ffi::avformat_open_input(&mut ctx, url.as_ptr(), format, options.as_mut_ptr()) };
     if ret < 0 {
+        // `ctx` is already freed; `io`, if any, is dropped here, after it.
         return Err(not_media(ret));
     }
     // SAFETY: avformat_open_input succeeded, so `ctx` is a valid, open input
-    // context, owned from here by the wrapper (which closes it on drop).
-    let input = unsafe { ff::format::context::Input::wrap(ctx) };
+    // context, owned from here by the wrapper. With custom I/O the wrapper
+    // also owns `io` and drops it only after avformat_close_input.
+    let input = unsafe {
+        match io {
+            Some(io) => ff::format::context::Input::wrap_with_custom_io(ctx, io),
+            None => ff::format::context::Input::wrap(ctx),
+        }
+    };
     // SAFETY: the context is valid and open; null means no codec options.
     let ret = unsafe { ffi::avformat_find_stream_info(ctx, ptr::null_mut()) };
     if ret < 0 {
@@ -742,5 +1073,17 @@ mod tests {
     fn decoder_is_send() {
         fn send<T: Send>() {}
         send::<super::VideoDecoder>();
+        send::<super::MediaInput>();
+    }
+
+    /// `-` is standard input; every other string goes to FFmpeg unchanged.
+    #[test]
+    fn dash_means_standard_input() {
+        assert_eq!(super::ffmpeg_url("-"), "pipe:0");
+        for url in ["pipe:0", "https://example.invalid/a.mp4", "--", "file:-", "a.mp4"] {
+            assert_eq!(super::ffmpeg_url(url), url);
+        }
+        let input = super::MediaInput::Url("-".to_owned());
+        assert_eq!(input.name(), std::path::PathBuf::from("-"));
     }
 }

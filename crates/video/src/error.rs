@@ -97,9 +97,10 @@ pub enum VideoError {
         path: PathBuf,
     },
 
-    /// Reading the file failed part way: it is truncated (an MP4 whose index
-    /// is intact but whose data stops early) or its packets are corrupt.
-    /// Features are never computed from a partly read video.
+    /// The file is so damaged or truncated that no frame decodes (a file
+    /// cut short or damaged part way decodes up to its last good frame, as
+    /// the FFmpeg CLI decodes it, and says so in its
+    /// [`DecodeReport`](crate::DecodeReport)).
     #[error("{}: damaged or truncated after {frames} decoded frames: {cause}", path.display())]
     Damaged {
         /// The file asked for.
@@ -110,7 +111,8 @@ pub enum VideoError {
         cause: String,
     },
 
-    /// The decoder rejected the stream's data part way.
+    /// Decoding failed for a reason that is not the file's (out of memory):
+    /// damaged data is skipped, not reported here.
     #[error("{}: decoding failed after {frames} decoded frames: {cause}", path.display())]
     Decode {
         /// The file asked for.

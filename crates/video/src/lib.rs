@@ -28,6 +28,7 @@
 
 mod error;
 pub mod orient;
+mod report;
 pub mod sample;
 mod source;
 mod stream;
@@ -37,12 +38,16 @@ mod decode;
 
 pub use error::VideoError;
 pub use orient::Orientation;
+pub use report::{DecodeReport, SizeChange};
 pub use sample::{frame_interval, FrameRate, Sampling};
 pub use source::{Frame, FrameSource, IterSource, VideoInfo};
 pub use stream::{Sample, SampledFrames};
 
 #[cfg(feature = "ffmpeg")]
-pub use decode::{open, open_raw, open_with, quiet_ffmpeg_log, sampled_frames, DecodeOptions, RawVideo, VideoDecoder};
+pub use decode::{
+    open, open_input, open_raw, open_with, quiet_ffmpeg_log, sampled_frames, DecodeOptions, MediaInput, RawVideo,
+    ReadSeek, VideoDecoder,
+};
 
 /// The RGB frame type, re-exported so callers need not depend on
 /// `relaxvqa-image` just to name it.

@@ -89,7 +89,7 @@ impl Sampling {
 
     /// Whether frame `n` is in `S` (`n mod k == 0`).
     pub fn is_sampled(self, n: u64) -> bool {
-        n % self.interval == 0
+        n.is_multiple_of(self.interval)
     }
 
     /// Whether frame `n` is the successor of a sampled frame, i.e. the second
@@ -175,7 +175,7 @@ mod tests {
         for k in 1..6u64 {
             let s = Sampling::new(k).unwrap();
             for n_frames in 0..40u64 {
-                let sampled: Vec<u64> = (0..n_frames).filter(|n| n % k == 0).collect();
+                let sampled: Vec<u64> = (0..n_frames).filter(|n| n.is_multiple_of(k)).collect();
                 let pairs: Vec<u64> = sampled.iter().copied().filter(|n| n + 1 < n_frames).collect();
                 assert_eq!(s.sampled_count(n_frames), sampled.len() as u64, "k={k} N={n_frames}");
                 assert_eq!(s.pair_count(n_frames), pairs.len() as u64, "k={k} N={n_frames}");

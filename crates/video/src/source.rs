@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use relaxvqa_image::RgbImage;
 
+use crate::report::DecodeReport;
 use crate::sample::FrameRate;
 use crate::VideoError;
 
@@ -81,6 +82,13 @@ pub trait FrameSource {
     /// The next frame, converted to RGB when `want_rgb` is true; `Ok(None)`
     /// at the end of the stream (and on every call after it).
     fn next_frame(&mut self, want_rgb: bool) -> Result<Option<Frame>, VideoError>;
+
+    /// What decoding has had to work around so far (damaged packets, an
+    /// early end, a size change); complete once [`Self::next_frame`] has
+    /// returned `Ok(None)`. Sources that cannot meet damage report nothing.
+    fn report(&self) -> DecodeReport {
+        DecodeReport::default()
+    }
 }
 
 impl<S: FrameSource + ?Sized> FrameSource for Box<S> {
@@ -90,6 +98,10 @@ impl<S: FrameSource + ?Sized> FrameSource for Box<S> {
 
     fn next_frame(&mut self, want_rgb: bool) -> Result<Option<Frame>, VideoError> {
         (**self).next_frame(want_rgb)
+    }
+
+    fn report(&self) -> DecodeReport {
+        (**self).report()
     }
 }
 

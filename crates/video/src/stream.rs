@@ -4,6 +4,7 @@
 
 use relaxvqa_image::RgbImage;
 
+use crate::report::DecodeReport;
 use crate::sample::Sampling;
 use crate::source::{FrameSource, VideoInfo};
 use crate::VideoError;
@@ -89,6 +90,13 @@ impl<S: FrameSource> SampledFrames<S> {
         self.pairs
     }
 
+    /// What the source had to work around so far (see
+    /// [`FrameSource::report`]): complete once the iterator has returned
+    /// `None`.
+    pub fn report(&self) -> DecodeReport {
+        self.source.report()
+    }
+
     /// Gives the source back (to reuse a decoder's state, say).
     pub fn into_source(self) -> S {
         self.source
@@ -119,7 +127,13 @@ impl<S: FrameSource> SampledFrames<S> {
             let Some(frame) = frame else {
                 self.finished = true;
                 if self.frames_decoded == 0 {
-                    return Err(VideoError::NoFrames { path: self.source.info().path.clone() });
+                    let path = self.source.info().path.clone();
+                    let report = self.source.report();
+                    return Err(if report.is_clean() {
+                        VideoError::NoFrames { path }
+                    } else {
+                        VideoError::Damaged { path, frames: 0, cause: report.warnings().join("; ") }
+                    });
                 }
                 // The last frame was sampled: it has no pair.
                 return Ok(self.pending.take().map(|(n, rgb)| self.emit(n, rgb, None)));
@@ -206,8 +220,10 @@ mod tests {
             for n_frames in [1u64, 2, 11, 12, 13, 24, 25, 48, 120] {
                 let (got, decoded) = run(n_frames, rate).unwrap();
                 assert_eq!(decoded, n_frames);
-                let expect: Vec<Seen> =
-                    (0..n_frames).filter(|n| n % k == 0).map(|n| (n, n, (n + 1 < n_frames).then_some(n + 1))).collect();
+                let expect: Vec<Seen> = (0..n_frames)
+                    .filter(|n| n.is_multiple_of(k))
+                    .map(|n| (n, n, (n + 1 < n_frames).then_some(n + 1)))
+                    .collect();
                 assert_eq!(got, expect, "rate {rate} N={n_frames}");
             }
         }

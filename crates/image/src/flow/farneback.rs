@@ -31,6 +31,28 @@ pub struct FarnebackParams {
     pub poly_sigma: f64,
 }
 
+impl FarnebackParams {
+    /// Checks the parameters (see [`farneback_flow_with`]).
+    pub fn validate(&self) -> Result<(), ImageError> {
+        let invalid = |name, value: String, requirement| Err(ImageError::InvalidParameter { name, value, requirement });
+        if !(self.pyr_scale > 0.0 && self.pyr_scale < 1.0) {
+            return invalid("pyr_scale", format!("{:?}", self.pyr_scale), "must be in (0, 1)");
+        }
+        if self.win_size == 0 {
+            return invalid("win_size", "0".into(), "must be at least 1");
+        }
+        if self.poly_n == 0 {
+            return invalid("poly_n", "0".into(), "must be at least 1");
+        }
+        // OpenCV replaces a sigma under f32's epsilon (negative included)
+        // with 0.3 * poly_n, so only a non-finite one is refused.
+        if !self.poly_sigma.is_finite() {
+            return invalid("poly_sigma", format!("{:?}", self.poly_sigma), "must be finite");
+        }
+        Ok(())
+    }
+}
+
 impl Default for FarnebackParams {
     fn default() -> Self {
         Self { pyr_scale: 0.5, levels: 3, win_size: 15, iterations: 3, poly_n: 5, poly_sigma: 1.2 }
@@ -49,11 +71,11 @@ pub fn farneback_flow(prev: &GrayImage, next: &GrayImage) -> Result<FlowField, I
 /// Dense flow from `prev` to `next` with explicit parameters (box-filter
 /// averaging, no initial flow: OpenCV's flags 0).
 ///
-/// Errors when the two images differ in size.
-///
-/// # Panics
-/// On parameters OpenCV rejects or cannot run: `pyr_scale` outside (0, 1),
-/// `win_size` or `poly_n` of 0.
+/// # Errors
+/// [`ImageError::SizeMismatch`] when the two images differ in size;
+/// [`ImageError::InvalidParameter`] on parameters OpenCV rejects or cannot
+/// run: `pyr_scale` outside (0, 1), `win_size` or `poly_n` of 0, a
+/// `poly_sigma` that is not finite.
 pub fn farneback_flow_with(
     prev: &GrayImage,
     next: &GrayImage,
@@ -69,8 +91,7 @@ pub(crate) fn flow_with_kernels(
     params: &FarnebackParams,
     simd: Simd,
 ) -> Result<FlowField, ImageError> {
-    assert!(params.pyr_scale > 0.0 && params.pyr_scale < 1.0, "pyr_scale must be in (0, 1)");
-    assert!(params.win_size >= 1 && params.poly_n >= 1, "win_size and poly_n must be at least 1");
+    params.validate()?;
     let (w, h) = (prev.width(), prev.height());
     if (next.width(), next.height()) != (w, h) {
         return Err(ImageError::SizeMismatch(w, h, next.width(), next.height()));
@@ -739,6 +760,34 @@ fn update_matrices_row_reference(r0row: &[f32], r1: &Plane, frow: &[f32], y: usi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_parameters_are_errors_not_panics() {
+        let img = GrayImage::from_vec(40, 36, (0..40 * 36).map(|i| (i * 7 % 251) as u8).collect()).expect("img");
+        let with = |p: FarnebackParams| farneback_flow_with(&img, &img, &p);
+        let d = FarnebackParams::default();
+        for (p, name) in [
+            (FarnebackParams { pyr_scale: 0.0, ..d }, "pyr_scale"),
+            (FarnebackParams { pyr_scale: 1.0, ..d }, "pyr_scale"),
+            (FarnebackParams { pyr_scale: f64::NAN, ..d }, "pyr_scale"),
+            (FarnebackParams { win_size: 0, ..d }, "win_size"),
+            (FarnebackParams { poly_n: 0, ..d }, "poly_n"),
+            (FarnebackParams { poly_sigma: f64::INFINITY, ..d }, "poly_sigma"),
+        ] {
+            match with(p) {
+                Err(ImageError::InvalidParameter { name: n, .. }) => assert_eq!(n, name),
+                other => panic!("{name}: expected an InvalidParameter error, got {other:?}"),
+            }
+        }
+        println!("example message: {}", with(FarnebackParams { pyr_scale: 1.5, ..d }).expect_err("1.5"));
+        // Extreme but valid values run: windows far larger than the image,
+        // OpenCV's automatic sigma, more levels than the image allows.
+        let big = FarnebackParams { win_size: 301, poly_n: 40, poly_sigma: -1.0, levels: 50, iterations: 1, ..d };
+        let flow = with(big).expect("large windows");
+        assert_eq!((flow.width(), flow.height()), (40, 36));
+        let tiny = GrayImage::from_vec(1, 1, vec![9]).expect("1x1");
+        assert!(farneback_flow_with(&tiny, &tiny, &big).is_ok());
+    }
 
     /// A small deterministic generator of floats in [lo, hi).
     struct Lcg(u64);

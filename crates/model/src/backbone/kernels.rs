@@ -178,7 +178,7 @@ pub(crate) fn rows_pass<F>(buf: &mut [f32], c: usize, hw: usize, sums: Option<&m
 where
     F: Fn(&mut [f32], &mut [f32]) + Sync,
 {
-    assert!(c > 0 && hw > 0 && buf.len() % (c * hw) == 0, "buffer is not whole images");
+    assert!(c > 0 && hw > 0 && buf.len().is_multiple_of(c * hw), "buffer is not whole images");
     let rows_per_task = (TASK_FLOATS / c).clamp(1, hw);
     let mut tasks: Vec<(usize, &mut [f32])> = Vec::new();
     for (n, image) in buf.chunks_mut(c * hw).enumerate() {

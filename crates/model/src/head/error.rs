@@ -69,6 +69,10 @@ pub enum HeadError {
     #[error(transparent)]
     Format(#[from] relaxvqa_formats::FormatError),
 
+    /// Writing a head file failed (the message names the file and the cause).
+    #[error(transparent)]
+    Write(std::io::Error),
+
     /// A head file could not be read or written.
     #[error("{path}: {source}")]
     Io {

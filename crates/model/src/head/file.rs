@@ -15,13 +15,11 @@
 //!
 //! The header is written deterministically (metadata keys sorted, tensors in
 //! the safetensors crate's order), so the same head gives the same file bit
-//! for bit. Files are written to a temporary name beside the target and
-//! renamed, so an interrupted conversion never leaves a half-written head
-//! behind.
+//! for bit. Files are written atomically ([`relaxvqa_formats::atomic`]), so
+//! an interrupted conversion never leaves a half-written head behind.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::Device;
 use safetensors::tensor::TensorInfo;
@@ -122,8 +120,8 @@ fn f64_bytes(v: &[f64]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-/// Writes `head` to `path` (safetensors), via a temporary file in the same
-/// folder renamed into place.
+/// Writes `head` to `path` (safetensors), atomically: a temporary file in
+/// the same folder, synced and renamed into place.
 pub fn save_head_file(path: &Path, head: &HeadFile) -> Result<(), HeadError> {
     let bad = |reason: String| HeadError::BadHeadFile { path: path.to_path_buf(), reason };
     // (name, dtype, shape, bytes), checked against the declared width.
@@ -162,7 +160,7 @@ pub fn save_head_file(path: &Path, head: &HeadFile) -> Result<(), HeadError> {
         }
     }
     let bytes = serialize_sorted(entries, &metadata).map_err(|e| bad(format!("cannot encode the header: {e}")))?;
-    write_atomically(path, &bytes)
+    relaxvqa_formats::atomic::write_atomic(path, &bytes).map_err(HeadError::Write)
 }
 
 /// Serializes tensors and metadata as `safetensors::serialize` does (tensors
@@ -195,34 +193,6 @@ fn serialize_sorted(
         out.extend_from_slice(bytes);
     }
     Ok(out)
-}
-
-/// Writes `bytes` to a temporary sibling of `path`, syncs it and renames it
-/// over `path`; the temporary file is removed on failure.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), HeadError> {
-    let io = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| HeadError::Io { path: p, source }
-    };
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| HeadError::BadHeadFile { path: path.to_path_buf(), reason: "not a file path".into() })?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(file_name);
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp: PathBuf = path.with_file_name(tmp_name);
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(bytes).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-        drop(f);
-        std::fs::rename(&tmp, path).map_err(io(path))
-    })();
-    if result.is_err() {
-        // Best effort: the error being reported is the original one.
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// Reads a head file written by [`save_head_file`], checking its format

@@ -331,7 +331,9 @@ impl Mlp {
     /// Runs the MLP on row-major f32 rows (`rows.len()` a multiple of the
     /// input width), one output per row.
     pub fn forward_rows(&self, rows: &[f32]) -> Result<Vec<f32>, HeadError> {
-        if rows.len() % self.input_width != 0 {
+        // `checked_rem`: a head built from a file with zero input columns
+        // refuses every input instead of dividing by zero.
+        if rows.len().checked_rem(self.input_width) != Some(0) {
             return Err(HeadError::WidthMismatch { what: "input rows", head: self.input_width, found: rows.len() });
         }
         let n = rows.len() / self.input_width;

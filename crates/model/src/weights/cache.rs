@@ -123,21 +123,21 @@ pub(crate) fn read_record(path: &Path, hub: &HubFile) -> Option<FileRecord> {
     }
 }
 
-/// Writes a record (to a temporary file, then renamed); failure is logged
-/// only, as the next run can verify against the Hub again.
+/// Writes a record atomically ([`relaxvqa_formats::atomic`]); failure is
+/// logged only, as the next run can verify against the Hub again.
 pub(crate) fn write_record(path: &Path, record: &FileRecord) {
     let result = (|| -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
         }
         let json = serde_json::to_string_pretty(record)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, json)?;
-        std::fs::rename(&tmp, path)
+        relaxvqa_formats::atomic::write_atomic(path, json.as_bytes())
     })();
     if let Err(e) = result {
-        tracing::warn!("could not record the verified download in {}: {e}", path.display());
+        // The message names the file (the record's, or its folder's).
+        tracing::warn!("could not record the verified download: {e}");
     }
 }
 

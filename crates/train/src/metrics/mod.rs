@@ -12,8 +12,8 @@ pub mod minpack;
 
 use serde::Serialize;
 
+pub use self::csv::{parse_predictions_csv, read_predictions_csv, CsvError, Predictions};
 pub use correlation::{kendall_tau_b, pearson, rank_average, spearman};
-pub use csv::{parse_predictions_csv, read_predictions_csv, CsvError, Predictions};
 pub use logistic::{fit_logistic, logistic4, logistic_start, LogisticFit, AUTHORS_MAXFEV};
 
 /// Why metrics could not be computed.

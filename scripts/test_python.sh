@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Tests the Python package (python/): creates or updates a virtual
+# environment (python/.venv, or $RELAXVQA_VENV), installs maturin, pytest and
+# numpy into it, builds the command-line binary the tests compare with, builds
+# and installs the package from this checkout (maturin develop, into the
+# workspace's shared target/ dir, dev profile like `cargo test`), and runs
+# pytest. Extra arguments go to pytest (e.g. -k cancel). Exits non-zero on
+# any failure.
+#
+# Needs what scripts/setup.sh installs, plus Debian's python3-venv.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+VENV=${RELAXVQA_VENV:-$ROOT/python/.venv}
+PYTHON=${PYTHON:-python3}
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV" || {
+    echo "test_python: cannot create $VENV (on Debian: apt-get install python3-venv)" >&2
+    exit 1
+  }
+fi
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check "maturin>=1.9.4,<2" pytest numpy
+
+cd "$ROOT"
+cargo build -q -p relaxvqa-cli
+(
+  cd "$ROOT/python"
+  VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" "$VENV/bin/maturin" develop --profile dev --quiet
+)
+cd "$ROOT/python"
+RELAXVQA_CLI=${RELAXVQA_CLI:-$ROOT/target/debug/relaxvqa} exec "$VENV/bin/python" -m pytest tests "$@"
