@@ -15,6 +15,7 @@
 // to shrink, not this crate's.
 #![allow(clippy::result_large_err)]
 
+mod batch;
 mod errors;
 mod input;
 mod model;
@@ -42,6 +43,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(heads, m)?)?;
     m.add_function(wrap_pyfunction!(parse_duration, m)?)?;
     m.add_function(wrap_pyfunction!(write_synthetic_head, m)?)?;
+    batch::register(m)?;
     Ok(())
 }
 
