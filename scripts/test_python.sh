@@ -4,7 +4,7 @@
 # numpy into it, builds the command-line binary the tests compare with, builds
 # and installs the package from this checkout (maturin develop, into the
 # workspace's shared target/ dir, dev profile like `cargo test`), and runs
-# pytest. Extra arguments go to pytest (e.g. -k cancel). Exits non-zero on
+# pytest (the Ray cluster tests included). Extra arguments go to pytest (e.g. -k cancel). Exits non-zero on
 # any failure.
 #
 # Needs what scripts/setup.sh installs, plus Debian's python3-venv.
@@ -19,7 +19,8 @@ if [ ! -x "$VENV/bin/python" ]; then
     exit 1
   }
 fi
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check "maturin>=1.9.4,<2" pytest numpy
+# Ray (the package's `ray` extra) for the cluster tests in tests/test_ray.py.
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check "maturin>=1.9.4,<2" pytest numpy "ray[data]>=2.40"
 
 cd "$ROOT"
 cargo build -q -p relaxvqa-cli
