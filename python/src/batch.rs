@@ -42,30 +42,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// The videos of a run as the command line takes them: the CSV list's rows
-/// (with its other columns), then each file, and each folder's videos.
-fn rows_of(
-    list: Option<&Path>,
-    inputs: &[PathBuf],
-    opts: &ListOptions,
-) -> relaxvqa::Result<(Vec<ListRow>, Vec<String>)> {
-    let mut rows = Vec::new();
-    let mut extra_columns = Vec::new();
-    if let Some(list) = list {
-        let (r, cols) = batch::read_list(list, opts)?;
-        rows.extend(r);
-        extra_columns = cols;
-    }
-    for input in inputs {
-        if input.is_dir() {
-            rows.extend(batch::videos_in(input)?.into_iter().map(|p| (p, Vec::new())));
-        } else {
-            rows.push((input.clone(), Vec::new()));
-        }
-    }
-    Ok((rows, extra_columns))
-}
-
 /// The library's error for a bad argument.
 fn invalid(msg: impl Into<String>) -> relaxvqa::Error {
     relaxvqa::Error::Invalid(msg.into())
@@ -207,7 +183,7 @@ fn extract_plan(
     let make = move || -> relaxvqa::Result<ExtractPlan> {
         let parsed = raw.parse()?;
         let opts = ListOptions { path_column, video_dir, ext };
-        let (rows, extra_columns) = rows_of(list.as_deref(), &inputs, &opts)?;
+        let (rows, extra_columns) = batch::collect_rows(list.as_deref(), &inputs, &opts)?;
         let (entries, duplicates) = batch::entries(rows);
         if entries.is_empty() {
             return Err(invalid("no videos to process"));
@@ -393,7 +369,7 @@ fn score_plan(
     let make = move || -> relaxvqa::Result<ScorePlan> {
         raw.parse()?;
         let opts = ListOptions { path_column, video_dir, ext };
-        let (rows, _) = rows_of(list.as_deref(), &inputs, &opts)?;
+        let (rows, _) = batch::collect_rows(list.as_deref(), &inputs, &opts)?;
         let items = score_items(rows);
         if items.is_empty() {
             return Err(invalid("nothing to score: give videos or a list"));
@@ -431,21 +407,16 @@ fn score_plan(
     py.detach(make).map_err(|e| to_py(py, e))
 }
 
-/// Names inputs as `relaxvqa score` does: the file stem, `-2`, `-3`, ... on
-/// clashes (a path listed twice is scored twice, as there).
+/// Names inputs as `relaxvqa score` does (the library's
+/// [`relaxvqa::scores::unique_names`]; a path listed twice is scored twice).
 fn score_items(rows: Vec<ListRow>) -> Vec<ScoreItem> {
-    let mut used = std::collections::HashSet::new();
-    rows.into_iter()
-        .map(|(path, _)| {
-            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "video".into());
-            let mut name = stem.clone();
-            let mut n = 2;
-            while !used.insert(name.clone()) {
-                name = format!("{stem}-{n}");
-                n += 1;
-            }
-            ScoreItem { name, path }
-        })
+    let stems = rows
+        .iter()
+        .map(|(p, _)| p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "video".into()));
+    relaxvqa::scores::unique_names(stems.collect::<Vec<_>>())
+        .into_iter()
+        .zip(rows)
+        .map(|(name, (path, _))| ScoreItem { name, path })
         .collect()
 }
 
@@ -527,12 +498,7 @@ impl ScorePlan {
                 let score: f64 = req(outcome, "score")?;
                 let segs: Option<Vec<(f64, f64, f64)>> =
                     outcome.get_item("segments")?.filter(|s| !s.is_none()).map(|s| s.extract()).transpose()?;
-                let segs = segs
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|(a, b, s)| format!("{a}-{b}:{s}"))
-                    .collect::<Vec<_>>()
-                    .join(";");
+                let segs = relaxvqa::scores::segments_column(segs.unwrap_or_default());
                 (format!("{score}"), segs, String::new())
             }
             "failed" => (String::new(), String::new(), req(outcome, "error")?),

@@ -132,29 +132,6 @@ fn summary_json(video: &Path, output: &Path, out: &Features, weights: &str) -> s
     })
 }
 
-/// The videos of a batch: the list's rows, then files and folders given.
-pub fn batch_rows(
-    list: Option<&Path>,
-    inputs: &[PathBuf],
-    opts: &ListOptions,
-) -> anyhow::Result<(Vec<batch::ListRow>, Vec<String>)> {
-    let mut rows = Vec::new();
-    let mut extra_columns = Vec::new();
-    if let Some(list) = list {
-        let (r, cols) = batch::read_list(list, opts)?;
-        rows.extend(r);
-        extra_columns = cols;
-    }
-    for input in inputs {
-        if input.is_dir() {
-            rows.extend(batch::videos_in(input)?.into_iter().map(|p| (p, Vec::new())));
-        } else {
-            rows.push((input.clone(), Vec::new()));
-        }
-    }
-    Ok((rows, extra_columns))
-}
-
 /// Says once which list rows repeat a video already listed.
 pub fn warn_duplicates(duplicates: &[PathBuf]) {
     if let Some(first) = duplicates.first() {
@@ -175,7 +152,7 @@ fn run_batch(a: ExtractArgs, threads: Option<usize>) -> anyhow::Result<ExitCode>
     let out_dir = a.out_dir.clone().context("batch mode needs --out-dir DIR")?;
     let list_opts =
         ListOptions { path_column: a.path_column.clone(), video_dir: a.video_dir.clone(), ext: a.ext.clone() };
-    let (rows, extra_columns) = batch_rows(a.list.as_deref(), &a.inputs, &list_opts)?;
+    let (rows, extra_columns) = batch::collect_rows(a.list.as_deref(), &a.inputs, &list_opts)?;
     let (entries, duplicates) = batch::entries(rows);
     if entries.is_empty() {
         bail!("no videos to process");

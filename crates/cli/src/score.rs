@@ -3,7 +3,6 @@
 //! others go on) and resumable with `--output scores.csv`; `--segments 2s`
 //! adds a per-window timeline.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -13,7 +12,7 @@ use relaxvqa::batch::{self, ListOptions};
 use relaxvqa::files::Identity;
 use relaxvqa::head::{convert, parse_scale, scale_label, LoadedHead};
 use relaxvqa::score::{parse_duration, score_features, ScoreOptions, Segment};
-use relaxvqa::scores::{row_matches, RunKey, ScoreRow, ScoresCsv};
+use relaxvqa::scores::{row_matches, segments_column, unique_names, RunKey, ScoreRow, ScoresCsv};
 use relaxvqa::{ExtractOptions, OutputScale};
 use serde_json::json;
 
@@ -207,12 +206,7 @@ fn csv_row(it: &Item, o: &Outcome, key: &RunKey) -> ScoreRow {
     let (score, segments, error) = match o {
         Outcome::Scored { score, segments, .. } => (
             format!("{score}"),
-            segments
-                .iter()
-                .flatten()
-                .map(|s| format!("{}-{}:{}", s.start, s.end, s.score))
-                .collect::<Vec<_>>()
-                .join(";"),
+            segments_column(segments.iter().flatten().map(|s| (s.start, s.end, s.score))),
             String::new(),
         ),
         Outcome::Skipped { score } => (score.clone(), String::new(), String::new()),
@@ -258,7 +252,7 @@ fn item_json(it: &Item, o: &Outcome, scale: OutputScale) -> serde_json::Value {
 /// unique names (file stems; `.features` dropped from feature files).
 fn items(a: &ScoreArgs) -> anyhow::Result<Vec<Item>> {
     let list_opts = ListOptions { path_column: a.path_column.clone(), video_dir: None, ext: a.ext.clone() };
-    let (rows, _) = crate::extract::batch_rows(a.list.as_deref(), &a.inputs, &list_opts)?;
+    let (rows, _) = batch::collect_rows(a.list.as_deref(), &a.inputs, &list_opts)?;
     type Row = Option<Result<Vec<f64>, String>>;
     let mut inputs: Vec<(PathBuf, Option<String>, Row)> = rows.into_iter().map(|(p, _)| (p, None, None)).collect();
     for p in &a.features {
@@ -272,26 +266,17 @@ fn items(a: &ScoreArgs) -> anyhow::Result<Vec<Item>> {
             Err(e) => inputs.push((p.clone(), None, Some(Err(e.to_string())))),
         }
     }
-    let mut used = HashSet::new();
-    Ok(inputs
-        .into_iter()
+    let stems: Vec<String> = inputs
+        .iter()
         .map(|(path, row_name, row)| {
-            let is_features = row.is_some();
-            let mut stem: String = row_name.unwrap_or_else(|| {
+            let stem = row_name.clone().unwrap_or_else(|| {
                 path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "video".into())
             });
-            if is_features {
-                if let Some(s) = stem.strip_suffix(".features") {
-                    stem = s.to_owned();
-                }
+            match (row.is_some(), stem.strip_suffix(".features")) {
+                (true, Some(s)) => s.to_owned(),
+                _ => stem,
             }
-            let mut name = stem.clone();
-            let mut n = 2;
-            while !used.insert(name.clone()) {
-                name = format!("{stem}-{n}");
-                n += 1;
-            }
-            Item { name, path, row }
         })
-        .collect())
+        .collect();
+    Ok(unique_names(stems).into_iter().zip(inputs).map(|(name, (path, _, row))| Item { name, path, row }).collect())
 }

@@ -125,6 +125,31 @@ pub fn read_list(list: &Path, opts: &ListOptions) -> Result<(Vec<ListRow>, Vec<S
     Ok((rows, extra_columns))
 }
 
+/// The videos of a run as the command line takes them: the CSV list's rows
+/// (with its other columns, whose names are returned too), then each file
+/// given, and each folder's videos. Every front end reads its inputs so.
+pub fn collect_rows(
+    list: Option<&Path>,
+    inputs: &[PathBuf],
+    opts: &ListOptions,
+) -> Result<(Vec<ListRow>, Vec<String>)> {
+    let mut rows = Vec::new();
+    let mut extra_columns = Vec::new();
+    if let Some(list) = list {
+        let (r, cols) = read_list(list, opts)?;
+        rows.extend(r);
+        extra_columns = cols;
+    }
+    for input in inputs {
+        if input.is_dir() {
+            rows.extend(videos_in(input)?.into_iter().map(|p| (p, Vec::new())));
+        } else {
+            rows.push((input.clone(), Vec::new()));
+        }
+    }
+    Ok((rows, extra_columns))
+}
+
 /// Names rows uniquely (file stems, `-2`, `-3`, ... on clashes) and drops
 /// rows that repeat a path already listed (returned apart, so the caller
 /// can say so: a video is extracted once).

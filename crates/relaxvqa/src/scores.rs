@@ -84,6 +84,30 @@ impl ScoreRow {
     }
 }
 
+/// Unique names for a run's inputs, in order: each stem as it is, then
+/// `stem-2`, `stem-3`, ... when it repeats (an input listed twice is scored
+/// twice, under two names).
+pub fn unique_names(stems: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut used = std::collections::HashSet::new();
+    stems
+        .into_iter()
+        .map(|stem| {
+            let mut name = stem.clone();
+            let mut n = 2;
+            while !used.insert(name.clone()) {
+                name = format!("{stem}-{n}");
+                n += 1;
+            }
+            name
+        })
+        .collect()
+}
+
+/// The `segments` column: `start-end:score` per window, `;`-separated.
+pub fn segments_column(windows: impl IntoIterator<Item = (f64, f64, f64)>) -> String {
+    windows.into_iter().map(|(a, b, s)| format!("{a}-{b}:{s}")).collect::<Vec<_>>().join(";")
+}
+
 /// A scores CSV open for appending.
 pub struct ScoresCsv {
     path: PathBuf,
