@@ -4,7 +4,8 @@
 # numpy into it, builds the command-line binary the tests compare with, builds
 # and installs the package from this checkout (maturin develop, into the
 # workspace's shared target/ dir, dev profile like `cargo test`), and runs
-# pytest (the Ray cluster tests included). Extra arguments go to pytest (e.g. -k cancel). Exits non-zero on
+# pytest on tests/ (the Ray cluster tests included), or on the arguments
+# given (files, -k EXPR, ...) (e.g. -k cancel). Exits non-zero on
 # any failure.
 #
 # Needs what scripts/setup.sh installs, plus Debian's python3-venv.
@@ -29,4 +30,4 @@ cargo build -q -p relaxvqa-cli
   VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" "$VENV/bin/maturin" develop --profile dev --quiet
 )
 cd "$ROOT/python"
-RELAXVQA_CLI=${RELAXVQA_CLI:-$ROOT/target/debug/relaxvqa} exec "$VENV/bin/python" -m pytest tests "$@"
+RELAXVQA_CLI=${RELAXVQA_CLI:-$ROOT/target/debug/relaxvqa} exec "$VENV/bin/python" -m pytest "${@:-tests}"
