@@ -28,6 +28,7 @@ from ._errors import (
     FileError,
     InputError,
     ModelError,
+    RefusedError,
     WeightsError,
 )
 from ._native import (
@@ -58,6 +59,7 @@ __all__ = [
     "Segment",
     "Error",
     "DecodeError",
+    "RefusedError",
     "WeightsError",
     "ModelError",
     "InputError",

@@ -5,6 +5,7 @@ problem it is."""
 __all__ = [
     "Error",
     "DecodeError",
+    "RefusedError",
     "WeightsError",
     "ModelError",
     "InputError",
@@ -21,6 +22,12 @@ class Error(Exception):
 class DecodeError(Error):
     """The video could not be opened or decoded: missing, not media, damaged
     beyond use, or frames larger than ``max_pixels``."""
+
+
+class RefusedError(DecodeError):
+    """Bytes or a file object refused before they were read as media: a
+    playlist or manifest (HLS, DASH, ffconcat) that names other files or URLs,
+    or a container not on the accepted list (``docs/security.md``)."""
 
 
 class WeightsError(Error):
@@ -46,6 +53,6 @@ class CancelledError(Error):
     """The work was cancelled through a ``CancelToken``."""
 
 # Tracebacks and reprs name them as users import them.
-for _cls in (Error, DecodeError, WeightsError, ModelError, InputError, FileError, CancelledError):
+for _cls in (Error, DecodeError, RefusedError, WeightsError, ModelError, InputError, FileError, CancelledError):
     _cls.__module__ = "relaxvqa"
 del _cls

@@ -15,6 +15,7 @@ const ERRORS_MODULE: &str = "relaxvqa._errors";
 fn class_name(kind: ErrorKind) -> &'static str {
     match kind {
         ErrorKind::Decode => "DecodeError",
+        ErrorKind::Refused => "RefusedError",
         ErrorKind::Weights => "WeightsError",
         ErrorKind::Model => "ModelError",
         ErrorKind::Input => "InputError",

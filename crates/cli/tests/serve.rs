@@ -160,6 +160,38 @@ fn tiny_clip(dir: &Path) -> PathBuf {
     out
 }
 
+/// A second `relaxvqa serve` on a live data dir exits non-zero within
+/// seconds with one line naming the dir (killed after 20 s if it does not).
+fn second_service_is_refused(data: &Path, head: &Path) {
+    let t0 = Instant::now();
+    let mut child = relaxvqa()
+        .args(["serve", "--listen", "127.0.0.1:0", "--weights", "synthetic", "--data-dir"])
+        .arg(data)
+        .arg("--model")
+        .arg(head)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if t0.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("a second relaxvqa serve on a live data dir still runs after 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    println!("second service: {status} after {:.2} s: {}", t0.elapsed().as_secs_f64(), err.trim());
+    assert!(!status.success());
+    let dir = data.canonicalize().unwrap();
+    assert!(err.contains(dir.to_str().unwrap()) && err.contains("another relaxvqa serve"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
 /// `kill -9` while a job runs, then a restart on the same data dir: every
 /// job ends done exactly once, the interrupted one started twice; finished
 /// results are still served; uploads of ended jobs are gone. Then SIGTERM
@@ -176,6 +208,9 @@ fn no_job_lost_across_kill_9_and_sigterm() {
     let long = s.submit(&video("testsrc2_noise"));
     let queued = s.submit(&tiny);
     s.wait_status(&long, "running", Duration::from_secs(60));
+    second_service_is_refused(&data, &head);
+    assert_eq!(uploads(&data).len(), 2, "the first service's uploads are untouched");
+    assert_eq!((s.job(&long)["status"].as_str(), s.job(&long)["attempts"].as_u64()), (Some("running"), Some(1)));
     std::thread::sleep(Duration::from_millis(500));
     drop(s); // kill -9
     assert_eq!(uploads(&data).len(), 2, "the queued and the interrupted uploads survive the crash");

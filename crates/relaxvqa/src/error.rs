@@ -80,6 +80,10 @@ pub enum Error {
 pub enum ErrorKind {
     /// The video itself: missing, not media, damaged beyond use, too large.
     Decode,
+    /// An untrusted input refused by the input policy before it was read as
+    /// media: a playlist or manifest, a container not on the accepted list,
+    /// a URL ([`crate::Trust`]).
+    Refused,
     /// Backbone weights.
     Weights,
     /// The quality head (zoo, head file, scoring).
@@ -98,8 +102,10 @@ impl Error {
     /// The class of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
+            Error::Video(v) if matches!(v.as_ref(), VideoError::Refused { .. }) => ErrorKind::Refused,
             Error::Video(_) => ErrorKind::Decode,
             Error::Features(f) => match f.as_ref() {
+                FeatureError::Video(VideoError::Refused { .. }) => ErrorKind::Refused,
                 FeatureError::Video(_)
                 | FeatureError::NoFrames(_)
                 | FeatureError::TooLarge { .. }

@@ -2,10 +2,18 @@
 //! URL or pipe FFmpeg opens, or bytes in memory / any `Read + Seek` (read
 //! through a custom FFmpeg I/O context: an upload or a Python `bytes` object
 //! is never written to disk).
+//!
+//! Every input carries a [`Trust`]: a path or URL the caller names is
+//! trusted (FFmpeg's full power: playlists, protocols, image patterns);
+//! bytes and readers are untrusted unless the caller says otherwise, and
+//! an untrusted input is read only as one of the accepted containers, with
+//! no second file or URL opened ([`relaxvqa_video::policy`],
+//! `docs/security.md`). A service marks every upload and every path a
+//! client names untrusted with [`Input::untrusted`].
 
 use std::path::{Path, PathBuf};
 
-pub use relaxvqa_video::{FrameRate, RawVideo, ReadSeek};
+pub use relaxvqa_video::{FrameRate, RawVideo, ReadSeek, Trust};
 
 /// One video to extract or score.
 ///
@@ -21,6 +29,7 @@ pub use relaxvqa_video::{FrameRate, RawVideo, ReadSeek};
 pub struct Input {
     pub(crate) source: Source,
     pub(crate) raw: Option<RawVideo>,
+    pub(crate) trust: Trust,
 }
 
 pub(crate) enum Source {
@@ -30,15 +39,16 @@ pub(crate) enum Source {
 }
 
 impl Input {
-    /// A local file (never read as a URL, even if its name looks like one).
+    /// A local file (never read as a URL, even if its name looks like one),
+    /// trusted: chain [`Input::untrusted`] when someone else chose it.
     pub fn path(path: impl Into<PathBuf>) -> Self {
-        Self { source: Source::File(path.into()), raw: None }
+        Self { source: Source::File(path.into()), raw: None, trust: Trust::Trusted }
     }
 
     /// Anything FFmpeg's protocols open: `http://...`, `pipe:0`; `-` is
-    /// standard input.
+    /// standard input. Trusted; an untrusted URL is refused when opened.
     pub fn url(url: impl Into<String>) -> Self {
-        Self { source: Source::Url(url.into()), raw: None }
+        Self { source: Source::Url(url.into()), raw: None, trust: Trust::Trusted }
     }
 
     /// Bytes in memory (a container file's bytes, or raw frames with
@@ -47,9 +57,43 @@ impl Input {
         Self::reader(name, std::io::Cursor::new(data))
     }
 
-    /// Any seekable reader: an open file, a buffer, an upload.
+    /// Any seekable reader: an open file, a buffer, an upload. Untrusted
+    /// (as [`Input::bytes`]) unless [`Input::trusted`] is chained.
     pub fn reader(name: impl Into<String>, reader: impl ReadSeek + 'static) -> Self {
-        Self { source: Source::Reader { name: name.into(), reader: Box::new(reader) }, raw: None }
+        Self {
+            source: Source::Reader { name: name.into(), reader: Box::new(reader) },
+            raw: None,
+            trust: Trust::Untrusted,
+        }
+    }
+
+    /// Marks the input as coming from someone else (an upload, a path a
+    /// network client named): it is read only as an accepted container,
+    /// and nothing it names is opened.
+    ///
+    /// ```
+    /// use relaxvqa::{Input, Trust};
+    /// assert_eq!(Input::path("clip.mp4").trust(), Trust::Trusted);
+    /// assert_eq!(Input::path("upload").untrusted().trust(), Trust::Untrusted);
+    /// assert_eq!(Input::bytes("b", vec![0u8]).trust(), Trust::Untrusted);
+    /// ```
+    pub fn untrusted(mut self) -> Self {
+        self.trust = Trust::Untrusted;
+        self
+    }
+
+    /// Lifts the container allow-list for bytes or a reader the caller made
+    /// or vouches for: any demuxer FFmpeg has may read them. Bytes have no
+    /// location, so whatever they name still cannot be opened (their
+    /// protocol whitelist stays empty); a path is trusted already.
+    pub fn trusted(mut self) -> Self {
+        self.trust = Trust::Trusted;
+        self
+    }
+
+    /// Whether FFmpeg may do everything for this input.
+    pub fn trust(&self) -> Trust {
+        self.trust
     }
 
     /// Reads the input as headerless raw video (`.yuv`) of this geometry,

@@ -82,7 +82,7 @@ pub mod training;
 pub use error::{Error, ErrorKind, Result};
 pub use extract::{CancelToken, ExtractOptions, Features, Progress, ProgressFn, Provenance, FEATURE_LEN, VERSION};
 pub use head::{LoadedHead, OutputScale};
-pub use input::{parse_rate, parse_size, FrameRate, Input, RawVideo, ReadSeek};
+pub use input::{parse_rate, parse_size, FrameRate, Input, RawVideo, ReadSeek, Trust};
 pub use model::{probe, Model, ModelOptions};
 pub use score::{Score, ScoreOptions, Segment};
 

@@ -132,7 +132,7 @@ impl Model {
         observer: &mut (dyn Observer + Send),
     ) -> Result<Features> {
         let name = input.name();
-        let decode = DecodeOptions { threads: opts.decode_threads, raw: input.raw.clone() };
+        let decode = DecodeOptions { threads: opts.decode_threads, raw: input.raw.clone(), trust: input.trust };
         let fopts = relaxvqa_features::ExtractOptions {
             batch_size: self.batch_size,
             dump: opts.dump,
@@ -164,10 +164,11 @@ impl Model {
 }
 
 /// Opens a local file's video and reads what the container says, without
-/// loading any network: a bad file is refused in milliseconds.
+/// loading any network: a bad file (or, for an untrusted input, a refused
+/// container) fails in milliseconds. `None` for inputs that are not files.
 pub fn probe(input: &Input) -> Result<Option<VideoInfo>> {
     let Some(path) = input.file() else { return Ok(None) };
-    let decode = DecodeOptions { threads: 1, raw: input.raw.clone() };
+    let decode = DecodeOptions { threads: 1, raw: input.raw.clone(), trust: input.trust };
     let dec = relaxvqa_video::open_with(path, &decode)?;
     Ok(Some(relaxvqa_video::FrameSource::info(&dec).clone()))
 }

@@ -31,6 +31,40 @@ fn files_bytes_and_readers_give_the_same_features() {
     assert_eq!((a.sampled_frames, a.pairs), (4, 4));
 }
 
+/// Bytes and readers are untrusted by default: a playlist naming a private
+/// clip by `file:` URL or by a 127.0.0.1 URL is refused (kind `Refused`),
+/// and the loopback server gets no request; a path given by the caller is
+/// trusted and follows it, and so do bytes the caller marks trusted.
+#[test]
+fn bytes_are_untrusted_unless_the_caller_says_so() {
+    use relaxvqa_fixtures::attack::{corpus, private_clip, Canary};
+    let m = model();
+    let dir = tempfile::tempdir().unwrap();
+    private_clip(dir.path());
+    let canary = Canary::start();
+    let opts = ExtractOptions::default();
+    for a in corpus(dir.path(), &canary).iter().filter(|a| a.name.starts_with("hls-") && a.name != "hls-bare-path") {
+        let e = m.extract(Input::bytes(a.file.clone(), a.bytes.clone()), &opts).unwrap_err();
+        println!("{}: {e}", a.name);
+        assert_eq!(e.kind(), relaxvqa::ErrorKind::Refused, "{e}");
+        assert!(e.to_string().contains("playlists and manifests are not accepted"), "{e}");
+        let e = m.extract(Input::reader(a.file.clone(), std::io::Cursor::new(a.bytes.clone())), &opts).unwrap_err();
+        assert_eq!(e.kind(), relaxvqa::ErrorKind::Refused, "{e}");
+        let path = dir.path().join(&a.file);
+        std::fs::write(&path, &a.bytes).unwrap();
+        let e = m.extract(Input::path(&path).untrusted(), &opts).unwrap_err();
+        assert_eq!(e.kind(), relaxvqa::ErrorKind::Refused, "{e}");
+        if a.name == "hls-file-url" {
+            // The caller's own playlist, trusted: FFmpeg follows it.
+            let f = m.extract(Input::bytes(a.file.clone(), a.bytes.clone()).trusted(), &opts);
+            assert!(f.is_err(), "trusted bytes still open no protocol for their segments");
+            let f = m.extract(path.as_path(), &opts).unwrap();
+            assert_eq!(f.frames_decoded, 12, "a trusted path follows its playlist");
+        }
+    }
+    assert_eq!(canary.hits(), 0, "no request reached the loopback server");
+}
+
 #[test]
 fn cancelling_returns_promptly_with_cancelled() {
     let m = model();

@@ -1,11 +1,12 @@
 //! The state every handler and worker shares.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use relaxvqa::Model;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::redact::Redactor;
 use crate::store::Store;
 use crate::workers::Queue;
 
@@ -25,6 +26,13 @@ pub struct App {
     pub queue: Queue,
     /// Woken whenever a job ends (for `POST /v1/score`'s wait).
     pub finished: tokio::sync::Notify,
+    /// Permits of the uploads received at once (`--max-uploads`).
+    pub uploads: Arc<tokio::sync::Semaphore>,
+    /// What answers say instead of server paths.
+    pub redactor: Redactor,
+    /// The head as job documents name it: the published head's source, or
+    /// a head file's name and SHA-256 (never its path); set with the model.
+    pub model_source: OnceLock<String>,
 }
 
 impl App {

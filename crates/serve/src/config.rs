@@ -38,6 +38,10 @@ pub struct ServeArgs {
     /// Refuse new jobs (429) while this many are queued or running.
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub max_queue: usize,
+    /// Uploads received at once; more are refused (503, Retry-After) before
+    /// their bodies are read.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub max_uploads: usize,
     /// Refuse uploads larger than this (413), in bytes.
     #[arg(long, default_value_t = 2 << 30, value_name = "N")]
     pub max_upload_bytes: u64,
@@ -74,6 +78,7 @@ impl ServeArgs {
             media_root: None,
             token_file: None,
             max_queue: 64,
+            max_uploads: 8,
             max_upload_bytes: 2 << 30,
             workers: 1,
             segments_default: "1s".into(),
@@ -102,8 +107,12 @@ pub struct Config {
     pub token: Option<String>,
     /// Queued + running jobs allowed.
     pub max_queue: usize,
+    /// Uploads received at once.
+    pub max_uploads: usize,
     /// Largest upload, bytes.
     pub max_upload_bytes: u64,
+    /// Largest frame (width x height) a submitted video may have.
+    pub max_pixels: u64,
     /// Worker threads.
     pub workers: usize,
     /// Compute threads of the model (default: all cores).
@@ -158,8 +167,10 @@ impl Config {
                 Ok(t)
             })
             .transpose()?;
-        if a.workers == 0 || a.max_queue == 0 || a.batch_size == 0 {
-            return Err(ServeError::Config("--workers, --max-queue and --batch-size must be at least 1".into()));
+        if a.workers == 0 || a.max_queue == 0 || a.batch_size == 0 || a.max_uploads == 0 {
+            return Err(ServeError::Config(
+                "--workers, --max-queue, --max-uploads and --batch-size must be at least 1".into(),
+            ));
         }
         let segments_default =
             parse_duration(&a.segments_default).map_err(|e| ServeError::Config(format!("--segments-default: {e}")))?;
@@ -171,7 +182,9 @@ impl Config {
             media_root,
             token,
             max_queue: a.max_queue,
+            max_uploads: a.max_uploads,
             max_upload_bytes: a.max_upload_bytes,
+            max_pixels: relaxvqa::ModelOptions::default().max_pixels.unwrap_or(u64::MAX),
             workers: a.workers,
             threads,
             segments_default,
@@ -181,6 +194,11 @@ impl Config {
             batch_size: a.batch_size,
             max_interrupted: 3,
         })
+    }
+
+    /// The lock that makes one process the owner of the data dir.
+    pub fn lock_path(&self) -> PathBuf {
+        self.data_dir.join("lock")
     }
 
     /// The job database.

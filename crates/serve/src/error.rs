@@ -74,10 +74,18 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, format!("no job {id}"))
     }
 
-    /// 500, logged: a failure of the service itself.
+    /// 500: a failure of the service itself. The cause is logged with a
+    /// reference; the answer carries only the reference (causes name
+    /// server files).
     pub fn internal(e: impl std::fmt::Display) -> Self {
-        tracing::error!("internal error: {e}");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, format!("internal error: {e}"))
+        let mut b = [0u8; 4];
+        let _ = getrandom::fill(&mut b);
+        let reference: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        tracing::error!("internal error {reference}: {e}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal error (reference {reference} in the service log); please try again"),
+        )
     }
 }
 

@@ -10,7 +10,11 @@
 //! - [`routes`]: the API (`/v1/jobs`, `/v1/score`, probes, `/metrics`,
 //!   `/openapi.json`), documented in [`openapi`];
 //! - [`store`]: the job table; [`workers`]: the threads that score;
-//! - [`upload`]: request bodies and media-root paths; [`auth`]: tokens.
+//! - [`ingest`]: every video a request brings, stored or resolved and
+//!   probed as untrusted input; [`upload`]: request bodies and media-root
+//!   paths; [`redact`]: no server path in answers; [`auth`]: tokens.
+//!
+//! One process owns a data dir (an exclusive lock on `DATA_DIR/lock`).
 
 #![warn(missing_docs)]
 
@@ -19,8 +23,10 @@ pub mod auth;
 pub mod config;
 pub mod doc;
 pub mod error;
+pub mod ingest;
 pub mod metrics;
 pub mod openapi;
+pub mod redact;
 pub mod routes;
 pub mod server;
 pub mod store;

@@ -16,8 +16,8 @@ use utoipa::IntoParams;
 use crate::app::{new_id, valid_id, App};
 use crate::doc::{JobDoc, PathRequest};
 use crate::error::{ApiError, ErrorBody};
+use crate::ingest::ingest;
 use crate::store::{Cancel, NewJob, Status};
-use crate::upload::{body_to_bytes, body_to_file, resolve_media};
 
 /// Every route, as (method, path): the router below and the OpenAPI
 /// document must both have exactly these (tested).
@@ -49,6 +49,7 @@ pub fn router(app: Arc<App>) -> Router {
 
 /// Query of `POST /v1/jobs`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SubmitQuery {
     /// Timeline window (e.g. 2s, 500ms); default `--segments-default`.
     pub segments: Option<String>,
@@ -56,6 +57,7 @@ pub struct SubmitQuery {
 
 /// Query of `POST /v1/score`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ScoreQuery {
     /// Timeline window (e.g. 2s, 500ms); default `--segments-default`.
     pub segments: Option<String>,
@@ -82,45 +84,22 @@ async fn enqueue(app: &Arc<App>, segments: Option<&str>, req: Request) -> Result
     if app.db(|s| s.active()).await? >= max {
         return Err(queue_full(max));
     }
-    let ctype = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-    let mime = ctype.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let id = new_id()?;
-    let idle = app.config.idle_timeout;
-    let (input, upload) = if mime == "application/json" || mime.ends_with("+json") {
-        let Some(root) = app.config.media_root.clone() else {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "this service was started without --media-root: upload the video (application/octet-stream) instead",
-            ));
-        };
-        let bytes = body_to_bytes(req.into_body(), 64 << 10, idle).await?;
-        let r: PathRequest = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::bad_request(format!("malformed JSON (expected {{\"path\": \"...\"}}): {e}")))?;
-        (resolve_media(&root, &r.path)?, false)
-    } else if mime.is_empty() || mime == "application/octet-stream" || mime.starts_with("video/") {
-        let dir = app.config.uploads_dir();
-        let part = dir.join(format!("{id}.part"));
-        body_to_file(req.into_body(), &part, app.config.max_upload_bytes, idle).await?;
-        let path = dir.join(&id);
-        if let Err(e) = tokio::fs::rename(&part, &path).await {
-            let _ = tokio::fs::remove_file(&part).await;
-            return Err(ApiError::internal(format!("{}: {e}", path.display())));
-        }
-        (path, true)
-    } else {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("content type {ctype:?}: send the video as application/octet-stream or video/*, or JSON {{\"path\": ...}}"),
-        ));
+    let video = ingest(app, &id, req).await?;
+    let job = NewJob {
+        id: id.clone(),
+        input: video.file.clone(),
+        name: video.name.clone(),
+        upload: video.upload.is_some(),
+        segments: window,
     };
-    let job = NewJob { id: id.clone(), input: input.clone(), upload, segments: window };
-    let inserted = app.db(move |s| s.insert_if_room(&job, max)).await;
-    if !matches!(inserted, Ok(true)) {
-        if upload {
-            let _ = tokio::fs::remove_file(&input).await;
-        }
-        inserted?;
+    // A refused insert drops the upload, which removes its file.
+    if !app.db(move |s| s.insert_if_room(&job, max)).await? {
         return Err(queue_full(max));
+    }
+    if let Some(upload) = video.upload {
+        // The job owns its upload now.
+        upload.keep();
     }
     // The document as queued, read before a worker is woken.
     let job = app.db(move |s| s.get(&id)).await?.ok_or_else(|| ApiError::internal("the new job vanished"))?;
@@ -148,8 +127,10 @@ fn accepted(doc: JobDoc) -> Response {
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 403, description = "Path outside the media root, or no media root", body = ErrorBody),
         (status = 413, description = "Upload over --max-upload-bytes", body = ErrorBody),
-        (status = 415, description = "Unsupported content type", body = ErrorBody),
-        (status = 429, description = "Queue full; see Retry-After", body = ErrorBody)))]
+        (status = 415, description = "Unsupported content type, or a container refused for untrusted input (playlists, manifests, formats off the accepted list)", body = ErrorBody),
+        (status = 422, description = "Not a video the service can read (not media, no video stream, frames too large)", body = ErrorBody),
+        (status = 429, description = "Queue full; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Too many uploads in progress (--max-uploads); see Retry-After", body = ErrorBody)))]
 pub async fn submit(
     State(app): State<Arc<App>>,
     Query(q): Query<SubmitQuery>,
@@ -171,8 +152,10 @@ pub async fn submit(
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 403, description = "Path outside the media root, or no media root", body = ErrorBody),
         (status = 413, description = "Upload over --max-upload-bytes", body = ErrorBody),
-        (status = 415, description = "Unsupported content type", body = ErrorBody),
-        (status = 429, description = "Queue full; see Retry-After", body = ErrorBody)))]
+        (status = 415, description = "Unsupported content type, or a container refused for untrusted input (playlists, manifests, formats off the accepted list)", body = ErrorBody),
+        (status = 422, description = "Not a video the service can read (not media, no video stream, frames too large)", body = ErrorBody),
+        (status = 429, description = "Queue full; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Too many uploads in progress (--max-uploads); see Retry-After", body = ErrorBody)))]
 pub async fn score(
     State(app): State<Arc<App>>,
     Query(q): Query<ScoreQuery>,

@@ -1,5 +1,6 @@
-//! Starting and stopping the service: bind the listener first (so
-//! `/healthz` answers at once), recover the job table, start the workers,
+//! Starting and stopping the service: take the data dir's lock (one owner
+//! per data dir), bind the listener first (so `/healthz` answers at
+//! once), recover the job table, start the workers,
 //! load the model in the background; on stop, refuse new connections,
 //! put the running jobs back in the queue and let in-flight requests end
 //! (for a bounded time).
@@ -32,12 +33,18 @@ pub struct Server {
     app: Arc<App>,
     stop: Arc<watch::Sender<bool>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// The data dir's lock, held (and released by the kernel, on a crash
+    /// too) for as long as this service runs; dropped after the threads.
+    _lock: std::fs::File,
 }
 
 impl Server {
     /// Binds, recovers the job table and starts serving; the model loads
     /// in the background (see `/readyz`).
     pub fn start(config: Config) -> Result<Self, ServeError> {
+        // Before anything of the data dir is read or changed: a second
+        // process on a live dir must touch nothing of the first one's.
+        let lock = lock_data_dir(&config)?;
         for d in [config.uploads_dir(), config.reports_dir()] {
             std::fs::create_dir_all(&d).map_err(ServeError::io(&d))?;
         }
@@ -52,7 +59,12 @@ impl Server {
             .map_err(|source| ServeError::Listen { addr: config.listen.to_string(), source })?;
         let addr = std_listener.local_addr().map_err(ServeError::io(std::path::Path::new("listener")))?;
         std_listener.set_nonblocking(true).map_err(ServeError::io(std::path::Path::new("listener")))?;
+        let redactor = crate::redact::Redactor::new(&config);
+        let uploads = Arc::new(tokio::sync::Semaphore::new(config.max_uploads));
         let app = Arc::new(App {
+            redactor,
+            uploads,
+            model_source: OnceLock::new(),
             config,
             store,
             metrics,
@@ -82,7 +94,7 @@ impl Server {
             })
             .map_err(ServeError::io(std::path::Path::new("server thread")))?;
         load_model(&app, &stop)?;
-        Ok(Self { addr, app, stop, thread: Some(thread) })
+        Ok(Self { addr, app, stop, thread: Some(thread), _lock: lock })
     }
 
     /// The address it listens on.
@@ -118,6 +130,26 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// Takes the exclusive lock of the data dir, or says who holds it.
+fn lock_data_dir(config: &Config) -> Result<std::fs::File, ServeError> {
+    let path = config.lock_path();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(ServeError::io(&path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ServeError::Config(format!(
+            "--data-dir {}: another relaxvqa serve is using it (it holds {}); stop that one or choose another folder",
+            config.data_dir.display(),
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(ServeError::io(&path)(e)),
     }
 }
 
@@ -161,6 +193,8 @@ fn load_model(app: &Arc<App>, stop: &Arc<watch::Sender<bool>>) -> Result<(), Ser
                     if let Some(w) = m.head().and_then(|h| h.warning.as_ref()) {
                         tracing::warn!("{w}");
                     }
+                    let source = m.head().map(|h| public_source(&c.model, &h.source)).unwrap_or_default();
+                    let _ = app.model_source.set(source);
                     let _ = app.model.set(m);
                     tracing::info!("model loaded; ready");
                     app.queue.notify();
@@ -174,6 +208,25 @@ fn load_model(app: &Arc<App>, stop: &Arc<watch::Sender<bool>>) -> Result<(), Ser
         })
         .map(drop)
         .map_err(ServeError::io(std::path::Path::new("model loading thread")))
+}
+
+/// How job documents name the head: a head file by its name and SHA-256
+/// (its recorded source may name files of the machine that made it), a
+/// published head by its public source.
+fn public_source(spec: &str, library_source: &str) -> String {
+    use sha2::Digest as _;
+    let path = std::path::Path::new(spec);
+    if !path.is_file() {
+        return library_source.to_owned();
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let hex: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+            format!("head file {name} (sha256 {hex})")
+        }
+        Err(_) => format!("head file {name}"),
+    }
 }
 
 async fn serve(listener: std::net::TcpListener, app: Arc<App>, mut stop: watch::Receiver<bool>) {

@@ -67,6 +67,9 @@ pub struct Job {
     pub finished: Option<f64>,
     /// The video file.
     pub input: PathBuf,
+    /// What clients see the input called: `upload ID`, or the path under
+    /// the media root as the client gave it.
+    pub name: String,
     /// Whether `input` is an upload of ours (removed when the job ends).
     pub upload: bool,
     /// The timeline window, seconds.
@@ -90,6 +93,8 @@ pub struct NewJob {
     pub id: String,
     /// The video file.
     pub input: PathBuf,
+    /// What clients see it called.
+    pub name: String,
     /// Whether `input` is an upload of ours.
     pub upload: bool,
     /// The timeline window, seconds.
@@ -134,8 +139,12 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
 ";
 
+/// Columns added after the first release, with their definitions: added to
+/// an older database when it is opened.
+const ADDED_COLUMNS: [(&str, &str); 1] = [("name", "TEXT")];
+
 const COLUMNS: &str =
-    "id, status, created, started, finished, input, upload, segments, result, error, error_kind, attempts, interrupted";
+    "id, status, created, started, finished, input, upload, segments, result, error, error_kind, attempts, interrupted, name";
 
 /// The job database.
 pub struct Store {
@@ -150,6 +159,16 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA)?;
+        let have: Vec<String> = {
+            let mut st = conn.prepare("SELECT name FROM pragma_table_info('jobs')")?;
+            let names = st.query_map([], |r| r.get::<_, String>(0))?;
+            names.collect::<rusqlite::Result<_>>()?
+        };
+        for (column, definition) in ADDED_COLUMNS {
+            if !have.iter().any(|h| h == column) {
+                conn.execute_batch(&format!("ALTER TABLE jobs ADD COLUMN {column} {definition}"))?;
+            }
+        }
         Ok(Self { conn: Mutex::new(conn) })
     }
 
@@ -189,8 +208,9 @@ impl Store {
             return Ok(false);
         }
         tx.execute(
-            "INSERT INTO jobs (id, status, created, input, upload, segments) VALUES (?1, 'queued', ?2, ?3, ?4, ?5)",
-            params![job.id, now(), job.input.to_string_lossy(), job.upload, job.segments],
+            "INSERT INTO jobs (id, status, created, input, upload, segments, name)
+             VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6)",
+            params![job.id, now(), job.input.to_string_lossy(), job.upload, job.segments, job.name],
         )?;
         tx.commit()?;
         Ok(true)
@@ -302,14 +322,27 @@ impl Store {
 }
 
 fn row_to_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
+    let id: String = r.get(0)?;
+    let upload: bool = r.get(6)?;
+    let input = PathBuf::from(r.get::<_, String>(5)?);
+    // Jobs of a database older than the column: uploads by their job, files
+    // by their name alone.
+    let name = r.get::<_, Option<String>>(13)?.unwrap_or_else(|| {
+        if upload {
+            format!("upload {id}")
+        } else {
+            input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        }
+    });
     Ok(Job {
-        id: r.get(0)?,
+        id,
         status: Status::parse(&r.get::<_, String>(1)?),
         created: r.get(2)?,
         started: r.get(3)?,
         finished: r.get(4)?,
-        input: PathBuf::from(r.get::<_, String>(5)?),
-        upload: r.get(6)?,
+        input,
+        name,
+        upload,
         segments: r.get(7)?,
         result: r.get(8)?,
         error: r.get(9)?,
@@ -324,7 +357,13 @@ mod tests {
     use super::*;
 
     fn job(id: &str) -> NewJob {
-        NewJob { id: id.into(), input: PathBuf::from(format!("/x/{id}")), upload: true, segments: 1.0 }
+        NewJob {
+            id: id.into(),
+            input: PathBuf::from(format!("/x/{id}")),
+            name: format!("upload {id}"),
+            upload: true,
+            segments: 1.0,
+        }
     }
 
     #[test]

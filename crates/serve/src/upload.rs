@@ -1,7 +1,8 @@
 //! Request bodies: a video streamed to a file of the data dir (never held
 //! whole in memory; refused with 413 as soon as it passes the limit, the
-//! partial file removed), a small JSON body read with a cap, and
-//! `--media-root` paths resolved without escaping the root.
+//! partial file removed on every way out, a dropped request included), a
+//! small JSON body read with a cap, and `--media-root` paths resolved
+//! without escaping the root.
 
 use std::path::{Component, Path, PathBuf};
 use std::pin::Pin;
@@ -37,30 +38,78 @@ fn too_large(limit: u64) -> ApiError {
     ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the body is larger than the limit of {limit} bytes"))
 }
 
+/// A file of the data dir that exists only for the request writing it:
+/// removed when dropped (an error, a refused upload, a client that went
+/// away, a request time-out) unless [`TempFile::keep`] was called.
+#[derive(Debug)]
+pub struct TempFile {
+    path: Option<PathBuf>,
+}
+
+impl TempFile {
+    /// The file.
+    pub fn path(&self) -> &Path {
+        self.path.as_deref().unwrap_or(Path::new(""))
+    }
+
+    /// Renames the file to `to`, still removed on drop.
+    pub async fn rename(mut self, to: PathBuf) -> Result<TempFile, ApiError> {
+        let from = self.path.take().unwrap_or_default();
+        if let Err(e) = tokio::fs::rename(&from, &to).await {
+            self.path = Some(from);
+            return Err(ApiError::internal(format!("renaming an upload to {}: {e}", to.display())));
+        }
+        Ok(TempFile { path: Some(to) })
+    }
+
+    /// Keeps the file (its job now owns it).
+    pub fn keep(mut self) -> PathBuf {
+        self.path.take().unwrap_or_default()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.path.take() {
+            remove_off_runtime(p);
+        }
+    }
+}
+
+/// Removes a file without blocking the async threads when called on them.
+pub fn remove_off_runtime(path: PathBuf) {
+    let remove = move || {
+        if let Err(e) = std::fs::remove_file(&path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!("removing {}: {e}", path.display());
+            }
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => drop(h.spawn_blocking(remove)),
+        Err(_) => remove(),
+    }
+}
+
 /// Streams `body` into `path` (created), at most `limit` bytes, and syncs
-/// it to disk. On any error the partial file is removed.
-pub async fn body_to_file(mut body: Body, path: &Path, limit: u64, idle: Duration) -> Result<u64, ApiError> {
+/// it to disk. The file is removed on any error, and whenever the returned
+/// [`TempFile`] (or this future, before it ends) is dropped.
+pub async fn body_to_file(mut body: Body, path: &Path, limit: u64, idle: Duration) -> Result<TempFile, ApiError> {
     if body.size_hint().lower() > limit {
         return Err(too_large(limit));
     }
-    let result = async {
-        let mut file = tokio::fs::File::create(path).await.map_err(ApiError::internal)?;
-        let mut written = 0u64;
-        while let Some(chunk) = next_chunk(&mut body, idle).await? {
-            written += chunk.len() as u64;
-            if written > limit {
-                return Err(too_large(limit));
-            }
-            file.write_all(&chunk).await.map_err(ApiError::internal)?;
+    let mut file = tokio::fs::File::create(path).await.map_err(ApiError::internal)?;
+    let temp = TempFile { path: Some(path.to_owned()) };
+    let mut written = 0u64;
+    while let Some(chunk) = next_chunk(&mut body, idle).await? {
+        written += chunk.len() as u64;
+        if written > limit {
+            return Err(too_large(limit));
         }
-        file.sync_all().await.map_err(ApiError::internal)?;
-        Ok(written)
+        file.write_all(&chunk).await.map_err(ApiError::internal)?;
     }
-    .await;
-    if result.is_err() {
-        let _ = tokio::fs::remove_file(path).await;
-    }
-    result
+    file.sync_all().await.map_err(ApiError::internal)?;
+    Ok(temp)
 }
 
 /// Reads a small body whole (JSON requests), at most `limit` bytes.

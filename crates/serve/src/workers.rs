@@ -2,6 +2,13 @@
 //! them with the shared model, and the registry of running jobs through
 //! which `DELETE`, the job time-out and shutdown stop them.
 //!
+//! Every job's video is opened as an untrusted input (the container
+//! allow-list, no nested opens: `crate::ingest`), and everything a job
+//! records for clients goes through the [`crate::redact::Redactor`]. A
+//! result or failure that cannot be written is retried until it is (or
+//! the service stops, and the next start requeues the job): a claimed job
+//! is never left `running` by a database error.
+//!
 //! A job is scored with [`relaxvqa::report::report`] rather than
 //! `Model::score`: the same extraction and the same whole-video score, plus
 //! the timeline and the thumbnails of the HTML report, which is written to
@@ -19,7 +26,7 @@ use relaxvqa::report::{report, ReportOptions};
 use relaxvqa::{CancelToken, ErrorKind, ExtractOptions, Input};
 
 use crate::app::App;
-use crate::store::{Job, Status};
+use crate::store::{Job, Status, Store};
 
 /// Why a running job was stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,7 +179,7 @@ fn run_job(app: &App, job: Job) {
     } else if !matches!(app.store.get(&job.id), Ok(Some(j)) if j.status == Status::Running) {
         running.stop(StopReason::User);
     }
-    tracing::info!("job {}: scoring {} (attempt {})", job.id, job.input.display(), job.attempts);
+    tracing::info!("job {}: scoring {} ({}, attempt {})", job.id, job.input.display(), job.name, job.attempts);
     let opts = ReportOptions {
         window: job.segments,
         extract: ExtractOptions {
@@ -184,23 +191,21 @@ fn run_job(app: &App, job: Job) {
     };
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
         // Boxed: the library's error is large (clippy::result_large_err).
-        report(model, Input::path(&job.input), &opts).map_err(Box::new)
+        report(model, Input::path(&job.input).untrusted(), &opts).map_err(Box::new)
     }));
     app.queue.running().remove(&job.id);
     let seconds = running.started.elapsed().as_secs_f64();
-    // An upload is named by its job, never by its path in the data dir.
-    let server_path = job.input.display().to_string();
-    let public = |text: &str| {
-        if job.upload {
-            text.replace(&server_path, &format!("upload {}", job.id))
-        } else {
-            text.to_owned()
-        }
-    };
+    // The input is named as the client named it, never by its server path.
+    let redact = app.redactor.with(&job.input.display().to_string(), &job.name);
+    let public = |text: &str| redact.text(text);
     let status = match outcome {
         Ok(Ok((html, mut score))) => {
             let html = public(&html);
-            score.provenance.input = public(&score.provenance.input);
+            score.provenance.input = job.name.clone();
+            score.warnings = score.warnings.iter().map(|w| public(w)).collect();
+            if let Some(source) = app.model_source.get() {
+                score.model_source = source.clone();
+            }
             let sampled = score.provenance.sampled_frames;
             match finish_done(app, &job.id, &html, &score) {
                 Ok(true) => {
@@ -208,14 +213,16 @@ fn run_job(app: &App, job: Job) {
                     Some(Status::Done)
                 }
                 Ok(false) => None,
-                Err(e) => fail(app, &job.id, &format!("storing the result: {e}"), "internal"),
+                Err(e) => {
+                    tracing::error!("job {}: storing the result: {e}", job.id);
+                    fail(app, &job.id, "internal error: the result could not be stored", "internal")
+                }
             }
         }
         Ok(Err(e)) if e.kind() == ErrorKind::Cancelled => match running.reason() {
             StopReason::Shutdown => {
-                match app.store.requeue(&job.id) {
-                    Ok(_) => tracing::info!("job {}: back in the queue (the service stops)", job.id),
-                    Err(e) => tracing::error!("job {}: requeue: {e}", job.id),
+                if persist(app, &job.id, "requeue", |s| s.requeue(&job.id)).is_some() {
+                    tracing::info!("job {}: back in the queue (the service stops)", job.id);
                 }
                 // Waiters answer with the job as queued.
                 app.finished.notify_waiters();
@@ -250,12 +257,27 @@ fn run_job(app: &App, job: Job) {
 }
 
 fn fail(app: &App, id: &str, message: &str, kind: &str) -> Option<Status> {
-    match app.store.finish_failed(id, message, kind) {
-        Ok(true) => Some(Status::Failed),
-        Ok(false) => None,
-        Err(e) => {
-            tracing::error!("job {id}: recording the failure: {e}");
-            None
+    persist(app, id, "recording the failure", |s| s.finish_failed(id, message, kind))
+        .and_then(|recorded| recorded.then_some(Status::Failed))
+}
+
+/// Runs a status change of a claimed job until the database takes it,
+/// waiting longer after each failure (at most 5 s). `None` only when the
+/// service stops first: the job is still `running` in the database, and
+/// the next start puts it back in the queue.
+fn persist(app: &App, id: &str, what: &str, mut write: impl FnMut(&Store) -> rusqlite::Result<bool>) -> Option<bool> {
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match write(&app.store) {
+            Ok(done) => return Some(done),
+            Err(e) => {
+                tracing::error!("job {id}: {what}: {e}; trying again in {pause:?}");
+                if app.queue.stopping() {
+                    return None;
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
         }
     }
 }
@@ -268,7 +290,8 @@ fn finish_done(app: &App, id: &str, html: &str, score: &relaxvqa::Score) -> Resu
     let tmp = path.with_extension("html.tmp");
     std::fs::write(&tmp, html).map_err(|e| format!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let done = app.store.finish_done(id, &json).map_err(|e| e.to_string())?;
+    let done = persist(app, id, "storing the result", |s| s.finish_done(id, &json))
+        .ok_or("the service stopped before the result was stored")?;
     if !done {
         let _ = std::fs::remove_file(&path);
     }

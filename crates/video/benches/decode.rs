@@ -23,7 +23,7 @@ enum Convert {
 
 /// Decodes every frame, converting as asked; the frame count.
 fn decode(path: &Path, threads: usize, convert: Convert) -> u64 {
-    let dec = open_with(path, &DecodeOptions { threads, raw: None }).expect("open");
+    let dec = open_with(path, &DecodeOptions { threads, ..Default::default() }).expect("open");
     if convert == Convert::Sampled {
         let mut it = SampledFrames::new(dec).expect("frame rate");
         for s in it.by_ref() {

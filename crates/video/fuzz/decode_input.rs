@@ -2,9 +2,11 @@
 //! and the stable robustness test (`tests/robustness.rs`) run: arbitrary
 //! bytes through `open_input` (as `MediaInput::bytes`) and `SampledFrames`
 //! to the end. Any input must end in frames or a `VideoError`, never a
-//! panic or a crash.
+//! panic or a crash. Inputs of even length take the untrusted path (the
+//! container probe and allow-list of `policy`, what uploads go through),
+//! odd ones the trusted reader path.
 
-use relaxvqa_video::{open_input, DecodeOptions, FrameRate, FrameSource, MediaInput, RawVideo, SampledFrames};
+use relaxvqa_video::{open_input, DecodeOptions, FrameRate, FrameSource, MediaInput, RawVideo, SampledFrames, Trust};
 
 /// Inputs whose frames are larger than this many pixels are not decoded
 /// (opening them is still exercised): keeps one input fast.
@@ -43,10 +45,11 @@ fn raw_options(data: &[u8]) -> Option<(RawVideo, &[u8])> {
 /// Decodes `data` as the pipeline would, with [`MAX_PIXELS`] and
 /// [`MAX_FRAMES`] as limits.
 pub fn decode(data: &[u8]) -> Outcome {
+    let trust = if data.len().is_multiple_of(2) { Trust::Untrusted } else { Trust::Trusted };
     let mut outcome = Outcome::default();
     let (options, bytes) = match raw_options(data) {
-        Some((raw, rest)) => (DecodeOptions { threads: 1, raw: Some(raw) }, rest),
-        None => (DecodeOptions { threads: 1, raw: None }, data),
+        Some((raw, rest)) => (DecodeOptions { threads: 1, raw: Some(raw), trust }, rest),
+        None => (DecodeOptions { threads: 1, raw: None, trust }, data),
     };
     let Ok(dec) = open_input(MediaInput::bytes("fuzz-input", bytes.to_vec()), &options) else {
         return outcome;

@@ -36,6 +36,7 @@ use ffmpeg_next as ff;
 use relaxvqa_image::RgbImage;
 
 use crate::orient::{matrix_from_bytes, rotation_degrees, Orientation};
+use crate::policy::{self, Trust};
 use crate::report::{DecodeReport, SizeChange};
 use crate::sample::FrameRate;
 use crate::source::{Frame, FrameSource, VideoInfo};
@@ -64,6 +65,11 @@ pub struct DecodeOptions {
     pub threads: usize,
     /// Read the file as raw video with these parameters instead of probing it.
     pub raw: Option<RawVideo>,
+    /// What FFmpeg may do for this input ([`Trust::Trusted`] by default: a
+    /// caller of this crate names its own files). An untrusted input is
+    /// read through our own I/O, must be one of the accepted containers and
+    /// may not make FFmpeg open anything else; a URL is refused.
+    pub trust: Trust,
 }
 
 /// Opens a video file for decoding with default options (see [`open_with`]).
@@ -74,7 +80,7 @@ pub fn open(path: impl AsRef<Path>) -> Result<VideoDecoder, VideoError> {
 /// Opens a raw `.yuv` (or any headerless raw video) file with the given
 /// geometry, pixel format and frame rate.
 pub fn open_raw(path: impl AsRef<Path>, raw: RawVideo) -> Result<VideoDecoder, VideoError> {
-    open_with(path, &DecodeOptions { threads: 0, raw: Some(raw) })
+    open_with(path, &DecodeOptions { raw: Some(raw), ..Default::default() })
 }
 
 /// Opens a video file and samples it (spec section 1): the iterator the
@@ -187,7 +193,27 @@ pub fn open_with(path: impl AsRef<Path>, options: &DecodeOptions) -> Result<Vide
 pub fn open_input(input: MediaInput, options: &DecodeOptions) -> Result<VideoDecoder, VideoError> {
     let path = input.name();
     let path = path.as_path();
+    let untrusted = options.trust == Trust::Untrusted;
     let opening = match input {
+        MediaInput::File(file) if untrusted => {
+            // Read by us, not by FFmpeg's `file` protocol: nothing of the
+            // name reaches FFmpeg but its extension, for probing.
+            check_file(&file)?;
+            let reader =
+                std::fs::File::open(&file).map_err(|cause| VideoError::Unreadable { path: path.to_owned(), cause })?;
+            reader_opening(
+                path,
+                path.display().to_string(),
+                Box::new(std::io::BufReader::with_capacity(1 << 16, reader)),
+            )?
+        }
+        MediaInput::Url(_) if untrusted => {
+            return Err(VideoError::Refused {
+                path: path.to_owned(),
+                format: "url".to_owned(),
+                reason: "an untrusted input cannot be a URL or a pipe: send the media file's bytes".to_owned(),
+            });
+        }
         MediaInput::File(file) => {
             check_file(&file)?;
             // "file:" keeps FFmpeg from reading a name such as `concat:a|b`
@@ -201,18 +227,11 @@ pub fn open_input(input: MediaInput, options: &DecodeOptions) -> Result<VideoDec
         MediaInput::Url(url) => {
             Opening::Url(CString::new(ffmpeg_url(&url)).map_err(|_| VideoError::BadPath { path: path.to_owned() })?)
         }
-        MediaInput::Reader { name, reader } => {
-            init().map_err(|cause| VideoError::NotMedia { path: path.to_owned(), cause })?;
-            let io = StreamIo::from_read_seek(reader)
-                .map_err(|e| VideoError::NotMedia { path: path.to_owned(), cause: e.to_string() })?;
-            // The name only guides format probing: a NUL cannot reach C.
-            let name = CString::new(name.replace('\0', "")).unwrap_or_default();
-            Opening::Io { name, io }
-        }
+        MediaInput::Reader { name, reader } => reader_opening(path, name, reader)?,
     };
     init().map_err(|cause| VideoError::NotMedia { path: path.to_owned(), cause })?;
 
-    let input = open_format(path, opening, options.raw.as_ref())?;
+    let input = open_format(path, opening, options.raw.as_ref(), options.trust)?;
     let stream = input
         .streams()
         .find(|s| {
@@ -296,6 +315,17 @@ pub fn open_input(input: MediaInput, options: &DecodeOptions) -> Result<VideoDec
         drain_errors: 0,
         report: DecodeReport::default(),
     })
+}
+
+/// A custom I/O context over `reader`, with `name` (its NULs removed) for
+/// format probing.
+fn reader_opening(path: &Path, name: String, reader: Box<dyn ReadSeek>) -> Result<Opening, VideoError> {
+    init().map_err(|cause| VideoError::NotMedia { path: path.to_owned(), cause })?;
+    let io = StreamIo::from_read_seek(reader)
+        .map_err(|e| VideoError::NotMedia { path: path.to_owned(), cause: e.to_string() })?;
+    // The name only guides format probing: a NUL cannot reach C.
+    let name = CString::new(name.replace('\0', "")).unwrap_or_default();
+    Ok(Opening::Io { name, io })
 }
 
 /// How the demuxer reaches the bytes.
@@ -937,6 +967,7 @@ fn open_format(
     path: &Path,
     opening: Opening,
     raw: Option<&RawVideo>,
+    trust: Trust,
 ) -> Result<ff::format::context::Input, VideoError> {
     let mut options = Options::default();
     let mut format: *const ffi::AVInputFormat = ptr::null();
@@ -963,13 +994,18 @@ fn open_format(
     }
     let not_media =
         |code: c_int| VideoError::NotMedia { path: path.to_owned(), cause: ff::Error::from(code).to_string() };
+    let option_error = |cause: String| VideoError::NotMedia { path: path.to_owned(), cause };
     if matches!(opening, Opening::Io { .. }) {
         // Bytes from a reader may not make FFmpeg open anything else (an HLS
         // or concat playlist naming files or URLs): no protocol matches
         // "none".
-        options
-            .set("protocol_whitelist", "none")
-            .map_err(|cause| VideoError::NotMedia { path: path.to_owned(), cause })?;
+        options.set("protocol_whitelist", "none").map_err(option_error)?;
+    }
+    let untrusted = trust == Trust::Untrusted;
+    if untrusted {
+        // Enforced by FFmpeg as well as by the probe below.
+        options.set("format_whitelist", &policy::format_whitelist()).map_err(option_error)?;
+        options.set("probesize", &policy::PROBE_SIZE.to_string()).map_err(option_error)?;
     }
     // SAFETY: allocates an empty format context (null when out of memory).
     // Nothing below returns before avformat_open_input, which takes it.
@@ -994,6 +1030,49 @@ fn open_format(
             (name, Some(io))
         }
     };
+    if untrusted {
+        if io.is_none() {
+            // open_input gives an untrusted input only through custom I/O.
+            // SAFETY: `ctx` is the context allocated above, not yet handed to
+            // FFmpeg; freeing it here is its only release.
+            unsafe { ffi::avformat_free_context(ctx) };
+            return Err(not_media(ffi::AVERROR(ffi::EINVAL)));
+        }
+        // SAFETY: `ctx` is valid and not yet opened; `io_open` is a plain
+        // callback field that avformat_open_input and every demuxer call
+        // for nested opens, and `refuse_open` matches its signature and
+        // touches none of its arguments.
+        unsafe { (*ctx).io_open = Some(policy::refuse_open) };
+        if format.is_null() {
+            // SAFETY: `ctx` is valid with `pb` set to the live custom I/O
+            // context; av_probe_input_buffer2 reads from it and rewinds it
+            // (keeping the probed bytes buffered), exactly as
+            // avformat_open_input does when it is given no format, and sets
+            // `format` to a static demuxer description or leaves it null.
+            // `url` is NUL-terminated; the log context may be null.
+            let ret =
+                unsafe { ffi::av_probe_input_buffer2((*ctx).pb, &mut format, url.as_ptr(), ptr::null_mut(), 0, 0) };
+            let refused = if ret < 0 || format.is_null() {
+                None
+            } else {
+                // SAFETY: `format` points at a static demuxer description
+                // whose `name` is a static NUL-terminated string.
+                let name = unsafe { std::ffi::CStr::from_ptr((*format).name) }.to_string_lossy().into_owned();
+                (!policy::is_accepted(&name)).then_some(name)
+            };
+            if ret < 0 || format.is_null() || refused.is_some() {
+                // SAFETY: as above: `ctx` was never opened, `pb` is owned by
+                // `io` (dropped after this) and not freed with the context.
+                unsafe { ffi::avformat_free_context(ctx) };
+                return Err(match refused {
+                    Some(name) => {
+                        VideoError::Refused { path: path.to_owned(), reason: policy::refusal(&name), format: name }
+                    }
+                    None => not_media(if ret < 0 { ret } else { ffi::AVERROR_INVALIDDATA }),
+                });
+            }
+        }
+    }
     // SAFETY: `ctx` is a context from avformat_alloc_context, which
     // avformat_open_input accepts and frees itself on failure (leaving `ctx`
     // null; a custom `pb` is not freed). `url` is NUL-terminated; `format`

@@ -135,4 +135,17 @@ pub enum VideoError {
         /// Why.
         cause: String,
     },
+
+    /// An untrusted input was refused before FFmpeg read it as media: its
+    /// container is not on the accepted list (a playlist or manifest that
+    /// names other files or URLs, say). See [`crate::policy`].
+    #[error("{}: {reason}", path.display())]
+    Refused {
+        /// The input's name.
+        path: PathBuf,
+        /// FFmpeg's name of the container it was probed as.
+        format: String,
+        /// One line for the user: what is refused and what to send instead.
+        reason: String,
+    },
 }

@@ -35,6 +35,8 @@ mod stream;
 
 #[cfg(feature = "ffmpeg")]
 mod decode;
+#[cfg(feature = "ffmpeg")]
+pub mod policy;
 
 pub use error::VideoError;
 pub use orient::Orientation;
@@ -48,6 +50,8 @@ pub use decode::{
     open, open_input, open_raw, open_with, quiet_ffmpeg_log, sampled_frames, DecodeOptions, MediaInput, RawVideo,
     ReadSeek, VideoDecoder,
 };
+#[cfg(feature = "ffmpeg")]
+pub use policy::Trust;
 
 /// The RGB frame type, re-exported so callers need not depend on
 /// `relaxvqa-image` just to name it.

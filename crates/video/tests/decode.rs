@@ -550,7 +550,7 @@ fn frame_rate_zero_is_an_error() {
 fn unconverted_frames_are_decoded_but_not_converted() {
     quiet();
     let path = relaxvqa_fixtures::video("carphone_pristine");
-    let mut dec = open_with(&path, &DecodeOptions { threads: 1, raw: None }).unwrap();
+    let mut dec = open_with(&path, &DecodeOptions { threads: 1, ..Default::default() }).unwrap();
     let mut converted = 0;
     let mut n = 0u64;
     while let Some(f) = dec.next_frame(n.is_multiple_of(14)).unwrap() {

@@ -76,7 +76,7 @@ fn raw_video_works_from_bytes() {
         .expect("cannot run the ffmpeg CLI");
     assert!(status.success());
     let raw = RawVideo { width: 64, height: 48, pixel_format: "yuv420p".to_owned(), frame_rate: FrameRate::new(25, 1) };
-    let options = DecodeOptions { threads: 1, raw: Some(raw) };
+    let options = DecodeOptions { threads: 1, raw: Some(raw), ..Default::default() };
     let (want, _, _) = decode_all(MediaInput::File(path.clone()), &options);
     let mut bytes = std::fs::read(&path).unwrap();
     let (got, report, _) = decode_all(MediaInput::bytes("clip.yuv", bytes.clone()), &options);
@@ -103,8 +103,9 @@ fn empty_and_random_bytes_are_not_media() {
     }
     // An empty raw upload opens (raw video has no header) but has no frame.
     let raw = RawVideo { width: 64, height: 48, pixel_format: "yuv420p".to_owned(), frame_rate: FrameRate::new(25, 1) };
-    let dec = open_input(MediaInput::bytes("empty.yuv", Vec::new()), &DecodeOptions { threads: 0, raw: Some(raw) })
-        .unwrap_or_else(|e| panic!("{e}"));
+    let dec =
+        open_input(MediaInput::bytes("empty.yuv", Vec::new()), &DecodeOptions { raw: Some(raw), ..Default::default() })
+            .unwrap_or_else(|e| panic!("{e}"));
     let err = SampledFrames::new(dec).unwrap().find_map(Result::err).expect("an error");
     println!("{err}");
     assert!(matches!(err, VideoError::NoFrames { .. }), "{err:?}");

@@ -1,0 +1,97 @@
+//! The input policy against an attacker (docs/security.md): playlists,
+//! concat lists and manifests that name a private clip of the server by
+//! `file:` URL, path or a 127.0.0.1 URL. Opened as trusted input (a user's
+//! own file) FFmpeg follows them, which is what makes them attacks; opened
+//! as untrusted input, from a path or from bytes, every one is refused
+//! before FFmpeg opens anything, and the canary HTTP server gets no
+//! request. Real uploads in the accepted containers decode to the same
+//! frames either way.
+
+use std::path::Path;
+
+use relaxvqa_fixtures::attack::{containers, corpus, private_clip, Canary};
+use relaxvqa_video::{open_input, DecodeOptions, FrameSource, MediaInput, RgbImage, Trust, VideoError};
+
+fn options(trust: Trust) -> DecodeOptions {
+    DecodeOptions { threads: 1, trust, ..Default::default() }
+}
+
+/// Every frame of `input`, as RGB.
+fn frames(input: MediaInput, trust: Trust) -> Result<Vec<RgbImage>, VideoError> {
+    let mut dec = open_input(input, &options(trust))?;
+    let mut out = Vec::new();
+    while let Some(f) = dec.next_frame(true)? {
+        out.extend(f.rgb);
+    }
+    Ok(out)
+}
+
+#[test]
+fn playlists_and_manifests_are_refused_from_paths_and_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    private_clip(dir.path());
+    let canary = Canary::start();
+    let attacks = corpus(dir.path(), &canary);
+    for a in &attacks {
+        std::fs::write(dir.path().join(&a.file), &a.bytes).unwrap();
+    }
+
+    // The corpus is live: a trusted open of the file: playlist and of the
+    // concat list reads the private clip's frames.
+    for live in ["hls-file-url", "hls-absolute-path", "ffconcat-relative"] {
+        let a = attacks.iter().find(|a| a.name == live).unwrap();
+        let got = frames(MediaInput::File(dir.path().join(&a.file)), Trust::Trusted);
+        let n = got.as_ref().map(Vec::len).unwrap_or(0);
+        println!("{live} opened as trusted input: {n} frames of the private clip");
+        assert!(n > 0, "{live}: the attack must work on a trusted open for this test to mean anything: {got:?}");
+    }
+
+    for a in &attacks {
+        let by_path = frames(MediaInput::File(dir.path().join(&a.file)), Trust::Untrusted);
+        let by_bytes = frames(MediaInput::bytes(a.file.clone(), a.bytes.clone()), Trust::Untrusted);
+        for (how, got) in [("path", by_path), ("bytes", by_bytes)] {
+            let e = match got {
+                Ok(f) => panic!("{} as untrusted {how}: opened, {} frames", a.name, f.len()),
+                Err(e) => e,
+            };
+            println!("{} ({how}): {e}", a.name);
+            assert!(!e.to_string().contains('\n'));
+            // (A bare path after `#EXTM3U` is not even probed as HLS: it
+            // fails as "not media".)
+            if (a.name.starts_with("hls") && a.name != "hls-bare-path") || a.name.starts_with("ffconcat") {
+                assert!(
+                    matches!(e, VideoError::Refused { .. })
+                        && e.to_string()
+                            .contains("playlists and manifests are not accepted: upload the media file itself"),
+                    "{} ({how}): {e}",
+                    a.name
+                );
+            }
+        }
+    }
+    assert_eq!(canary.hits(), 0, "no request reached the loopback server");
+
+    // An untrusted input cannot be a URL at all.
+    let e = frames(MediaInput::Url(format!("{}secret.ts", canary.url())), Trust::Untrusted).unwrap_err();
+    assert!(matches!(e, VideoError::Refused { .. }), "{e}");
+    assert_eq!(canary.hits(), 0);
+}
+
+#[test]
+fn accepted_containers_decode_the_same_frames_trusted_or_not() {
+    let dir = tempfile::tempdir().unwrap();
+    for path in containers(dir.path()) {
+        let trusted = frames(MediaInput::File(path.clone()), Trust::Trusted).unwrap();
+        let from_path = frames(MediaInput::File(path.clone()), Trust::Untrusted)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let from_bytes = frames(MediaInput::bytes(name(&path), std::fs::read(&path).unwrap()), Trust::Untrusted)
+            .unwrap_or_else(|e| panic!("{} (bytes): {e}", path.display()));
+        println!("{}: {} frames", name(&path), trusted.len());
+        assert_eq!(trusted.len(), 24, "{}", path.display());
+        assert!(trusted == from_path && trusted == from_bytes, "{}: frames differ", path.display());
+    }
+}
+
+fn name(p: &Path) -> String {
+    p.file_name().unwrap().to_string_lossy().into_owned()
+}
