@@ -6,15 +6,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${1:-$(nproc)}
-bin=${RELAXVQA_BIN:-target/release/relaxvqa}
-[ -n "${RELAXVQA_BIN:-}" ] || cargo build --release -p relaxvqa >/dev/null
+source scripts/target_dir.sh
+bin=${RELAXVQA_BIN:-$TARGET/release/relaxvqa}
+[ -n "${RELAXVQA_BIN:-}" ] || cargo build --release -p relaxvqa-cli >/dev/null
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 clip="$work/testsrc2_720p25_5s.mp4"
 ffmpeg -loglevel error -f lavfi -i "testsrc2=size=1280x720:rate=25" -vf "noise=alls=12:allf=t,format=yuv420p" \
   -t 5 -c:v libx264 -crf 23 "$clip"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
-for v in ../shared/fixtures/videos/carphone_pristine.mp4 "$clip"; do
+for v in tests/data/videos/carphone_pristine.mp4 "$clip"; do
   /usr/bin/time -f "%e s wall, %U s user, %S s sys, %M KiB peak RSS" -o "$work/time" \
     "$bin" --threads "$threads" extract "$v" --weights synthetic -o "$work/out.safetensors" --json --quiet > "$work/summary.json"
   python3 - "$work/summary.json" "$(cat "$work/time")" <<'PY'

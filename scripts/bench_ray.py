@@ -3,7 +3,7 @@ machine (docs/performance-ray.md).
 
     python/.venv/bin/python scripts/bench_ray.py [--copies 3] [--cli target/debug/relaxvqa]
 
-Makes a list of the shared fixture videos x COPIES (copies under other
+Makes a list of the fixture videos (tests/data) x COPIES (copies under other
 names), then extracts it (synthetic weights) with: the command line
 (`--jobs 1`, all threads; and `--jobs 2 --threads 1`), and relaxvqa.ray on a
 one-node cluster of this machine's CPUs with one worker of two threads and
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("RELAXVQA_SHARED", ROOT.parent / "shared"))
+VIDEOS = ROOT / "tests" / "data" / "videos"
 FIXTURES = ["carphone_pristine.mp4", "testsrc2_noise.mp4", "testsrc2_static.mp4"]
 HOST = "127.0.0.2"
 
@@ -56,7 +56,7 @@ def main() -> int:
     for c in range(a.copies):
         for f in FIXTURES:
             dst = videos / f"{Path(f).stem}_c{c}.mp4"
-            shutil.copyfile(SHARED / "fixtures" / "videos" / f, dst)
+            shutil.copyfile(VIDEOS / f, dst)
             rows.append(str(dst))
     lst = work / "videos.csv"
     lst.write_text("path\n" + "\n".join(rows) + "\n")

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Installs what relaxvqa needs to build and test on Debian 12 (run as root, or
 # with sudo available): the FFmpeg development libraries that ffmpeg-next links,
-# clang/libclang for its bindgen step, pkg-config, and the ffmpeg command-line
-# tool that some tests use to make bad or unusual input files.
+# clang/libclang for its bindgen step, pkg-config, the ffmpeg command-line
+# tool that some tests use to make bad or unusual input files, Python's venv
+# (the Python tests), curl, and headless Chromium (the report test takes a
+# screenshot of the HTML report; it fails without it).
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PKGS=(pkg-config clang libclang-dev
       libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
       libavfilter-dev libavdevice-dev libswresample-dev
-      ffmpeg python3 python3-venv python3-dev curl)
+      ffmpeg python3 python3-venv python3-dev curl chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

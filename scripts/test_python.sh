@@ -3,7 +3,7 @@
 # environment (python/.venv, or $RELAXVQA_VENV), installs maturin, pytest and
 # numpy into it, builds the command-line binary the tests compare with, builds
 # and installs the package from this checkout (maturin develop, into the
-# workspace's shared target/ dir, dev profile like `cargo test`), and runs
+# workspace's target dir, dev profile like `cargo test`), and runs
 # pytest on tests/ (the Ray cluster tests included), or on the arguments
 # given (files, -k EXPR, ...) (e.g. -k cancel). Exits non-zero on
 # any failure.
@@ -24,10 +24,11 @@ fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check "maturin>=1.9.4,<2" pytest numpy "ray[data]>=2.40"
 
 cd "$ROOT"
+source "$ROOT/scripts/target_dir.sh"
 cargo build -q -p relaxvqa-cli
 (
   cd "$ROOT/python"
   VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" "$VENV/bin/maturin" develop --profile dev --quiet
 )
 cd "$ROOT/python"
-RELAXVQA_CLI=${RELAXVQA_CLI:-$ROOT/target/debug/relaxvqa} exec "$VENV/bin/python" -m pytest "${@:-tests}"
+RELAXVQA_CLI=${RELAXVQA_CLI:-$TARGET/debug/relaxvqa} exec "$VENV/bin/python" -m pytest "${@:-tests}"

@@ -8,11 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EXAMPLES=${SCHEMATHESIS_EXAMPLES:-30}
 MAX_TIME=${SCHEMATHESIS_MAX_TIME:-180}
-VENV=${SCHEMATHESIS_VENV:-target/schemathesis-venv}
+source scripts/target_dir.sh
+VENV=${SCHEMATHESIS_VENV:-$TARGET/schemathesis-venv}
 
 cargo build -q -p relaxvqa-cli
 cargo build -q -p relaxvqa-serve --example synthetic_head
-BIN=target/debug/relaxvqa
+BIN=$TARGET/debug/relaxvqa
 if [ ! -x "$VENV/bin/schemathesis" ]; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q 'schemathesis>=4,<5'
@@ -26,9 +27,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-target/debug/examples/synthetic_head "$work/head.safetensors"
+"$TARGET/debug/examples/synthetic_head" "$work/head.safetensors"
 mkdir -p "$work/media"
-cp ../shared/fixtures/videos/testsrc2_static.mp4 "$work/media/static.mp4" 2>/dev/null || true
+cp tests/data/videos/testsrc2_static.mp4 "$work/media/static.mp4"
 token="schemathesis-$(date +%s%N)"
 echo "$token" > "$work/token"
 

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("RELAXVQA_SHARED", REPO.parent / "shared"))
-CLIPS = [SHARED / "fixtures/videos/testsrc2_noise.mp4", SHARED / "fixtures/videos/carphone_pristine.mp4"]
+VIDEOS = REPO / "tests" / "data" / "videos"
+CLIPS = [VIDEOS / "testsrc2_noise.mp4", VIDEOS / "carphone_pristine.mp4"]
 
 PY_RUN = """
 import sys, time, relaxvqa

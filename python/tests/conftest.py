@@ -1,4 +1,4 @@
-"""Shared fixtures of the Python tests: the shared fixture videos, the CLI
+"""Shared fixtures of the Python tests: the fixture videos (tests/data), the CLI
 binary to compare with, a synthetic-weights model (loaded once), a synthetic
 head file, and the features of testsrc2_noise (extracted once per run, so
 that every test comparing with them costs no extraction of its own)."""
@@ -17,9 +17,9 @@ import pytest
 import relaxvqa
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("RELAXVQA_SHARED", REPO.parent / "shared"))
-VIDEOS = SHARED / "fixtures" / "videos"
-REFERENCE = SHARED / "fixtures" / "reference"
+DATA = REPO / "tests" / "data"
+VIDEOS = DATA / "videos"
+REFERENCE = DATA / "reference"
 NOISE = VIDEOS / "testsrc2_noise.mp4"
 
 
@@ -54,9 +54,9 @@ def read_safetensors(path: Path) -> dict:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _shared_present():
+def _data_present():
     if not NOISE.is_file():
-        pytest.exit(f"{NOISE}: the shared fixtures are missing (set RELAXVQA_SHARED)", returncode=2)
+        pytest.exit(f"{NOISE}: the test data is missing (tests/data of the checkout)", returncode=2)
 
 
 @pytest.fixture(scope="session")
@@ -104,4 +104,4 @@ def long_clip(tmp_path_factory) -> Path:
 
 
 def compare_tool() -> list:
-    return [sys.executable, str(SHARED / "tools" / "compare_features.py")]
+    return [sys.executable, str(REPO / "tools" / "compare_features.py")]

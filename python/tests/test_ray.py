@@ -11,7 +11,7 @@ every Ray instance of the machine).
 
 The outputs are compared with the command line's (``relaxvqa extract
 --list`` and ``relaxvqa score --list --output``, ``RELAXVQA_CLI`` or
-target/debug/relaxvqa) on the shared fixture videos plus a broken file, and
+target/debug/relaxvqa) on the fixture videos (tests/data) plus a broken file, and
 a worker's process is killed mid-video.
 """
 
@@ -38,8 +38,7 @@ import relaxvqa.ray
 from relaxvqa import _native
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("RELAXVQA_SHARED", REPO.parent / "shared"))
-VIDEOS = SHARED / "fixtures" / "videos"
+VIDEOS = REPO / "tests" / "data" / "videos"
 FIXTURES = ["carphone_pristine.mp4", "testsrc2_noise.mp4", "testsrc2_static.mp4"]
 HOST = "127.0.0.2"
 # Every step of starting the cluster is bounded.
@@ -176,7 +175,7 @@ def dataset(tmp_path_factory) -> Path:
     """A CSV list: the three fixture videos, a broken file, an extra column."""
     for name in FIXTURES:
         if not (VIDEOS / name).is_file():
-            pytest.fail(f"{VIDEOS / name}: the shared fixtures are missing (set RELAXVQA_SHARED)")
+            pytest.fail(f"{VIDEOS / name}: the test data is missing (tests/data of the checkout)")
     d = tmp_path_factory.mktemp("dataset")
     (d / "broken.mp4").write_bytes(b"this is not a video\n" * 10)
     with open(d / "videos.csv", "w", newline="") as f:

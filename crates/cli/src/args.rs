@@ -423,8 +423,8 @@ pub struct SynthArgs {
     /// Folder for the clips and `videos.csv`.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Source videos (each one content); default: the FFmpeg test sources,
-    /// plus the fixture videos when `$RELAXVQA_SHARED` or ../shared exists.
+    /// Source videos (each one content), besides the FFmpeg test sources
+    /// (e.g. tests/data/videos/*.mp4 of a checkout).
     #[arg(long, value_name = "VIDEO", num_args = 1..)]
     pub sources: Vec<PathBuf>,
     /// Leave out the FFmpeg test sources (testsrc2, smptehdbars, ...).

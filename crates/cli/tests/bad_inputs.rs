@@ -270,7 +270,7 @@ fn damaged_mid_file_is_decoded_like_ffmpeg_and_matches_its_reference() {
     assert_eq!(j["frames"], 74, "74 of 75 frames decode, as with the FFmpeg CLI");
     assert!(j["decode"]["concealed_errors"].as_u64().unwrap() >= 1);
     assert!(j["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("skipped")));
-    let tool = relaxvqa_fixtures::shared_dir().join("tools/compare_features.py");
+    let tool = relaxvqa_fixtures::compare_tool();
     let c = run(Command::new("python3")
         .arg(&tool)
         .arg(&out)

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use relaxvqa_fixtures::{fixture, shared_dir, video, TensorFile, VIDEOS};
+use relaxvqa_fixtures::{compare_tool, fixture, video, TensorFile, VIDEOS};
 
 mod common;
 use common::{relaxvqa, run};
@@ -46,7 +46,7 @@ fn extract_matches_every_reference_fixture() {
             assert!(e < bar, "{stem}: block {name}: {e}");
         }
         // The standard-library comparison tool runs every check, exact items included.
-        let tool = shared_dir().join("tools/compare_features.py");
+        let tool = compare_tool();
         let c =
             run(Command::new("python3").arg(&tool).arg(&out).arg(fixture(&format!("reference/{stem}.safetensors"))));
         assert!(c.status.success(), "{stem}: compare_features.py reported failures");

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use relaxvqa_fixtures::shared_dir;
+use relaxvqa_fixtures::fixture;
 
 mod common;
 use common::{relaxvqa, run, synthetic_head_file};
@@ -21,7 +21,7 @@ fn json_of(out: &Output) -> serde_json::Value {
 
 #[test]
 fn eval_predictions_matches_metrics_fixture() {
-    let text = std::fs::read_to_string(shared_dir().join("fixtures/head/metrics.json")).unwrap();
+    let text = std::fs::read_to_string(fixture("head/metrics.json")).unwrap();
     let fixture: serde_json::Value = serde_json::from_str(&text).unwrap();
     let dir = tempfile::tempdir().unwrap();
     for case in fixture["cases"].as_array().unwrap() {

@@ -1,5 +1,5 @@
 //! Named tensors for `--dump all` and the output files, written as
-//! safetensors under the names of `shared/fixtures/README.md`.
+//! safetensors under the names of `tests/data/README.md`.
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! Synthetic weights, spec v1 (`shared/spec/synthetic-weights.md`).
+//! Synthetic weights, spec v1 (`docs/spec/synthetic-weights.md`).
 //!
 //! Deterministic values for every tensor of a state dict, computed from the
 //! tensor's name and shape alone, so that tests and benchmarks can run the

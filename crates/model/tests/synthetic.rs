@@ -1,5 +1,5 @@
 //! The synthetic-weights generator against the spec's test vectors
-//! (`shared/fixtures/synthetic_weights_vectors.json`): seeds, first draws,
+//! (`tests/data/synthetic_weights_vectors.json`): seeds, first draws,
 //! f32 bit patterns at given indices and the f64 sum of every value.
 
 use relaxvqa_model::synthetic::{seed, synthetic_tensor, uniform};

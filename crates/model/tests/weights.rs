@@ -690,14 +690,15 @@ fn synthetic_weights_fit_both_networks() {
     }
 }
 
-/// Opt-in: `RELAXVQA_REAL_WEIGHTS` names a folder holding the real files
-/// (any of each network's known names).
+/// Opt-in, reported by `cargo test` as ignored: the real weights cannot be
+/// downloaded at test time. Run it with `RELAXVQA_REAL_WEIGHTS` naming a
+/// folder of the real files (any of each network's known names) and
+/// `cargo test -p relaxvqa-model --test weights -- --ignored`.
 #[test]
+#[ignore = "needs the real backbone weights: set RELAXVQA_REAL_WEIGHTS and pass --ignored"]
 fn real_weights_load_when_provided() {
-    let Some(dir) = std::env::var_os("RELAXVQA_REAL_WEIGHTS") else {
-        eprintln!("NOT RUN: set RELAXVQA_REAL_WEIGHTS to a folder with the real backbone weights");
-        return;
-    };
+    let dir = std::env::var_os("RELAXVQA_REAL_WEIGHTS")
+        .expect("RELAXVQA_REAL_WEIGHTS must name a folder with the real backbone weights");
     let cfg = WeightsConfig::from_env();
     for network in Network::ALL {
         let sd = load_state_dict_with(&network.weights(), &WeightSource::Path(PathBuf::from(&dir)), &cfg)

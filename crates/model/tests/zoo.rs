@@ -29,6 +29,44 @@ fn fixture_pickles_carry_the_published_blob_ids() {
     }
 }
 
+/// Every (path, blob id) pair of the published-models page
+/// (`docs/spec/published-models.md`): the documented list, independent of
+/// the zoo's own table.
+fn documented_files() -> Vec<(String, String)> {
+    let page = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/spec/published-models.md");
+    let text = std::fs::read_to_string(&page).unwrap_or_else(|e| panic!("{}: {e}", page.display()));
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with('|')) {
+        let cells: Vec<&str> = line.split('`').collect();
+        let path = cells.iter().find(|c| c.starts_with("model/"));
+        let blob = cells.iter().find(|c| c.len() == 40 && c.bytes().all(|b| b.is_ascii_hexdigit()));
+        if let (Some(p), Some(b)) = (path, blob) {
+            out.push((p.to_string(), b.to_string()));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_zoo_is_the_documented_list() {
+    let documented = documented_files();
+    assert_eq!(documented.len(), 13 + 8, "13 heads and 4 scaler/imputer pairs on the page");
+    let mut in_zoo: Vec<(String, String)> = zoo::HEADS
+        .iter()
+        .flat_map(|h| [h.file, h.preprocessing.imputer, h.preprocessing.scaler])
+        .map(|f| (f.path.to_owned(), f.blob_id.to_owned()))
+        .collect();
+    in_zoo.sort();
+    in_zoo.dedup();
+    let mut want = documented.clone();
+    want.sort();
+    assert_eq!(in_zoo, want, "the zoo's files and blob ids differ from docs/spec/published-models.md");
+    let heads: Vec<&str> = zoo::HEADS.iter().map(|h| h.file.path).collect();
+    for (path, _) in documented.iter().filter(|(p, _)| p.ends_with(".pth")) {
+        assert!(heads.contains(&path.as_str()), "{path} is not a head of the zoo");
+    }
+}
+
 #[test]
 fn every_published_head_is_listed() {
     assert_eq!(zoo::HEADS.len(), 13);

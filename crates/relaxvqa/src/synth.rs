@@ -235,19 +235,6 @@ fn quality(bin: &Path, dist: &Path, reference: &Path) -> Result<(f64, f64)> {
     Ok((psnr, ssim))
 }
 
-/// Default fixture videos, when a shared folder is found.
-pub fn fixture_videos() -> Vec<PathBuf> {
-    let shared = std::env::var_os("RELAXVQA_SHARED").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("../shared"));
-    let dir = shared.join("fixtures/videos");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|r| {
-            r.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "mp4")).collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
 /// How to make a dataset.
 #[derive(Clone, Debug)]
 pub struct SynthOptions {
@@ -301,7 +288,7 @@ pub fn make_dataset(a: &SynthOptions) -> Result<SynthSummary> {
     if !(1..=4).contains(&a.scenes) {
         return Err(Error::invalid(format!("--scenes {}: give 1 to 4", a.scenes)));
     }
-    let sources = if a.sources.is_empty() { fixture_videos() } else { a.sources.clone() };
+    let sources = a.sources.clone();
     // (content, family, input args)
     let mut contents: Vec<(String, String, Vec<String>)> = Vec::new();
     // (source name, content it belongs to) of the given videos.

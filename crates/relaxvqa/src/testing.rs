@@ -8,16 +8,14 @@ use std::sync::OnceLock;
 use relaxvqa_model::head::{head_tensor_shapes, save_head_file, HeadFile, OutputScale, RELAXVQA_FEATURES};
 use relaxvqa_model::StateDict;
 
-/// The `shared/` folder beside the repository (or `$RELAXVQA_SHARED`).
-pub fn shared_dir() -> PathBuf {
-    std::env::var_os("RELAXVQA_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+/// The repository's test data (`tests/data`, see its README).
+pub fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data")
 }
 
 /// A short fixture clip (48 frames of 320x240).
 pub fn clip() -> PathBuf {
-    shared_dir().join("fixtures/videos/testsrc2_noise.mp4")
+    data_dir().join("videos/testsrc2_noise.mp4")
 }
 
 /// Writes a full-size head with synthetic weights and the fixture
@@ -29,7 +27,7 @@ pub fn write_synthetic_head(path: &Path) -> crate::Result<()> {
         let t = relaxvqa_model::synthetic::synthetic_tensor(&name, &shape);
         sd.insert(name, t);
     }
-    let fixtures = shared_dir().join("fixtures/head");
+    let fixtures = data_dir().join("head");
     let bad = |e: relaxvqa_formats::FormatError| crate::Error::invalid(e.to_string());
     let imputer =
         relaxvqa_formats::joblib::read_simple_imputer(&fixtures.join("konvid_1k_imputer.pkl")).map_err(bad)?;

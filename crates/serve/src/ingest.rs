@@ -17,7 +17,13 @@ use relaxvqa::{ErrorKind, Input};
 use crate::app::App;
 use crate::doc::PathRequest;
 use crate::error::ApiError;
-use crate::upload::{body_to_bytes, body_to_file, resolve_media, TempFile};
+use crate::upload::{body_to_bytes, body_to_file, drain, resolve_media, TempFile};
+
+/// What a refused upload may still send before its answer (see [`drain`]).
+pub const REFUSED_BODY_BYTES: u64 = 1 << 20;
+
+/// How long a refused upload's remaining bytes are read for.
+pub const REFUSED_BODY_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// A video accepted for a job.
 pub struct Ingested {
@@ -55,6 +61,7 @@ pub async fn ingest(app: &Arc<App>, id: &str, req: Request) -> Result<Ingested, 
         // Refused before a byte of the body is read: a slow client cannot
         // hold more than `--max-uploads` files open.
         let Ok(permit) = Arc::clone(&app.uploads).try_acquire_owned() else {
+            drain(req.into_body(), REFUSED_BODY_BYTES, REFUSED_BODY_WAIT).await;
             let mut e = ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("{} uploads are in progress already; try again later", app.config.max_uploads),

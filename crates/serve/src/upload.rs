@@ -112,6 +112,29 @@ pub async fn body_to_file(mut body: Body, path: &Path, limit: u64, idle: Duratio
     Ok(temp)
 }
 
+/// Reads and drops what a client still sends of a body that is refused
+/// unread, at most `most` bytes for at most `wait`: answering and closing
+/// with the body unread would reset the connection under a client that is
+/// still sending, which then sees an error instead of the answer. A body
+/// announced larger than `most` is not read at all.
+pub async fn drain(mut body: Body, most: u64, wait: Duration) {
+    if body.size_hint().lower() > most {
+        return;
+    }
+    let _ = tokio::time::timeout(wait, async {
+        let mut read = 0u64;
+        while let Some(Ok(frame)) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+            if let Ok(data) = frame.into_data() {
+                read += data.len() as u64;
+                if read > most {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
+}
+
 /// Reads a small body whole (JSON requests), at most `limit` bytes.
 pub async fn body_to_bytes(mut body: Body, limit: usize, idle: Duration) -> Result<Vec<u8>, ApiError> {
     let mut out = Vec::new();

@@ -1,5 +1,5 @@
 //! Parity of the metrics with SciPy on every case of
-//! `shared/fixtures/head/metrics.json` (values from SciPy 1.11), plus the
+//! `tests/data/head/metrics.json` (values from SciPy 1.11), plus the
 //! error cases of `evaluate` and the predictions CSV reader.
 
 use relaxvqa_train::metrics::{self, evaluate, parse_predictions_csv, CsvError, MetricsError};

@@ -1,5 +1,9 @@
 //! Imputer and scaler fitting against hand computations of scikit-learn's
-//! `SimpleImputer(strategy="mean")` and `MinMaxScaler()` semantics.
+//! `SimpleImputer(strategy="mean")` and `MinMaxScaler()` semantics. One
+//! deliberate difference from scikit-learn's defaults: a column with no
+//! value at all is kept and imputed with 0, as with
+//! `SimpleImputer(keep_empty_features=True)` (the default drops it, which
+//! would change the head's input width).
 
 use relaxvqa_train::preprocess::{fit_imputer, fit_scaler, group_split, Preprocessing};
 use relaxvqa_train::rng::Rng;
@@ -10,7 +14,18 @@ fn imputer_means_ignore_nan() {
     let nan = f64::NAN;
     let x = [1.0, nan, nan, 2.0, 4.0, nan, 6.0, 10.0, nan];
     let imp = fit_imputer(&x, 3).unwrap();
-    assert_eq!(imp.statistics, vec![3.0, 7.0, 0.0]);
+    assert_eq!(imp.statistics, vec![3.0, 7.0, 0.0], "means over the values present; 0 for the empty column");
+}
+
+#[test]
+fn an_empty_column_is_kept_and_filled_with_zero() {
+    let nan = f64::NAN;
+    let x = [1.0, nan, 3.0, nan];
+    let imp = fit_imputer(&x, 2).unwrap();
+    assert_eq!(imp.statistics.len(), 2, "the width stays: the column is not dropped");
+    let mut row = [nan, nan];
+    imp.apply(&mut row);
+    assert_eq!(row, [2.0, 0.0]);
 }
 
 #[test]

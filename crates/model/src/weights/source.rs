@@ -11,7 +11,7 @@ use super::network::Network;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WeightSource {
-    /// The deterministic synthetic weights (`shared/spec/synthetic-weights.md`):
+    /// The deterministic synthetic weights (`docs/spec/synthetic-weights.md`):
     /// for tests, parity checks and benchmarks, never for real scores.
     Synthetic,
     /// The real pretrained weights: the Hugging Face cache, then the PyTorch
