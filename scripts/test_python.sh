@@ -31,4 +31,4 @@ cargo build -q -p relaxvqa-cli
   VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" "$VENV/bin/maturin" develop --profile dev --quiet
 )
 cd "$ROOT/python"
-RELAXVQA_CLI=${RELAXVQA_CLI:-$TARGET/debug/relaxvqa} exec "$VENV/bin/python" -m pytest "${@:-tests}"
+RELAXVQA_CLI=${RELAXVQA_CLI:-$TARGET/debug/relaxvqa} exec "$VENV/bin/python" -m pytest --durations=10 "${@:-tests}"

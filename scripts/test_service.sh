@@ -2,12 +2,14 @@
 # Fuzzes `relaxvqa serve` from its own /openapi.json with schemathesis: no
 # request may get a 5xx. The server runs on 127.0.0.1 (a free port) with
 # synthetic weights, a token and a media root, and is stopped at the end.
-# Bounded: SCHEMATHESIS_EXAMPLES examples per operation (default 30) and
-# SCHEMATHESIS_MAX_TIME seconds (default 180).
+# Bounded by examples, not by time, so every run does the same work:
+# SCHEMATHESIS_EXAMPLES examples per operation and phase (default 10;
+# scripts/test_long.sh runs 100); SCHEMATHESIS_MAX_TIME (default 600 s) is
+# only a safety stop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXAMPLES=${SCHEMATHESIS_EXAMPLES:-30}
-MAX_TIME=${SCHEMATHESIS_MAX_TIME:-180}
+EXAMPLES=${SCHEMATHESIS_EXAMPLES:-10}
+MAX_TIME=${SCHEMATHESIS_MAX_TIME:-600}
 source scripts/target_dir.sh
 VENV=${SCHEMATHESIS_VENV:-$TARGET/schemathesis-venv}
 
@@ -49,7 +51,7 @@ for _ in $(seq 1 600); do
   curl -fs "$base/readyz" >/dev/null 2>&1 && break
   sleep 0.1
 done
-echo "test_service: fuzzing $base/openapi.json ($EXAMPLES examples per operation, at most ${MAX_TIME}s)"
+echo "test_service: fuzzing $base/openapi.json ($EXAMPLES examples per operation and phase)"
 
 status=0
 timeout $((MAX_TIME + 60)) "$VENV/bin/schemathesis" run "$base/openapi.json" \

@@ -23,6 +23,10 @@ class Error(Exception):
 class DecodeError(Error):
     """The video could not be opened or decoded."""
 
+class RefusedError(DecodeError):
+    """Bytes or a file object refused before they were read as media: a
+    playlist or manifest, or a container not on the accepted list."""
+
 class WeightsError(Error):
     """The backbone weights could not be found, downloaded or read."""
 

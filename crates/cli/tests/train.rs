@@ -7,8 +7,6 @@
 use std::path::Path;
 use std::process::Output;
 
-use relaxvqa_fixtures::fixture;
-
 mod common;
 use common::{relaxvqa, run, synthetic_head_file};
 use relaxvqa_fixtures::fixture;

@@ -18,7 +18,8 @@ fn model() -> Model {
 fn files_bytes_and_readers_give_the_same_features() {
     let m = model();
     assert_eq!(m.threads(), 2);
-    let path = video("testsrc2_noise");
+    let dir = tempfile::tempdir().unwrap();
+    let path = relaxvqa_fixtures::attack::tiny_clip(dir.path());
     let opts = ExtractOptions::default();
     let a = m.extract(path.as_path(), &opts).unwrap();
     let b = m.extract(Input::bytes("clip.mp4", std::fs::read(&path).unwrap()), &opts).unwrap();
@@ -28,7 +29,7 @@ fn files_bytes_and_readers_give_the_same_features() {
     assert!(same(&a.values, &b.values), "bytes differ from the file");
     assert!(same(&a.values, &c.values), "a reader differs from the file");
     assert_eq!(b.provenance.input, "clip.mp4");
-    assert_eq!((a.sampled_frames, a.pairs), (4, 4));
+    assert_eq!((a.sampled_frames, a.pairs), (2, 2));
 }
 
 /// Bytes and readers are untrusted by default: a playlist naming a private
@@ -117,8 +118,7 @@ fn a_panicking_item_is_that_items_error_and_the_others_go_on() {
 #[test]
 fn a_batch_resumes_only_outputs_of_the_same_video_and_weights() {
     let dir = tempfile::tempdir().unwrap();
-    let clip = dir.path().join("clip.mp4");
-    std::fs::copy(video("testsrc2_noise"), &clip).unwrap();
+    let clip = relaxvqa_fixtures::attack::tiny_clip(dir.path());
     let (entries, dups) = entries(vec![(clip.clone(), vec![]), (clip.clone(), vec![])]);
     assert_eq!((entries.len(), dups.len()), (1, 1), "a video listed twice is done once");
     let b = ExtractBatch {

@@ -9,8 +9,9 @@
 //! the test with the seed and case number, and the failing input is
 //! written out.
 //!
-//! It stops after `RELAXVQA_ROBUSTNESS_CASES` cases (default 3000) or 30
-//! seconds, whichever comes first.
+//! It stops after `RELAXVQA_ROBUSTNESS_CASES` cases (default 3000) or
+//! `RELAXVQA_ROBUSTNESS_SECONDS` (default 30), whichever comes first
+//! (`scripts/test_long.sh` runs many more).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -137,7 +138,8 @@ fn run_one(what: &str, data: &[u8]) -> decode_input::Outcome {
 fn any_bytes_end_in_frames_or_an_error() {
     relaxvqa_video::quiet_ffmpeg_log();
     let cases: usize = std::env::var("RELAXVQA_ROBUSTNESS_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
-    let budget = Duration::from_secs(30);
+    let seconds = std::env::var("RELAXVQA_ROBUSTNESS_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
+    let budget = Duration::from_secs(seconds);
     let start = Instant::now();
     let seeds = seeds();
     // The seeds as they are: each must decode.

@@ -87,7 +87,7 @@ fn accepted_containers_decode_the_same_frames_trusted_or_not() {
         let from_bytes = frames(MediaInput::bytes(name(&path), std::fs::read(&path).unwrap()), Trust::Untrusted)
             .unwrap_or_else(|e| panic!("{} (bytes): {e}", path.display()));
         println!("{}: {} frames", name(&path), trusted.len());
-        assert_eq!(trusted.len(), 24, "{}", path.display());
+        assert_eq!(trusted.len(), 12, "{}", path.display());
         assert!(trusted == from_path && trusted == from_bytes, "{}: frames differ", path.display());
     }
 }
