@@ -132,7 +132,8 @@ impl ScoresCsv {
     /// runs made with the same head and scale are kept (returned by name;
     /// the caller checks each against its input's identity with
     /// [`row_matches`]); every other row is dropped, by rewriting the file
-    /// once. With `force` the file starts empty.
+    /// once (also when its header is not ours, so that appended rows line
+    /// up with the header). With `force` the file starts empty.
     pub fn open(path: &Path, force: bool, key: &RunKey) -> Result<(Self, HashMap<String, ScoreRow>)> {
         crate::files::check_writable(path)?;
         let previous = if force || !path.exists() { Vec::new() } else { read_rows(path)? };
@@ -143,7 +144,7 @@ impl ScoresCsv {
             })
             .cloned()
             .collect();
-        if kept.len() != previous.len() || !path.exists() || force {
+        if kept.len() != previous.len() || !path.exists() || force || !has_our_header(path) {
             let mut w = csv::Writer::from_writer(Vec::new());
             let csv_err = |e: csv::Error| Error::invalid(format!("{}: {e}", path.display()));
             w.write_record(COLUMNS).map_err(csv_err)?;
@@ -173,6 +174,14 @@ pub fn row_matches(row: &ScoreRow, identity: &Identity) -> bool {
     row.weights == identity.weights
         && row.input_size == identity.size.map(|s| s.to_string()).unwrap_or_default()
         && row.input_mtime_ns == identity.mtime_ns.map(|t| t.to_string()).unwrap_or_default()
+}
+
+/// Whether the file's first line is exactly our header ([`COLUMNS`]), so
+/// that rows can be appended to it as they are.
+fn has_our_header(path: &Path) -> bool {
+    csv::Reader::from_path(path)
+        .and_then(|mut r| r.headers().map(|h| h.iter().eq(COLUMNS.iter().copied())))
+        .unwrap_or(false)
 }
 
 /// Reads the rows of a scores CSV.

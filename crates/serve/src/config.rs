@@ -132,7 +132,9 @@ pub struct Config {
 }
 
 fn duration(flag: &str, s: &str) -> Result<Duration, ServeError> {
-    parse_duration(s).map(Duration::from_secs_f64).map_err(|e| ServeError::Config(format!("{flag}: {e}")))
+    let seconds = parse_duration(s).map_err(|e| ServeError::Config(format!("{flag}: {e}")))?;
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|_| ServeError::Config(format!("{flag}: {s} is longer than this system can wait")))
 }
 
 impl Config {
@@ -219,5 +221,18 @@ impl Config {
     /// A done job's report.
     pub fn report_path(&self, id: &str) -> PathBuf {
         self.reports_dir().join(format!("{id}.html"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A duration no `Duration` can hold is a configuration error, not a panic.
+    #[test]
+    fn durations_too_long_for_the_system_are_refused() {
+        assert_eq!(duration("--job-timeout", "2s").unwrap(), Duration::from_secs(2));
+        let e = duration("--job-timeout", "1e300s").unwrap_err().to_string();
+        assert!(e.starts_with("--job-timeout: 1e300s is longer"), "{e}");
     }
 }

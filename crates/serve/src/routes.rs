@@ -166,7 +166,9 @@ pub async fn score(
     // Leave the request time-out room to answer.
     let most = app.config.request_timeout.saturating_sub(Duration::from_secs(5)).max(Duration::from_secs(1));
     let wait = match q.wait.as_deref() {
-        Some(w) => Duration::from_secs_f64(parse_duration(w).map_err(|e| ApiError::bad_request(e.to_string()))?),
+        // A wait longer than a Duration holds (1e300s) is the longest wait.
+        Some(w) => Duration::try_from_secs_f64(parse_duration(w).map_err(|e| ApiError::bad_request(e.to_string()))?)
+            .unwrap_or(most),
         None => Duration::from_secs(30),
     }
     .min(most);

@@ -58,6 +58,10 @@ fn api_contract_security_and_errors() {
     // Query parameters are read from the query, as documented.
     let r = s.post_bytes("/v1/score?wait=forever", b"x");
     assert_eq!(r.0, 400, "{r:?}");
+    // A wait no Duration can hold is the longest wait, not a dropped
+    // connection (found by schemathesis: the handler panicked).
+    let r = s.post_bytes("/v1/score?wait=1e300s", b"x");
+    assert_eq!(r.0, 422, "answered, the body refused as not a video: {r:?}");
     // Too big: refused from its Content-Length before any byte is read,
     // and while streaming when the length is not announced (chunked).
     let head = |extra: &str| {
