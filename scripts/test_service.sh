@@ -3,13 +3,13 @@
 # request may get a 5xx. The server runs on 127.0.0.1 (a free port) with
 # synthetic weights, a token and a media root, and is stopped at the end.
 # Bounded by examples, not by time, so every run does the same work:
-# SCHEMATHESIS_EXAMPLES examples per operation and phase (default 10;
-# scripts/test_long.sh runs 100). No --max-time: with it, schemathesis
+# SCHEMATHESIS_EXAMPLES examples per operation and phase (default 50, about
+# 700 requests; scripts/test_long.sh runs 200). No --max-time: with it, schemathesis
 # repeats fuzzing and stateful runs until the time is spent.
 # SCHEMATHESIS_MAX_TIME (default 600 s) only stops a run that hangs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXAMPLES=${SCHEMATHESIS_EXAMPLES:-10}
+EXAMPLES=${SCHEMATHESIS_EXAMPLES:-50}
 MAX_TIME=${SCHEMATHESIS_MAX_TIME:-600}
 source scripts/target_dir.sh
 VENV=${SCHEMATHESIS_VENV:-$TARGET/schemathesis-venv}
