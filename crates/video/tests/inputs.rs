@@ -35,7 +35,11 @@ fn fixture_videos() -> Vec<std::path::PathBuf> {
 #[test]
 fn bytes_readers_and_urls_give_the_frames_of_the_path() {
     quiet();
-    let options = DecodeOptions::default();
+    // One decoder thread: FFmpeg's frame-threaded concealment of
+    // damaged_mid.mp4's bad packet differs from run to run (207-296 bytes
+    // of one frame in 2 runs of 6), whatever the input; this test is about
+    // the input, so it decodes deterministically.
+    let options = DecodeOptions { threads: 1, ..Default::default() };
     for path in fixture_videos() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let (want, want_report, _) = decode_all(MediaInput::File(path.clone()), &options);
