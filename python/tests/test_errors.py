@@ -26,6 +26,7 @@ def test_class_tree():
     assert issubclass(relaxvqa.Error, Exception)
     assert issubclass(relaxvqa.InputError, ValueError)
     assert issubclass(relaxvqa.FileError, OSError)
+    assert issubclass(relaxvqa.RefusedError, relaxvqa.DecodeError)
 
 
 def test_missing_file_is_decode_error(model, tmp_path):
