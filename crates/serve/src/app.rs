@@ -51,8 +51,13 @@ impl App {
 
 /// A new job id: 128 random bits, hex.
 pub fn new_id() -> Result<String, crate::error::ApiError> {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).map_err(crate::error::ApiError::internal)?;
+    random_hex::<16>().map_err(crate::error::ApiError::internal)
+}
+
+/// `N` random bytes as lowercase hex.
+pub(crate) fn random_hex<const N: usize>() -> Result<String, getrandom::Error> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b)?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 

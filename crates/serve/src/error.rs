@@ -78,9 +78,7 @@ impl ApiError {
     /// reference; the answer carries only the reference (causes name
     /// server files).
     pub fn internal(e: impl std::fmt::Display) -> Self {
-        let mut b = [0u8; 4];
-        let _ = getrandom::fill(&mut b);
-        let reference: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        let reference = crate::app::random_hex::<4>().unwrap_or_else(|_| "00000000".to_owned());
         tracing::error!("internal error {reference}: {e}");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
