@@ -26,9 +26,11 @@ fi
 cd "$ROOT"
 source "$ROOT/scripts/target_dir.sh"
 cargo build -q -p relaxvqa-cli
+cargo build -q -p relaxvqa-serve --example synthetic_head
 (
   cd "$ROOT/python"
   VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" "$VENV/bin/maturin" develop --profile dev --quiet
 )
 cd "$ROOT/python"
-RELAXVQA_CLI=${RELAXVQA_CLI:-$TARGET/debug/relaxvqa} exec "$VENV/bin/python" -m pytest --durations=10 "${@:-tests}"
+RELAXVQA_SYNTHETIC_HEAD=${RELAXVQA_SYNTHETIC_HEAD:-$TARGET/debug/examples/synthetic_head} \
+  RELAXVQA_CLI=${RELAXVQA_CLI:-$TARGET/debug/relaxvqa} exec "$VENV/bin/python" -m pytest --durations=10 "${@:-tests}"

@@ -16,9 +16,9 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyByteArray, PyBytes, PyMemoryView, PyString};
-use relaxvqa::{FrameRate, Input, RawVideo};
+use relaxvqa::{Input, RawOptions};
 
-use crate::errors::input_error;
+use crate::errors::to_py;
 
 /// How to read an input as raw video (`size=`, `pix_fmt=`, `fps=`).
 #[derive(Default)]
@@ -39,7 +39,7 @@ pub(crate) struct Converted {
 /// messages use for bytes and file objects.
 pub(crate) fn to_input(obj: &Bound<'_, PyAny>, name: Option<String>, raw: &RawArgs<'_>) -> PyResult<Converted> {
     let py = obj.py();
-    let raw = raw_video(py, raw)?;
+    let raw = raw_options(raw)?.parse().map_err(|e| to_py(py, e))?;
     let (input, file) = if obj.is_instance_of::<PyBytes>() {
         let data: PyBackedBytes = obj.extract()?;
         (Input::bytes(name.unwrap_or_else(|| "<bytes>".into()), data), None)
@@ -73,61 +73,17 @@ pub(crate) fn to_input(obj: &Bound<'_, PyAny>, name: Option<String>, raw: &RawAr
     })
 }
 
-/// The raw-video parameters, when `size` is given (defaults as the command
-/// line's: `yuv420p`, 25 frames a second).
-fn raw_video(py: Python<'_>, raw: &RawArgs<'_>) -> PyResult<Option<RawVideo>> {
-    let Some(size) = &raw.size else {
-        if raw.pix_fmt.is_some() || raw.fps.is_some() {
-            return Err(input_error(py, "pix_fmt and fps describe raw video: give its size too (size=\"WxH\")"));
+/// The raw-video options: `fps` as given (`"30000/1001"`, `25`, `29.97`,
+/// a `fractions.Fraction`) becomes its string, validated by the library.
+fn raw_options(raw: &RawArgs<'_>) -> PyResult<RawOptions> {
+    let fps = match &raw.fps {
+        None => None,
+        Some(f) if f.hasattr("numerator")? && f.hasattr("denominator")? && !f.is_instance_of::<PyString>() => {
+            Some(format!("{}/{}", f.getattr("numerator")?.str()?, f.getattr("denominator")?.str()?))
         }
-        return Ok(None);
+        Some(f) => Some(f.str()?.to_string()),
     };
-    let (width, height) = relaxvqa::parse_size(size)
-        .ok_or_else(|| input_error(py, format!("size {size}: expected WxH, e.g. 1920x1080")))?;
-    let frame_rate = match &raw.fps {
-        None => FrameRate { num: 25, den: 1 },
-        Some(f) => frame_rate(f)?,
-    };
-    Ok(Some(RawVideo {
-        width,
-        height,
-        pixel_format: raw.pix_fmt.clone().unwrap_or_else(|| "yuv420p".into()),
-        frame_rate,
-    }))
-}
-
-/// A frame rate from `"N"`, `"N/D"`, an int, a float (as the nearest
-/// fraction with a denominator up to 1001) or a `fractions.Fraction`.
-fn frame_rate(f: &Bound<'_, PyAny>) -> PyResult<FrameRate> {
-    let py = f.py();
-    let bad = |shown: String| input_error(py, format!("fps {shown}: expected N or N/D, e.g. 30000/1001"));
-    if let Ok(s) = f.extract::<String>() {
-        return relaxvqa::parse_rate(&s).filter(|r| r.num > 0 && r.den > 0).ok_or_else(|| bad(s));
-    }
-    if let (Ok(n), Ok(d)) = (f.getattr("numerator"), f.getattr("denominator")) {
-        if let (Ok(num), Ok(den)) = (n.extract::<i32>(), d.extract::<i32>()) {
-            if num > 0 && den > 0 {
-                return Ok(FrameRate { num, den });
-            }
-        }
-    }
-    let shown = f.str().map(|s| s.to_string()).unwrap_or_default();
-    let v: f64 = f.extract().map_err(|_| bad(shown.clone()))?;
-    if !(v.is_finite() && v > 0.0 && v < f64::from(i32::MAX)) {
-        return Err(bad(shown));
-    }
-    // The closest fraction with a small denominator (29.97 -> 30000/1001).
-    let best = (1..=1001)
-        .map(|den: i32| {
-            let num = (v * f64::from(den)).round();
-            (num, den, (num / f64::from(den) - v).abs())
-        })
-        .filter(|&(num, _, _)| num >= 1.0 && num <= f64::from(i32::MAX))
-        .min_by(|a, b| a.2.total_cmp(&b.2));
-    match best {
-        Some((num, den, _)) => Ok(FrameRate { num: num as i32, den }),
-        None => Err(bad(shown)),
-    }
+    Ok(RawOptions { size: raw.size.clone(), pix_fmt: raw.pix_fmt.clone(), fps })
 }
 
 /// A Python binary file object as `Read + Seek`: each call takes the GIL,

@@ -30,11 +30,11 @@ use pyo3::prelude::*;
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // FFmpeg's own log lines would repeat the one-line errors this module
     // raises, in its words, on the user's stderr.
-    relaxvqa::lower::video::quiet_ffmpeg_log();
+    relaxvqa::quiet_ffmpeg_log();
     m.add("__version__", relaxvqa::VERSION)?;
     m.add("FEATURE_LEN", relaxvqa::FEATURE_LEN)?;
     m.add("DEFAULT_HEAD", relaxvqa::head::DEFAULT_HEAD)?;
-    m.add("DEFAULT_MAX_PIXELS", relaxvqa::lower::features::DEFAULT_MAX_PIXELS)?;
+    m.add("DEFAULT_MAX_PIXELS", relaxvqa::DEFAULT_MAX_PIXELS)?;
     m.add_class::<model::Model>()?;
     m.add_class::<model::CancelToken>()?;
     m.add_class::<results::Features>()?;
@@ -42,7 +42,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<results::Segment>()?;
     m.add_function(wrap_pyfunction!(heads, m)?)?;
     m.add_function(wrap_pyfunction!(parse_duration, m)?)?;
-    m.add_function(wrap_pyfunction!(write_synthetic_head, m)?)?;
     batch::register(m)?;
     Ok(())
 }
@@ -50,7 +49,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
 /// The names of the published quality heads (``Model(head=NAME)``).
 #[pyfunction]
 fn heads() -> Vec<&'static str> {
-    relaxvqa::lower::model::zoo::head_names()
+    relaxvqa::head::published_heads()
 }
 
 /// Seconds in a window length such as ``"2s"``, ``"500ms"``, ``"1m"`` or
@@ -58,12 +57,4 @@ fn heads() -> Vec<&'static str> {
 #[pyfunction]
 fn parse_duration(py: Python<'_>, text: &str) -> PyResult<f64> {
     relaxvqa::score::parse_duration(text).map_err(|e| errors::to_py(py, e))
-}
-
-/// Test helper (not API): writes a full-size head with synthetic weights and
-/// the fixture KoNViD-1k imputer and scaler, as the library's own tests do.
-#[pyfunction]
-#[pyo3(name = "_write_synthetic_head")]
-fn write_synthetic_head(py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
-    py.detach(|| relaxvqa::testing::write_synthetic_head(&path)).map_err(|e| errors::to_py(py, e))
 }

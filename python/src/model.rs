@@ -152,7 +152,7 @@ fn segments_arg(py: Python<'_>, segments: Option<&Bound<'_, PyAny>>) -> PyResult
 #[pymethods]
 impl Model {
     #[new]
-    #[pyo3(signature = (head = None, weights = "hub".to_owned(), threads = None, batch_size = 8, max_pixels = Some(relaxvqa::lower::features::DEFAULT_MAX_PIXELS)))]
+    #[pyo3(signature = (head = None, weights = "hub".to_owned(), threads = None, batch_size = relaxvqa::DEFAULT_BATCH_SIZE, max_pixels = Some(relaxvqa::DEFAULT_MAX_PIXELS)))]
     #[pyo3(text_signature = "(head=None, weights='hub', threads=None, batch_size=8, max_pixels=33177600)")]
     fn new(
         py: Python<'_>,

@@ -15,7 +15,7 @@ use crate::errors::{raise, to_py};
 
 /// A serialisable value as plain Python objects (through `json.loads`, so
 /// dictionaries read exactly as the command line's `--json`).
-fn to_python<'py>(py: Python<'py>, value: &impl Serialize) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn to_python<'py>(py: Python<'py>, value: &impl Serialize) -> PyResult<Bound<'py, PyAny>> {
     let text = serde_json::to_string(value).map_err(|e| raise(py, "Error", format!("cannot convert a result: {e}")))?;
     py.import("json")?.call_method1("loads", (text,))
 }

@@ -36,6 +36,18 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(exe), *args], capture_output=True, text=True, env=env)
 
 
+def write_synthetic_head(path: Path) -> None:
+    """Writes the test head (synthetic weights, the KoNViD-1k imputer and
+    scaler of tests/data) with the workspace's ``synthetic_head`` example
+    (``RELAXVQA_SYNTHETIC_HEAD``, else target/debug/examples): a test helper,
+    so it is not in the package."""
+    exe = Path(os.environ.get("RELAXVQA_SYNTHETIC_HEAD", REPO / "target" / "debug" / "examples" / "synthetic_head"))
+    if not exe.is_file():
+        pytest.fail(f"{exe}: build it first (cargo build -p relaxvqa-serve --example synthetic_head)")
+    r = subprocess.run([str(exe), str(path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
 def read_safetensors(path: Path) -> dict:
     """The tensors of a .safetensors file as NumPy arrays (the format: an
     8-byte little-endian header length, a JSON header, the raw data)."""
@@ -67,7 +79,7 @@ def model() -> relaxvqa.Model:
 @pytest.fixture(scope="session")
 def head_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("head") / "synthetic_head.safetensors"
-    relaxvqa._native._write_synthetic_head(str(path))
+    write_synthetic_head(path)
     return path
 
 

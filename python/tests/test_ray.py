@@ -35,7 +35,7 @@ import pytest
 
 import relaxvqa
 import relaxvqa.ray
-from relaxvqa import _native
+from conftest import cli_path, write_synthetic_head
 
 REPO = Path(__file__).resolve().parents[2]
 VIDEOS = REPO / "tests" / "data" / "videos"
@@ -328,7 +328,7 @@ def test_killed_worker_video_is_retried_once(cluster, slow_clip, cli_out, tmp_pa
 
 def test_score_matches_cli(cluster, dataset, tmp_path):
     head = tmp_path / "head.safetensors"
-    _native._write_synthetic_head(str(head))
+    write_synthetic_head(head)
     lst = tmp_path / "score.csv"
     lst.write_text(f"path\n{VIDEOS / 'testsrc2_static.mp4'}\n{dataset.parent / 'broken.mp4'}\n")
     theirs = tmp_path / "cli_scores.csv"
@@ -362,3 +362,68 @@ def test_errors_are_one_line(tmp_path, dataset):
         relaxvqa.ray.extract_dataset(
             [str(VIDEOS / "testsrc2_static.mp4")], tmp_path / "o2", weights="synthetic", address="127.0.0.2:1"
         )
+
+
+def test_every_front_end_gives_the_same_score_document(cluster, tmp_path):
+    """One clip scored by the command line, Python, Ray and the HTTP service
+    (the real binary on 127.0.0.1): the same score and timeline, bit for bit,
+    and every field of the library's score document in each answer."""
+    head = tmp_path / "head.safetensors"
+    write_synthetic_head(head)
+    clip = VIDEOS / "testsrc2_static.mp4"
+    r = cli("score", str(clip), "--model", str(head), "--weights", "synthetic", "--segments", "1s", "--json", "--quiet")
+    assert r.returncode == 0, r.stderr
+    from_cli = json.loads(r.stdout)["videos"][0]
+    model = relaxvqa.Model(weights="synthetic", head=str(head))
+    from_python = model.score(str(clip), segments="1s").to_dict()
+    summary = relaxvqa.ray.score_dataset(
+        [str(clip)], tmp_path / "ray.csv", head=head, weights="synthetic", segments="1s", address=cluster
+    )
+    from_ray = summary.outcomes[0]
+    from_service = _score_with_service(clip, head, tmp_path / "service")
+    fields = set(from_python)
+    assert fields == {"score", "scale", "segments", "warnings", "model", "model_source", "provenance"}, fields
+    docs = {"cli": from_cli, "ray": from_ray, "service": from_service}
+    for name, doc in docs.items():
+        missing = fields - set(doc)
+        assert not missing, f"{name} lacks {missing}: {doc}"
+        print(name, doc["score"], len(doc["segments"]))
+        for key in ("score", "scale", "segments", "warnings", "model"):
+            assert doc[key] == from_python[key], f"{name}: {key} {doc[key]!r} != {from_python[key]!r}"
+        same = lambda p: {k: v for k, v in p.items() if k != "input"}  # noqa: E731
+        assert same(doc["provenance"]) == same(from_python["provenance"]), name
+    assert len(from_python["segments"]) >= 2
+
+
+def _score_with_service(clip: Path, head: Path, data_dir: Path) -> Dict:
+    """The done job of ``clip`` uploaded to a ``relaxvqa serve`` started on a
+    free port of 127.0.0.1 (stopped after)."""
+    import urllib.request
+
+    proc = subprocess.Popen(
+        [str(cli_path()), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir), "--weights", "synthetic",
+         "--model", str(head), "--workers", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, RELAXVQA_LOG="error"),
+    )  # fmt: skip
+    try:
+        line = ""
+        deadline = time.monotonic() + 120
+        while "listening on http://" not in line:
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() else "timeout"
+            line = proc.stdout.readline()
+        base = line.strip().split("listening on ", 1)[1]
+        req = urllib.request.Request(
+            f"{base}/v1/score?segments=1s&wait=120s", data=clip.read_bytes(),
+            headers={"Content-Type": "video/mp4"}, method="POST",
+        )  # fmt: skip
+        with urllib.request.urlopen(req, timeout=150) as answer:
+            doc = json.loads(answer.read())
+        assert doc["status"] == "done", doc
+        return doc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -52,6 +52,42 @@ pub enum Dump {
     All,
 }
 
+/// How to load the backbones: every command that runs them.
+#[derive(Args, Debug, Clone)]
+pub struct BackboneArgs {
+    /// Backbone weights: hub (default: the real pretrained weights, cached),
+    /// synthetic (tests and benchmarks only), a folder or file, or
+    /// resnet50=SRC,vit=SRC.
+    #[arg(long, default_value = "hub", value_name = "SRC")]
+    pub weights: String,
+    /// Images per network batch (rounded up to a multiple of --threads).
+    #[arg(long, default_value_t = relaxvqa::DEFAULT_BATCH_SIZE, value_name = "N")]
+    pub batch_size: usize,
+    /// Refuse frames with more pixels than this (0: no limit; default 8K UHD,
+    /// 7680x4320). Optical flow runs at full resolution.
+    #[arg(long, default_value_t = relaxvqa::DEFAULT_MAX_PIXELS, value_name = "N")]
+    pub max_pixels: u64,
+}
+
+impl BackboneArgs {
+    /// The model these flags describe, with `head` and `threads`.
+    pub fn load(&self, head: Option<&str>, threads: Option<usize>) -> anyhow::Result<relaxvqa::Model> {
+        use anyhow::Context;
+        let opts = relaxvqa::ModelOptions {
+            weights: self.weights.clone(),
+            head: head.map(str::to_owned),
+            threads,
+            batch_size: self.batch_size,
+            max_pixels: (self.max_pixels > 0).then_some(self.max_pixels),
+        };
+        let what = match head {
+            Some(h) => format!("--model {h} --weights {}", self.weights),
+            None => format!("--weights {}", self.weights),
+        };
+        relaxvqa::Model::load(opts).with_context(|| what)
+    }
+}
+
 /// Raw-video options, for `.yuv` and other headerless input.
 #[derive(Args, Debug, Clone, Default)]
 pub struct RawArgs {
@@ -61,9 +97,16 @@ pub struct RawArgs {
     /// Pixel format of raw input (FFmpeg name, default yuv420p).
     #[arg(long, value_name = "FMT", requires = "size")]
     pub pix_fmt: Option<String>,
-    /// Frame rate of raw input, as N or N/D (default 25).
+    /// Frame rate of raw input, as N, N/D or a decimal (default 25).
     #[arg(long, value_name = "RATE", requires = "size")]
     pub fps: Option<String>,
+}
+
+impl RawArgs {
+    /// The library's raw-video options (validated there).
+    pub fn options(&self) -> relaxvqa::RawOptions {
+        relaxvqa::RawOptions { size: self.size.clone(), pix_fmt: self.pix_fmt.clone(), fps: self.fps.clone() }
+    }
 }
 
 /// `relaxvqa extract`.
@@ -95,24 +138,14 @@ pub struct ExtractArgs {
     /// the index and the failures file go.
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
-    /// Backbone weights: hub (default: the real pretrained weights, cached),
-    /// synthetic (tests and benchmarks only), a folder or file, or
-    /// resnet50=SRC,vit=SRC.
-    #[arg(long, default_value = "hub", value_name = "SRC")]
-    pub weights: String,
+    #[command(flatten)]
+    pub backbones: BackboneArgs,
     /// Keep every intermediate tensor in the output (single video only).
     #[arg(long, value_enum, default_value_t = Dump::None)]
     pub dump: Dump,
     /// Store the feature vector as f32 instead of f64.
     #[arg(long)]
     pub f32: bool,
-    /// Images per network batch (rounded up to a multiple of --threads).
-    #[arg(long, default_value_t = 8, value_name = "N")]
-    pub batch_size: usize,
-    /// Refuse frames with more pixels than this (0: no limit; default 8K UHD,
-    /// 7680x4320). Optical flow runs at full resolution.
-    #[arg(long, default_value_t = relaxvqa::lower::features::DEFAULT_MAX_PIXELS, value_name = "N")]
-    pub max_pixels: u64,
     /// Videos processed at once in batch mode.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub jobs: usize,
@@ -169,10 +202,8 @@ pub struct ScoreArgs {
     /// or a head file (.safetensors, from `models convert` or training).
     #[arg(long, default_value = DEFAULT_HEAD, value_name = "NAME|FILE")]
     pub model: String,
-    /// Backbone weights: hub (default), synthetic (tests only), a folder or
-    /// file, or resnet50=SRC,vit=SRC.
-    #[arg(long, default_value = "hub", value_name = "SRC")]
-    pub weights: String,
+    #[command(flatten)]
+    pub backbones: BackboneArgs,
     /// Report scores on this scale (1-5, 0-100) instead of the head's own.
     #[arg(long, value_name = "SCALE")]
     pub scale: Option<String>,
@@ -190,12 +221,6 @@ pub struct ScoreArgs {
     /// One JSON document on stdout (schema relaxvqa.score/1).
     #[arg(long)]
     pub json: bool,
-    /// Images per network batch (rounded up to a multiple of --threads).
-    #[arg(long, default_value_t = 8, value_name = "N")]
-    pub batch_size: usize,
-    /// Refuse frames with more pixels than this (0: no limit).
-    #[arg(long, default_value_t = relaxvqa::lower::features::DEFAULT_MAX_PIXELS, value_name = "N")]
-    pub max_pixels: u64,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -215,9 +240,8 @@ pub struct ReportArgs {
     /// The head: a zoo name or a head file (as for `relaxvqa score`).
     #[arg(long, default_value = DEFAULT_HEAD, value_name = "NAME|FILE")]
     pub model: String,
-    /// Backbone weights (as for `relaxvqa extract`).
-    #[arg(long, default_value = "hub", value_name = "SRC")]
-    pub weights: String,
+    #[command(flatten)]
+    pub backbones: BackboneArgs,
     /// Report scores on this scale (1-5, 0-100) instead of the head's own.
     #[arg(long, value_name = "SCALE")]
     pub scale: Option<String>,
@@ -230,12 +254,6 @@ pub struct ReportArgs {
     /// Images wider than this are downscaled on the page.
     #[arg(long, default_value_t = 320, value_name = "PIXELS")]
     pub image_width: usize,
-    /// Images per network batch (rounded up to a multiple of --threads).
-    #[arg(long, default_value_t = 8, value_name = "N")]
-    pub batch_size: usize,
-    /// Refuse frames with more pixels than this (0: no limit).
-    #[arg(long, default_value_t = relaxvqa::lower::features::DEFAULT_MAX_PIXELS, value_name = "N")]
-    pub max_pixels: u64,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,

@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use relaxvqa::batch::{self, Entry, ExtractBatch, ListOptions, Outcome};
+use relaxvqa::batch::{Entry, ExtractBatch, ListOptions, Outcome, Videos};
 use relaxvqa::files::{check_writable, write_features, Identity};
-use relaxvqa::{probe, ExtractOptions, Features, Input, Model, ModelOptions, RawVideo};
+use relaxvqa::{probe, ExtractOptions, Features, Input};
 use serde_json::json;
 
 use crate::args::{Dump, ExtractArgs, RawArgs};
@@ -23,7 +23,7 @@ pub fn run(a: ExtractArgs, threads: Option<usize>) -> anyhow::Result<ExitCode> {
     check_writable(&output)?;
     let input = input(&video, &a.raw)?;
     probe(&input)?;
-    let model = load(&a.weights, threads, a.batch_size, a.max_pixels)?;
+    let model = a.backbones.load(None, threads)?;
     let pb = crate::output::bar(0, "samples", a.quiet || a.json);
     let opts = ExtractOptions {
         dump: a.dump == Dump::All,
@@ -32,12 +32,12 @@ pub fn run(a: ExtractArgs, threads: Option<usize>) -> anyhow::Result<ExitCode> {
     };
     let out = model.extract(input, &opts)?;
     pb.finish_and_clear();
-    write_features(&output, &out, &identity(&video, &a.weights), a.f32)?;
+    write_features(&output, &out, &identity(&video, &a.backbones.weights), a.f32)?;
     for w in &out.warnings {
         eprintln!("relaxvqa: warning: {}: {w}", video.display());
     }
     if a.json {
-        crate::output::print_json(&summary_json(&video, &output, &out, &a.weights))?;
+        crate::output::print_json(&summary_json(&video, &output, &out, &a.backbones.weights))?;
     } else {
         println!(
             "{}: {} frames, k = {}, {} sampled, {} pairs, {:.2} s -> {}",
@@ -68,41 +68,10 @@ fn default_output(video: &Path) -> PathBuf {
     PathBuf::from(format!("{stem}.features.safetensors"))
 }
 
-/// Loads the backbones (and a head) with the command's settings.
-pub fn load(weights: &str, threads: Option<usize>, batch_size: usize, max_pixels: u64) -> anyhow::Result<Model> {
-    let opts = ModelOptions {
-        weights: weights.to_owned(),
-        threads,
-        batch_size,
-        max_pixels: (max_pixels > 0).then_some(max_pixels),
-        ..Default::default()
-    };
-    Model::load(opts).with_context(|| format!("--weights {weights}"))
-}
-
 /// The input of a VIDEO argument (`-` is standard input) with the raw flags.
 pub fn input(video: &Path, raw: &RawArgs) -> anyhow::Result<Input> {
     let input = if video.as_os_str() == "-" { Input::url("-") } else { Input::path(video) };
-    Ok(match raw_video(raw)? {
-        Some(r) => input.raw(r),
-        None => input,
-    })
-}
-
-/// The raw-video parameters of the flags.
-pub fn raw_video(raw: &RawArgs) -> anyhow::Result<Option<RawVideo>> {
-    let Some(size) = &raw.size else { return Ok(None) };
-    let (width, height) =
-        relaxvqa::parse_size(size).with_context(|| format!("--size {size}: expected WxH, e.g. 1920x1080"))?;
-    let fps = raw.fps.as_deref().unwrap_or("25");
-    let frame_rate =
-        relaxvqa::parse_rate(fps).with_context(|| format!("--fps {fps}: expected N or N/D, e.g. 30000/1001"))?;
-    Ok(Some(RawVideo {
-        width,
-        height,
-        pixel_format: raw.pix_fmt.clone().unwrap_or_else(|| "yuv420p".into()),
-        frame_rate,
-    }))
+    Ok(raw.options().apply(input)?)
 }
 
 /// The `--json` summary of one video.
@@ -150,39 +119,24 @@ fn run_batch(a: ExtractArgs, threads: Option<usize>) -> anyhow::Result<ExitCode>
         bail!("--dump all is for one video at a time (it keeps every intermediate); drop it in batch mode");
     }
     let out_dir = a.out_dir.clone().context("batch mode needs --out-dir DIR")?;
-    let list_opts =
+    let list_options =
         ListOptions { path_column: a.path_column.clone(), video_dir: a.video_dir.clone(), ext: a.ext.clone() };
-    let (rows, extra_columns) = batch::collect_rows(a.list.as_deref(), &a.inputs, &list_opts)?;
-    let (entries, duplicates) = batch::entries(rows);
-    if entries.is_empty() {
-        bail!("no videos to process");
-    }
+    let videos = Videos { list: a.list.clone(), inputs: a.inputs.clone(), list_options };
+    let (mut b, duplicates) = ExtractBatch::plan(&videos, &out_dir)?;
     warn_duplicates(&duplicates);
-    let b = ExtractBatch {
-        out_dir: out_dir.clone(),
-        entries,
-        extra_columns,
-        force: a.force,
-        jobs: a.jobs.max(1),
-        as_f32: a.f32,
-        raw: raw_video(&a.raw)?,
-    };
+    (b.force, b.jobs, b.as_f32, b.raw) = (a.force, a.jobs.max(1), a.f32, a.raw.options());
     b.prepare()?;
-    let todo = b.todo(&a.weights);
+    let todo = b.todo(&a.backbones.weights);
     let summary = if todo.is_empty() {
-        let outcomes = vec![Outcome::Skipped; b.entries.len()];
-        let combined = batch::write_reports(&out_dir, &b.entries, &b.extra_columns, &outcomes, &a.weights)?;
-        batch::BatchSummary { outcomes, combined }
+        b.finish_unchanged(&a.backbones.weights)?
     } else {
-        let model = load(&a.weights, threads, a.batch_size, a.max_pixels)?;
+        let model = a.backbones.load(None, threads)?;
         let pb = crate::output::bar(todo.len() as u64, "videos", a.quiet || a.json);
         let summary = b.run(&model, &ExtractOptions::default(), |e: &Entry, o: Option<&Outcome>| match o {
             None => pb.set_message(e.name.clone()),
             Some(o) => {
                 if let Outcome::Failed { error } = o {
-                    // Most errors name the file already; name it when not.
-                    let path = e.path.display().to_string();
-                    let line = if error.contains(&path) { error.clone() } else { format!("{path}: {error}") };
+                    let line = crate::output::naming(&e.path.display().to_string(), error);
                     pb.suspend(|| eprintln!("relaxvqa: error: {line}"));
                 }
                 pb.inc(1);
@@ -193,18 +147,7 @@ fn run_batch(a: ExtractArgs, threads: Option<usize>) -> anyhow::Result<ExitCode>
     };
     let (done, skipped, failed) = (summary.done(), summary.skipped(), summary.failed());
     if a.json {
-        let videos: Vec<_> = b
-            .entries
-            .iter()
-            .zip(&summary.outcomes)
-            .map(|(e, o)| match o {
-                Outcome::Done { seconds, frames, warnings } => {
-                    json!({"name": e.name, "path": e.path, "status": "done", "seconds": seconds, "frames": frames, "warnings": warnings})
-                }
-                Outcome::Skipped => json!({"name": e.name, "path": e.path, "status": "skipped"}),
-                Outcome::Failed { error } => json!({"name": e.name, "path": e.path, "status": "failed", "error": error}),
-            })
-            .collect();
+        let videos = b.results(&summary.outcomes);
         crate::output::print_json(&json!({
             "schema": "relaxvqa.extract-batch/1",
             "out_dir": out_dir,

@@ -11,7 +11,7 @@ use crate::args::InfoArgs;
 
 /// Runs `relaxvqa info`.
 pub fn run(a: InfoArgs) -> anyhow::Result<ExitCode> {
-    let opts = relaxvqa_video::DecodeOptions { raw: crate::extract::raw_video(&a.raw)?, ..Default::default() };
+    let opts = relaxvqa_video::DecodeOptions { raw: a.raw.options().parse()?, ..Default::default() };
     let dec = relaxvqa_video::open_with(&a.video, &opts)?;
     let info = dec.info().clone();
     let k = info.frame_rate.interval().with_context(|| format!("{}: frame rate 0 or missing", a.video.display()))?;

@@ -43,7 +43,7 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     if cli.verbose < 2 {
         // FFmpeg's own log lines would repeat our one-line errors in its words.
-        relaxvqa::lower::video::quiet_ffmpeg_log();
+        relaxvqa::quiet_ffmpeg_log();
     }
     if let Some(n) = cli.threads {
         // Training and evaluation run on rayon's global pool; a model owns

@@ -58,3 +58,13 @@ pub fn sample_progress(pb: &ProgressBar) -> relaxvqa::ProgressFn {
         pb.set_position(p.done as u64);
     })
 }
+
+/// A failure's line naming its file: most library errors name it already;
+/// `path: ` goes in front when not.
+pub fn naming(path: &str, error: &str) -> String {
+    if error.contains(path) {
+        error.to_owned()
+    } else {
+        format!("{path}: {error}")
+    }
+}

@@ -8,7 +8,7 @@ use anyhow::Context;
 use relaxvqa::head::{parse_scale, scale_label};
 use relaxvqa::report::{report, ReportOptions};
 use relaxvqa::score::parse_duration;
-use relaxvqa::{ExtractOptions, Model, ModelOptions};
+use relaxvqa::ExtractOptions;
 
 /// Runs `relaxvqa report`.
 pub fn run(a: ReportArgs, threads: Option<usize>) -> anyhow::Result<ExitCode> {
@@ -17,14 +17,7 @@ pub fn run(a: ReportArgs, threads: Option<usize>) -> anyhow::Result<ExitCode> {
     let scale = a.scale.as_deref().map(parse_scale).transpose()?;
     let input = crate::extract::input(&a.video, &a.raw)?;
     relaxvqa::probe(&input)?;
-    let model = Model::load(ModelOptions {
-        weights: a.weights.clone(),
-        head: Some(a.model.clone()),
-        threads,
-        batch_size: a.batch_size,
-        max_pixels: (a.max_pixels > 0).then_some(a.max_pixels),
-    })
-    .with_context(|| format!("--model {} --weights {}", a.model, a.weights))?;
+    let model = a.backbones.load(Some(&a.model), threads)?;
     if let Some(w) = model.head().and_then(|h| h.warning.as_ref()) {
         eprintln!("relaxvqa: warning: {w}");
     }

@@ -79,9 +79,11 @@ fn scores_match_reference_from_videos_and_from_features() {
     let text = std::fs::read_to_string(&csv).unwrap();
     assert!(text.contains("broken") && text.lines().count() == 5, "csv:\n{text}");
 
-    // Resume: the scored videos are skipped (no backbones needed), the broken one retried.
+    // Resume with the same window: the scored videos are skipped (no
+    // backbones needed), the broken one retried.
     let mut c = relaxvqa();
-    c.arg("score").args(VIDEOS.map(video)).arg(&broken).args(["--weights", "synthetic", "--json", "--model"]);
+    c.arg("score").args(VIDEOS.map(video)).arg(&broken);
+    c.args(["--weights", "synthetic", "--json", "--segments", "2s", "--model"]);
     c.arg(&head).arg("--output").arg(&csv);
     let o = run(&mut c);
     assert_eq!(o.status.code(), Some(3));

@@ -8,7 +8,7 @@ use relaxvqa_features::VideoFeatures;
 pub use relaxvqa_features::{CancelToken, DumpTensor, SampleFeatures, StageTimings, TensorData, FEATURE_LEN};
 pub use relaxvqa_video::DecodeReport;
 use relaxvqa_video::VideoInfo;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The version of this library, recorded in every output.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -57,7 +57,8 @@ impl std::fmt::Debug for ExtractOptions {
 }
 
 /// What was computed from what: recorded in outputs, shown in reports.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Provenance {
     /// The input's name (path, URL or given name).
     pub input: String,

@@ -14,6 +14,9 @@
 use std::path::{Path, PathBuf};
 
 pub use relaxvqa_video::{FrameRate, RawVideo, ReadSeek, Trust};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
 
 /// One video to extract or score.
 ///
@@ -158,17 +161,90 @@ impl From<&str> for Input {
 }
 
 /// Parses `WxH` (a raw video's `--size`).
-pub fn parse_size(s: &str) -> Option<(u32, u32)> {
+fn parse_size(s: &str) -> Option<(u32, u32)> {
     s.split_once(['x', 'X'])
         .and_then(|(w, h)| Some((w.trim().parse::<u32>().ok()?, h.trim().parse::<u32>().ok()?)))
         .filter(|&(w, h)| w > 0 && h > 0)
 }
 
-/// Parses a frame rate `N` or `N/D`.
-pub fn parse_rate(s: &str) -> Option<FrameRate> {
-    let (n, d) = match s.split_once('/') {
-        Some((n, d)) => (n.trim().parse().ok()?, d.trim().parse().ok()?),
-        None => (s.trim().parse().ok()?, 1),
-    };
-    Some(FrameRate { num: n, den: d })
+/// Parses a frame rate: `N`, `N/D`, or a decimal such as `29.97` (as the
+/// nearest fraction with a denominator up to 1001: 29.97002997 is 30000/1001).
+fn parse_rate(s: &str) -> Option<FrameRate> {
+    let s = s.trim();
+    if let Some((n, d)) = s.split_once('/') {
+        let (num, den): (i32, i32) = (n.trim().parse().ok()?, d.trim().parse().ok()?);
+        return (num > 0 && den > 0).then_some(FrameRate { num, den });
+    }
+    if let Ok(num) = s.parse::<i32>() {
+        return (num > 0).then_some(FrameRate { num, den: 1 });
+    }
+    let v: f64 = s.parse().ok().filter(|v: &f64| v.is_finite() && *v > 0.0 && *v < f64::from(i32::MAX))?;
+    (1..=1001)
+        .map(|den: i32| {
+            let num = (v * f64::from(den)).round();
+            (num, den, (num / f64::from(den) - v).abs())
+        })
+        .filter(|&(num, _, _)| num >= 1.0 && num <= f64::from(i32::MAX))
+        .min_by(|a, b| a.2.total_cmp(&b.2))
+        .map(|(num, den, _)| FrameRate { num: num as i32, den })
+}
+
+/// How to read headerless raw video, as every front end takes it: the
+/// strings the user typed (`size` `WxH`, `pix_fmt`, `fps` `N`, `N/D` or a
+/// decimal, taken as the nearest fraction with a denominator up to 1001),
+/// validated in one place by [`RawOptions::parse`]. Serde, so a
+/// batch task carries it unchanged from a driver to its workers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawOptions {
+    /// The frame size, `WxH`; without it the input is not raw.
+    pub size: Option<String>,
+    /// The pixel format (default `yuv420p`).
+    pub pix_fmt: Option<String>,
+    /// The frame rate (default 25).
+    pub fps: Option<String>,
+}
+
+impl RawOptions {
+    /// The raw-video parameters, or `None` when no size is given; an
+    /// [`Error::Invalid`] naming the bad option otherwise.
+    pub fn parse(&self) -> Result<Option<RawVideo>> {
+        let Some(size) = &self.size else {
+            if self.pix_fmt.is_some() || self.fps.is_some() {
+                return Err(Error::invalid("pix_fmt and fps describe raw video: give its size (WxH) too"));
+            }
+            return Ok(None);
+        };
+        let (width, height) =
+            parse_size(size).ok_or_else(|| Error::invalid(format!("size {size}: expected WxH, e.g. 1920x1080")))?;
+        let fps = self.fps.as_deref().unwrap_or("25");
+        let frame_rate = parse_rate(fps)
+            .ok_or_else(|| Error::invalid(format!("fps {fps}: expected N, N/D or a decimal, e.g. 30000/1001")))?;
+        let pixel_format = self.pix_fmt.clone().unwrap_or_else(|| "yuv420p".into());
+        Ok(Some(RawVideo { width, height, pixel_format, frame_rate }))
+    }
+
+    /// `input` read as raw video when a size is given.
+    pub fn apply(&self, input: Input) -> Result<Input> {
+        Ok(match self.parse()? {
+            Some(raw) => input.raw(raw),
+            None => input,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates() {
+        let r = |s: &str| parse_rate(s).map(|r| (r.num, r.den));
+        assert_eq!(r("25"), Some((25, 1)));
+        assert_eq!(r("30000/1001"), Some((30000, 1001)));
+        assert_eq!(r("29.97"), Some((2997, 100)));
+        assert_eq!(r("29.97002997"), Some((30000, 1001)));
+        for bad in ["0", "-1", "1/0", "nan", "inf", "x", ""] {
+            assert_eq!(r(bad), None, "{bad}");
+        }
+    }
 }

@@ -75,16 +75,19 @@ pub mod mos;
 mod open;
 pub mod report;
 pub mod score;
-pub mod scores;
 pub mod synth;
 pub mod training;
 
 pub use error::{Error, ErrorKind, Result};
 pub use extract::{CancelToken, ExtractOptions, Features, Progress, ProgressFn, Provenance, FEATURE_LEN, VERSION};
 pub use head::{LoadedHead, OutputScale};
-pub use input::{parse_rate, parse_size, FrameRate, Input, RawVideo, ReadSeek, Trust};
-pub use model::{probe, Model, ModelOptions};
+pub use input::{FrameRate, Input, RawOptions, RawVideo, ReadSeek, Trust};
+pub use model::{probe, Model, ModelOptions, DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS};
 pub use score::{Score, ScoreOptions, Segment};
+
+/// Silences FFmpeg's own log lines (a front end's one-line errors say the
+/// same in its words); `RELAXVQA_LOG=debug` callers may leave it on.
+pub use relaxvqa_video::quiet_ffmpeg_log;
 
 /// The crates this one is built on, for callers who need a lower level.
 pub mod lower {
@@ -95,5 +98,6 @@ pub mod lower {
     pub use relaxvqa_video as video;
 }
 
+#[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod testing;

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use candle_core::Device;
-use relaxvqa_features::{extract_observed, CandleBackbones, Observer, DEFAULT_MAX_PIXELS};
+pub use relaxvqa_features::DEFAULT_MAX_PIXELS;
+use relaxvqa_features::{extract_observed, CandleBackbones, Observer};
 use relaxvqa_model::weights::WeightSources;
 use relaxvqa_video::{DecodeOptions, VideoInfo};
 
@@ -15,6 +16,9 @@ use crate::head::LoadedHead;
 use crate::input::Input;
 use crate::score::{score_features, Score, ScoreOptions};
 use crate::{Error, Result};
+
+/// Images per network batch when none is given: every front end's default.
+pub const DEFAULT_BATCH_SIZE: usize = 8;
 
 /// How to load a [`Model`].
 #[derive(Clone, Debug)]
@@ -38,7 +42,13 @@ pub struct ModelOptions {
 
 impl Default for ModelOptions {
     fn default() -> Self {
-        Self { weights: "hub".into(), head: None, threads: None, batch_size: 8, max_pixels: Some(DEFAULT_MAX_PIXELS) }
+        Self {
+            weights: "hub".into(),
+            head: None,
+            threads: None,
+            batch_size: DEFAULT_BATCH_SIZE,
+            max_pixels: Some(DEFAULT_MAX_PIXELS),
+        }
     }
 }
 
@@ -151,6 +161,7 @@ impl Model {
     /// Scores a video with the model's head.
     pub fn score(&self, input: impl Into<Input>, opts: &ScoreOptions) -> Result<Score> {
         let head = self.require_head()?;
+        opts.segments.map(crate::score::check_window).transpose()?;
         let mut extract = opts.extract.clone();
         extract.per_sample |= opts.segments.is_some();
         let features = self.extract(input, &extract)?;

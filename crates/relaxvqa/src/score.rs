@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use relaxvqa_features::layout::{Over, BLOCKS};
 use relaxvqa_features::SampleFeatures;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::extract::{ExtractOptions, Features, Provenance};
 use crate::head::{LoadedHead, OutputScale};
@@ -25,7 +25,8 @@ pub struct ScoreOptions {
 }
 
 /// The score of one time window.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Segment {
     /// Start, seconds.
     pub start: f64,
@@ -39,13 +40,17 @@ pub struct Segment {
     pub score: f64,
 }
 
-/// A video's quality score and how it was made.
-#[derive(Clone, Debug, Serialize)]
+/// A video's quality score and how it was made: the result document every
+/// front end prints (the command's `--json`, Python's `Score.to_dict()`,
+/// the service's done job), field for field.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Score {
     /// The whole video's score.
     pub score: f64,
     /// The scale of every score here.
-    #[serde(serialize_with = "scale_name")]
+    #[serde(with = "scale_name")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "mos_1_5"))]
     pub scale: OutputScale,
     /// Per-window scores, when asked for.
     pub segments: Option<Vec<Segment>>,
@@ -59,11 +64,41 @@ pub struct Score {
     pub provenance: Provenance,
 }
 
-fn scale_name<S: serde::Serializer>(s: &OutputScale, ser: S) -> std::result::Result<S::Ok, S::Error> {
-    ser.serialize_str(s.as_str())
+/// A scale as its name (`mos_1_5`, `mos_0_100`, `raw`).
+mod scale_name {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::head::{parse_scale, OutputScale};
+
+    pub fn serialize<S: Serializer>(s: &OutputScale, ser: S) -> Result<S::Ok, S::Error> {
+        ser.serialize_str(s.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<OutputScale, D::Error> {
+        let name = String::deserialize(de)?;
+        parse_scale(&name).map_err(serde::de::Error::custom)
+    }
 }
 
-/// Parses a window length (`2s`, `2`, `500ms`, `1m`, `1.5s`) into seconds.
+/// The shortest timeline window: one millisecond, shorter than any frame
+/// interval a video has (a window holding no sample is not reported).
+pub const MIN_WINDOW: f64 = 0.001;
+
+/// Checks a timeline window length in seconds: a finite number of at least
+/// [`MIN_WINDOW`]. Every way a window reaches the library (a flag, a Python
+/// argument, an HTTP parameter, [`ScoreOptions::segments`]) goes through it.
+pub fn check_window(seconds: f64) -> Result<f64> {
+    if seconds.is_finite() && seconds >= MIN_WINDOW {
+        return Ok(seconds);
+    }
+    Err(Error::invalid(format!(
+        "segments {seconds}s: a window must be a finite duration of at least {}ms, such as 2s, 500ms or 1m",
+        MIN_WINDOW * 1e3
+    )))
+}
+
+/// Parses a window length (`2s`, `2`, `500ms`, `1m`, `1.5s`) into seconds,
+/// checked by [`check_window`].
 pub fn parse_duration(s: &str) -> Result<f64> {
     let t = s.trim().to_ascii_lowercase();
     let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
@@ -77,11 +112,16 @@ pub fn parse_duration(s: &str) -> Result<f64> {
     } else {
         (t.as_str(), 1.0)
     };
-    let v: f64 =
-        num.trim().parse().ok().filter(|v: &f64| v.is_finite() && *v > 0.0).ok_or_else(|| {
-            Error::invalid(format!("segments {s}: expected a positive duration such as 2s, 500ms or 1m"))
-        })?;
-    Ok(v * mult)
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| Error::invalid(format!("segments {s}: expected a positive duration such as 2s, 500ms or 1m")))?;
+    check_window(v * mult).map_err(|_| {
+        Error::invalid(format!(
+            "segments {s}: expected a finite duration of at least {}ms, such as 2s, 500ms or 1m",
+            MIN_WINDOW * 1e3
+        ))
+    })
 }
 
 /// One window's pooled feature row.
@@ -169,8 +209,9 @@ pub fn segment_scores(head: &LoadedHead, features: &Features, window: f64, scale
 /// Scores extracted features: the whole video, and windows when asked.
 pub fn score_features(head: &LoadedHead, features: &Features, opts: &ScoreOptions) -> Result<Score> {
     let scale = opts.scale.unwrap_or(head.output_scale());
+    let window = opts.segments.map(check_window).transpose()?;
     let score = head.score(&features.values, scale, &features.provenance.input)?;
-    let segments = opts.segments.map(|w| segment_scores(head, features, w, scale)).transpose()?;
+    let segments = window.map(|w| segment_scores(head, features, w, scale)).transpose()?;
     Ok(Score {
         score,
         scale,
@@ -194,6 +235,11 @@ mod tests {
         assert_eq!(parse_duration("1.5").unwrap(), 1.5);
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("abc").is_err());
+        for bad in ["0", "-1s", "nan", "inf", "1e-300s", "1e-15s", "1ns", "1e400"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_duration("1e308s").unwrap(), 1e308);
+        assert_eq!(parse_duration("1ms").unwrap(), MIN_WINDOW);
     }
 
     #[test]

@@ -128,7 +128,7 @@ fn a_batch_resumes_only_outputs_of_the_same_video_and_weights() {
         force: false,
         jobs: 1,
         as_f32: false,
-        raw: None,
+        raw: Default::default(),
     };
     let m = model();
     let s = b.run(&m, &ExtractOptions::default(), |_, _| {}).unwrap();

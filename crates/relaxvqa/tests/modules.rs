@@ -46,240 +46,6 @@ fn save_tiny_head(path: &Path, width: usize, scale: OutputScale, source: &str) -
     hf
 }
 
-mod scores {
-    use super::*;
-    use relaxvqa::files::Identity;
-    use relaxvqa::scores::{
-        read_rows, row_matches, segments_column, unique_names, RunKey, ScoreRow, ScoresCsv, COLUMNS,
-    };
-
-    fn key() -> RunKey {
-        RunKey {
-            model: "konvid-1k".into(),
-            model_source: "authors' file".into(),
-            weights: "hub".into(),
-            scale: "mos_1_5".into(),
-        }
-    }
-
-    /// A scored row made by [`key`]'s head and scale.
-    fn row(name: &str, score: &str) -> ScoreRow {
-        ScoreRow {
-            name: name.into(),
-            path: format!("/videos/{name}.mp4"),
-            score: score.into(),
-            scale: "mos_1_5".into(),
-            model: "konvid-1k".into(),
-            segments: "0-1:3.5".into(),
-            error: String::new(),
-            model_source: "authors' file".into(),
-            weights: "hub".into(),
-            input_size: "1234".into(),
-            input_mtime_ns: "1700000000000000000".into(),
-        }
-    }
-
-    fn strings(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| (*s).to_owned()).collect()
-    }
-
-    /// A stem seen again gets `-2`, then `-3`; other stems keep their name.
-    #[test]
-    fn unique_names_suffixes_repeated_stems_in_order() {
-        let names = unique_names(strings(&["a", "b", "a", "a", "b"]));
-        assert_eq!(names, strings(&["a", "b", "a-2", "a-3", "b-2"]));
-    }
-
-    /// A generated suffix never reuses a name already taken by a real stem.
-    #[test]
-    fn unique_names_skip_names_already_taken() {
-        let names = unique_names(strings(&["a-2", "a", "a"]));
-        assert_eq!(names, strings(&["a-2", "a", "a-3"]));
-        let set: std::collections::HashSet<_> = names.iter().collect();
-        assert_eq!(set.len(), names.len(), "names must be distinct: {names:?}");
-    }
-
-    /// `segments` is `start-end:score` per window, joined by `;` (empty for none).
-    #[test]
-    fn segments_column_formats_windows() {
-        assert_eq!(segments_column([(0.0, 2.0, 3.5), (2.0, 4.5, 4.25)]), "0-2:3.5;2-4.5:4.25");
-        assert_eq!(segments_column([(1.5, 3.0, -0.125)]), "1.5-3:-0.125");
-        assert_eq!(segments_column(std::iter::empty()), "");
-    }
-
-    /// A new file gets the header row in [`COLUMNS`] order, and appended rows
-    /// (commas, quotes and line breaks included) read back unchanged.
-    #[test]
-    fn appended_rows_read_back_unchanged() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("scores.csv");
-        let (mut csv, kept) = ScoresCsv::open(&path, false, &key()).unwrap();
-        assert!(kept.is_empty());
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text.lines().next(), Some(COLUMNS.join(",").as_str()));
-        let a = row("a", "3.25");
-        let b = ScoreRow {
-            score: String::new(),
-            segments: String::new(),
-            error: "cannot open \"b.mp4\", line 1,\nline 2".into(),
-            ..row("b", "")
-        };
-        csv.append(&a).unwrap();
-        csv.append(&b).unwrap();
-        // Flushed on append: readable while the writer is still open.
-        assert_eq!(read_rows(&path).unwrap(), vec![a, b]);
-    }
-
-    /// Without `force`, only scored rows of the same head, head source and
-    /// scale are kept (returned by name) and the others are dropped from the
-    /// file; the weights are left to `row_matches`.
-    #[test]
-    fn reopening_keeps_only_scored_rows_of_the_same_head_and_scale() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("scores.csv");
-        let keep = row("keep", "3.5");
-        let other_weights = ScoreRow { weights: "synthetic".into(), ..row("other_weights", "2.5") };
-        let rows = [
-            keep.clone(),
-            ScoreRow { error: "decode failed".into(), ..row("failed", "") },
-            ScoreRow { score: "NaN".into(), ..row("nan", "") },
-            ScoreRow { model: "lsvq".into(), ..row("other_model", "3") },
-            ScoreRow { model_source: "my.safetensors".into(), ..row("other_source", "3") },
-            ScoreRow { scale: "mos_0_100".into(), ..row("other_scale", "60") },
-            other_weights.clone(),
-        ];
-        {
-            let (mut csv, _) = ScoresCsv::open(&path, true, &key()).unwrap();
-            for r in &rows {
-                csv.append(r).unwrap();
-            }
-        }
-        assert_eq!(read_rows(&path).unwrap().len(), rows.len());
-        let (mut csv, kept) = ScoresCsv::open(&path, false, &key()).unwrap();
-        let mut names: Vec<&str> = kept.keys().map(String::as_str).collect();
-        names.sort_unstable();
-        assert_eq!(names, ["keep", "other_weights"]);
-        assert_eq!(kept["keep"], keep);
-        assert_eq!(read_rows(&path).unwrap(), vec![keep.clone(), other_weights.clone()], "dropped from the file");
-        let new = row("new", "4");
-        csv.append(&new).unwrap();
-        assert_eq!(read_rows(&path).unwrap(), vec![keep, other_weights, new], "appended after the kept rows");
-    }
-
-    /// With `force` the file starts empty (header only) and nothing is kept.
-    #[test]
-    fn force_starts_an_empty_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("scores.csv");
-        {
-            let (mut csv, _) = ScoresCsv::open(&path, false, &key()).unwrap();
-            csv.append(&row("a", "3")).unwrap();
-        }
-        let (_csv, kept) = ScoresCsv::open(&path, true, &key()).unwrap();
-        assert!(kept.is_empty());
-        assert!(read_rows(&path).unwrap().is_empty());
-        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1, "the header only");
-    }
-
-    /// The output's folder is checked before any work: a missing folder or
-    /// a folder given as the file is an error.
-    #[test]
-    fn open_refuses_unwritable_outputs() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(ScoresCsv::open(&dir.path().join("missing/scores.csv"), false, &key()).is_err());
-        assert!(ScoresCsv::open(dir.path(), false, &key()).is_err());
-    }
-
-    /// Rows are read by header name, in any column order; absent columns
-    /// read as empty.
-    #[test]
-    fn read_rows_goes_by_header_names() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.csv");
-        write(&path, "score,extra,name\n4.5,x,clip\n");
-        let rows = read_rows(&path).unwrap();
-        assert_eq!(rows, vec![ScoreRow { name: "clip".into(), score: "4.5".into(), ..ScoreRow::default() }]);
-    }
-
-    /// A CSV without name and score columns is refused with a message that
-    /// names the file; a missing file is an I/O error.
-    #[test]
-    fn read_rows_refuses_other_csvs() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("other.csv");
-        write(&path, "video,mos\na,3\n");
-        let (msg, kind) = err(read_rows(&path));
-        assert!(msg.contains("other.csv") && msg.contains("needs name and score columns"), "{msg}");
-        assert_eq!(kind, ErrorKind::Input);
-        let (msg, kind) = err(read_rows(&dir.path().join("absent.csv")));
-        assert_eq!(kind, ErrorKind::Io, "{msg}");
-        assert!(msg.contains("absent.csv"), "{msg}");
-    }
-
-    /// A row holds a score only when `score` parses as a finite number.
-    #[test]
-    fn is_scored_needs_a_finite_number() {
-        for s in ["3.5", "0", "-1e3", "100"] {
-            assert!(row("a", s).is_scored(), "{s}");
-        }
-        for s in ["", "NaN", "inf", "-inf", "abc", "3,5"] {
-            assert!(!row("a", s).is_scored(), "{s}");
-        }
-    }
-
-    /// `with_identity` copies the size, the time and the weights of an identity.
-    #[test]
-    fn with_identity_sets_the_identity_columns() {
-        let id = Identity { video: "v.mp4".into(), size: Some(42), mtime_ns: Some(-7), weights: "hub".into() };
-        let r = ScoreRow::default().with_identity(&id);
-        assert_eq!((r.input_size.as_str(), r.input_mtime_ns.as_str(), r.weights.as_str()), ("42", "-7", "hub"));
-        let r = row("a", "3").with_identity(&Identity::of_name("stream", "synthetic"));
-        assert_eq!((r.input_size.as_str(), r.input_mtime_ns.as_str(), r.weights.as_str()), ("", "", "synthetic"));
-    }
-
-    /// A row stands for an input only with the same weights, size and
-    /// modification time; the path may differ (a dataset moved).
-    #[test]
-    fn row_matches_only_the_same_identity() {
-        let dir = tempfile::tempdir().unwrap();
-        let video = dir.path().join("v.mp4");
-        write(&video, "0123456789");
-        let id = Identity::of_file(&video, "hub");
-        assert_eq!(id.size, Some(10));
-        let r = row("v", "3.5").with_identity(&id);
-        assert!(row_matches(&r, &id));
-        let moved = Identity { video: "/elsewhere/v.mp4".into(), ..id.clone() };
-        assert!(row_matches(&r, &moved), "the path is not part of the identity");
-        assert!(!row_matches(&r, &Identity { weights: "synthetic".into(), ..id.clone() }), "other weights");
-        assert!(!row_matches(&r, &Identity { size: Some(11), ..id.clone() }), "other size");
-        assert!(!row_matches(&r, &Identity { mtime_ns: id.mtime_ns.map(|t| t + 1), ..id.clone() }), "other time");
-        write(&video, "01234567890123");
-        assert!(!row_matches(&r, &Identity::of_file(&video, "hub")), "the video changed");
-        // A non-file input matches only a row without size and time.
-        let stream = Identity::of_name("stream", "hub");
-        assert!(!row_matches(&r, &stream));
-        assert!(row_matches(&row("s", "3").with_identity(&stream), &stream));
-    }
-
-    /// An existing scores CSV whose header is not [`COLUMNS`] (here a
-    /// header-only `name,score` file) must still read back the rows a run
-    /// appends to it: the appended row's score must be its score.
-    #[test]
-    fn appending_to_a_file_with_another_header_keeps_columns_aligned() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("scores.csv");
-        write(&path, "name,score\n");
-        let (mut csv, kept) = ScoresCsv::open(&path, false, &key()).unwrap();
-        assert!(kept.is_empty());
-        let r = row("v", "3.5");
-        csv.append(&r).unwrap();
-        let rows = read_rows(&path).unwrap();
-        assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].score, "3.5", "the score column holds {:?}", rows[0].score);
-        assert_eq!(rows[0], r);
-    }
-}
-
 mod mos {
     use super::*;
     use relaxvqa::files::FeatureRows;
@@ -833,7 +599,7 @@ mod batch {
             force,
             jobs: 1,
             as_f32: false,
-            raw: None,
+            raw: Default::default(),
         }
     }
 
@@ -1071,13 +837,15 @@ mod batch {
     /// output may be the combined matrix, and after the reports its output
     /// is still a complete per-video file.
     #[test]
-    #[ignore = "known defect: issue 21: a video named features.mp4 gets output features.safetensors, overwritten by the combined matrix"]
     fn a_video_named_features_keeps_its_output() {
         let dir = tempfile::tempdir().unwrap();
         let videos = dir.path().join("videos");
         std::fs::create_dir(&videos).unwrap();
-        video(&videos, "features.mp4", "f");
-        video(&videos, "other.mp4", "o");
+        for (name, body) in
+            [("features.mp4", "f"), ("Features.mkv", "F"), ("INDEX.avi", "i"), ("a.mp4", "a"), ("A.mov", "A")]
+        {
+            video(&videos, name, body);
+        }
         let out = dir.path().join("out");
         std::fs::create_dir(&out).unwrap();
         let (rows, _) = collect_rows(None, std::slice::from_ref(&videos), &ListOptions::default()).unwrap();
@@ -1091,6 +859,13 @@ mod batch {
             let o = output_of(&out, e);
             assert_ne!(o, combined.path, "{} shares the combined matrix's file", e.name);
             assert!(is_complete(&o, &Identity::of_file(&e.path, "hub")), "{} lost its output", e.name);
+        }
+        // Names differ also without case (one file on macOS and Windows) and
+        // none is a combined file's.
+        let lower: std::collections::HashSet<String> = es.iter().map(|e| e.name.to_lowercase()).collect();
+        assert_eq!(lower.len(), es.len(), "{:?}", es.iter().map(|e| &e.name).collect::<Vec<_>>());
+        for reserved in ["features", "index", "failures"] {
+            assert!(!lower.contains(reserved), "an entry is called {reserved}");
         }
     }
 

@@ -81,7 +81,14 @@ pub async fn ingest(app: &Arc<App>, id: &str, req: Request) -> Result<Ingested, 
             format!("content type {ctype:?}: send the video as application/octet-stream or video/*, or JSON {{\"path\": ...}}"),
         ));
     };
-    probe(app, &ingested).await?;
+    if let Err(e) = probe(app, &ingested).await {
+        // Removed before the answer, so a client that reads the refusal
+        // never finds the upload still there.
+        if let Some(upload) = ingested.upload {
+            upload.discard().await;
+        }
+        return Err(e);
+    }
     Ok(ingested)
 }
 

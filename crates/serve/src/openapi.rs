@@ -19,7 +19,14 @@ use utoipa::{Modify, OpenApi};
         crate::routes::metrics,
         crate::routes::openapi,
     ),
-    components(schemas(crate::doc::JobDoc, crate::doc::PathRequest, crate::error::ErrorBody)),
+    components(schemas(
+        crate::doc::JobDoc,
+        crate::doc::PathRequest,
+        crate::error::ErrorBody,
+        relaxvqa::Score,
+        relaxvqa::Segment,
+        relaxvqa::Provenance
+    )),
     modifiers(&BearerToken),
     security(("bearer" = []))
 )]

@@ -62,6 +62,17 @@ impl TempFile {
         Ok(TempFile { path: Some(to) })
     }
 
+    /// Removes the file now, waiting for the removal (a drop only starts it).
+    pub async fn discard(mut self) {
+        if let Some(p) = self.path.take() {
+            if let Err(e) = tokio::fs::remove_file(&p).await {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!("removing {}: {e}", p.display());
+                }
+            }
+        }
+    }
+
     /// Keeps the file (its job now owns it).
     pub fn keep(mut self) -> PathBuf {
         self.path.take().unwrap_or_default()

@@ -97,8 +97,10 @@ class DatasetSummary:
 @dataclass
 class ScoreSummary:
     """What ``score_dataset`` did: ``outcomes`` as ``DatasetSummary``'s, with
-    ``score`` (and ``segments``) for scored videos, status ``"scored"``,
-    ``"skipped"`` (kept from the CSV) or ``"failed"``."""
+    status ``"scored"`` (and every field of ``Score.to_dict()``: ``score``,
+    ``scale``, ``segments``, ``warnings``, ``model``, ``model_source``,
+    ``provenance``), ``"skipped"`` (kept from the CSV: ``score``, ``scale``)
+    or ``"failed"`` (``error``)."""
 
     output: Path
     total: int
