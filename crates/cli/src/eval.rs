@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use crate::args::EvalArgs;
 use anyhow::Context;
-use relaxvqa::head::{check_features, LoadedHead};
+use relaxvqa::lower::model::head::load_head_file;
 use relaxvqa::lower::train::metrics::{evaluate, read_predictions_csv};
 use serde_json::json;
 
@@ -28,20 +28,16 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
     if let Some(out) = &a.write_predictions {
         relaxvqa::files::check_writable(out)?;
     }
-    let shown = model.display().to_string();
-    let head = LoadedHead::load(&model.to_string_lossy()).with_context(|| shown.clone())?;
+    let file = load_head_file(model).with_context(|| format!("{}", model.display()))?;
     let d = a.data.load(None)?;
-    if d.dim != head.head.input_width() {
-        anyhow::bail!("{shown}: the head takes {} features, the data has {}", head.head.input_width(), d.dim);
+    if d.dim != file.input_width {
+        anyhow::bail!("{}: the head takes {} features, the data has {}", model.display(), file.input_width, d.dim);
     }
+    let head = file.into_head(&candle_core::Device::Cpu).with_context(|| format!("{}", model.display()))?;
     let rows: Vec<&[f64]> = d.x.chunks_exact(d.dim).collect();
     let mut pred = Vec::with_capacity(rows.len());
-    for (chunk, names) in rows.chunks(256).zip(d.names.chunks(256)) {
-        // The head's own checks: a row that is not finite is an error naming its video.
-        for (row, name) in chunk.iter().zip(names) {
-            check_features(row, name)?;
-        }
-        pred.extend(head.score_rows(chunk, head.output_scale(), &shown)?);
+    for chunk in rows.chunks(256) {
+        pred.extend(head.score_batch(chunk).with_context(|| format!("scoring with {}", model.display()))?);
     }
     if let Some(out) = &a.write_predictions {
         let mut w = csv::Writer::from_writer(Vec::new());
