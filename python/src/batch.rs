@@ -15,11 +15,13 @@
 use std::path::{Path, PathBuf};
 
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use relaxvqa::batch::{
     ExtractBatch, ExtractTask, ListOptions, Outcome, ScoreBatch, ScoreBatchOptions, ScoreOutcome, ScoreTask, Videos,
 };
 use relaxvqa::{ExtractOptions, ModelOptions, RawOptions};
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
 use crate::errors::{input_error, to_py};
 use crate::results::to_python;
@@ -42,17 +44,6 @@ fn from_python<T: DeserializeOwned>(obj: &Bound<'_, PyAny>, what: &str) -> PyRes
     serde_json::from_str(&text).map_err(|e| input_error(py, format!("{what}: {e}")))
 }
 
-/// The videos a plan reads, from the functions' keyword arguments.
-fn videos(
-    list: Option<PathBuf>,
-    inputs: Vec<PathBuf>,
-    path_column: Option<String>,
-    video_dir: Option<PathBuf>,
-    ext: Option<String>,
-) -> Videos {
-    Videos { list, inputs, list_options: ListOptions { path_column, video_dir, ext } }
-}
-
 /// The plan of a dataset extraction: `relaxvqa extract --list` up to the
 /// point where videos are extracted, and its reports afterwards. Made by
 /// `extract_plan`.
@@ -63,20 +54,17 @@ pub(crate) struct ExtractPlan {
     duplicates: Vec<PathBuf>,
 }
 
-/// Reads the videos of a dataset as `relaxvqa extract --list LIST INPUTS...
-/// --out-dir OUT_DIR` does (a CSV list and its options, files, folders),
-/// names them, drops repeated paths (``duplicates``), creates the output
-/// folder and checks it is writable. Raises InputError when there is no
-/// video.
-#[pyfunction]
-#[pyo3(signature = (out_dir, *, list = None, inputs = Vec::new(), weights = "hub".to_owned(), path_column = None, video_dir = None, ext = None, force = false, f32 = false, size = None, pix_fmt = None, fps = None))]
-#[allow(clippy::too_many_arguments)]
-fn extract_plan(
-    py: Python<'_>,
-    out_dir: PathBuf,
+/// The keyword arguments of `extract_plan` and `score_plan`, named as the
+/// command line's flags; an unknown one is an InputError.
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct PlanArgs {
     list: Option<PathBuf>,
     inputs: Vec<PathBuf>,
-    weights: String,
+    weights: Option<String>,
+    head: Option<String>,
+    scale: Option<String>,
+    segments: Option<f64>,
     path_column: Option<String>,
     video_dir: Option<PathBuf>,
     ext: Option<String>,
@@ -85,12 +73,46 @@ fn extract_plan(
     size: Option<String>,
     pix_fmt: Option<String>,
     fps: Option<String>,
-) -> PyResult<ExtractPlan> {
+}
+
+impl PlanArgs {
+    fn read(options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        options.map(|o| from_python(o.as_any(), "options")).transpose().map(Option::unwrap_or_default)
+    }
+
+    fn videos(&mut self) -> Videos {
+        let list_options = ListOptions {
+            path_column: self.path_column.take(),
+            video_dir: self.video_dir.take(),
+            ext: self.ext.take(),
+        };
+        Videos { list: self.list.take(), inputs: std::mem::take(&mut self.inputs), list_options }
+    }
+
+    fn raw(&mut self) -> RawOptions {
+        RawOptions { size: self.size.take(), pix_fmt: self.pix_fmt.take(), fps: self.fps.take() }
+    }
+}
+
+/// Reads the videos of a dataset as `relaxvqa extract --list LIST INPUTS...
+/// --out-dir OUT_DIR` does (keywords: ``list``, ``inputs``, ``weights``,
+/// ``path_column``, ``video_dir``, ``ext``, ``force``, ``f32``, ``size``,
+/// ``pix_fmt``, ``fps``), names them, drops repeated paths
+/// (``duplicates``), creates the output folder and checks it is writable.
+/// Raises InputError when there is no video.
+#[pyfunction]
+#[pyo3(signature = (out_dir, **options))]
+fn extract_plan(py: Python<'_>, out_dir: PathBuf, options: Option<&Bound<'_, PyDict>>) -> PyResult<ExtractPlan> {
+    let mut a = PlanArgs::read(options)?;
+    if a.head.is_some() || a.scale.is_some() || a.segments.is_some() {
+        return Err(input_error(py, "extract_plan takes no head, scale or segments (score_plan does)"));
+    }
+    let videos = a.videos();
     let make = move || -> relaxvqa::Result<ExtractPlan> {
-        let (mut batch, duplicates) = ExtractBatch::plan(&videos(list, inputs, path_column, video_dir, ext), out_dir)?;
-        (batch.force, batch.as_f32, batch.raw) = (force, f32, RawOptions { size, pix_fmt, fps });
+        let (mut batch, duplicates) = ExtractBatch::plan(&videos, out_dir)?;
+        (batch.force, batch.as_f32, batch.raw) = (a.force, a.f32, a.raw());
         batch.prepare()?;
-        Ok(ExtractPlan { batch, weights, duplicates })
+        Ok(ExtractPlan { batch, weights: a.weights.unwrap_or_else(|| "hub".into()), duplicates })
     };
     py.detach(make).map_err(|e| to_py(py, e))
 }
@@ -184,41 +206,26 @@ pub(crate) struct ScorePlan {
 }
 
 /// Reads the videos as `relaxvqa score --list LIST INPUTS... --output
-/// OUTPUT` does (named by file stem, ``-2``, ``-3`` on clashes), loads the
-/// head (to name it in the rows; a zoo name is fetched when not cached)
-/// and opens the scores CSV: rows of earlier runs with the same head,
-/// weights, scale and segments are kept and their videos skipped (unless
-/// ``force``), other rows are dropped.
+/// OUTPUT` does (keywords as ``extract_plan``'s, and ``head``, ``scale``,
+/// ``segments`` in seconds; no ``f32``), loads the head (to name it in the
+/// rows; a zoo name is fetched when not cached) and opens the scores CSV:
+/// rows of earlier runs with the same head, weights, scale and segments
+/// are kept and their videos skipped (unless ``force``), other rows are
+/// dropped.
 #[pyfunction]
-#[pyo3(signature = (output, *, list = None, inputs = Vec::new(), head = relaxvqa::head::DEFAULT_HEAD.to_owned(), weights = "hub".to_owned(), scale = None, segments = None, path_column = None, video_dir = None, ext = None, force = false, size = None, pix_fmt = None, fps = None))]
-#[allow(clippy::too_many_arguments)]
-fn score_plan(
-    py: Python<'_>,
-    output: PathBuf,
-    list: Option<PathBuf>,
-    inputs: Vec<PathBuf>,
-    head: String,
-    weights: String,
-    scale: Option<String>,
-    segments: Option<f64>,
-    path_column: Option<String>,
-    video_dir: Option<PathBuf>,
-    ext: Option<String>,
-    force: bool,
-    size: Option<String>,
-    pix_fmt: Option<String>,
-    fps: Option<String>,
-) -> PyResult<ScorePlan> {
+#[pyo3(signature = (output, **options))]
+fn score_plan(py: Python<'_>, output: PathBuf, options: Option<&Bound<'_, PyDict>>) -> PyResult<ScorePlan> {
+    let mut a = PlanArgs::read(options)?;
     let opts = ScoreBatchOptions {
-        videos: videos(list, inputs, path_column, video_dir, ext),
-        features: Vec::new(),
-        head,
-        weights,
-        scale,
-        segments,
-        raw: RawOptions { size, pix_fmt, fps },
+        videos: a.videos(),
+        raw: a.raw(),
+        head: a.head.unwrap_or_else(|| relaxvqa::head::DEFAULT_HEAD.into()),
+        weights: a.weights.unwrap_or_else(|| "hub".into()),
+        scale: a.scale,
+        segments: a.segments,
         output: Some(output.clone()),
-        force,
+        force: a.force,
+        features: Vec::new(),
     };
     let batch = py.detach(|| ScoreBatch::plan(opts)).map_err(|e| to_py(py, e))?;
     Ok(ScorePlan { batch, output })

@@ -49,7 +49,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
 /// The names of the published quality heads (``Model(head=NAME)``).
 #[pyfunction]
 fn heads() -> Vec<&'static str> {
-    relaxvqa::head::published_heads()
+    relaxvqa::published::list().0.into_iter().map(|h| h.name).collect()
 }
 
 /// Seconds in a window length such as ``"2s"``, ``"500ms"``, ``"1m"`` or

@@ -246,14 +246,10 @@ impl Model {
         cancel: Option<CancelToken>,
         progress: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Features> {
-        // Refused before minutes of work, as the command line does.
-        relaxvqa::files::check_writable(&output).map_err(|e| to_py(py, e))?;
         let c = Call { input, name, raw: RawArgs { size, pix_fmt, fps }, decode_threads, cancel, progress };
         let base = ExtractOptions { dump, ..Default::default() };
-        let (f, file) = self.call(py, c, base, |m, input, opts| m.extract(input, opts))?;
-        let features = Features::new(f, file);
-        features.write(py, output, f32)?;
-        Ok(features)
+        let (f, file) = self.call(py, c, base, move |m, input, opts| m.extract_to_file(input, &output, opts, f32))?;
+        Ok(Features::new(f, file))
     }
 
     /// A video's quality score with the model's head (a ``Score``).

@@ -130,21 +130,11 @@ impl Features {
         self.inner.warnings.clone()
     }
 
-    /// What the decoder reported: width, height, r_frame_rate, frame_count,
-    /// pixel_format, codec, rotation, duration_seconds.
+    /// What the decoder reported: path, width, height, r_frame_rate,
+    /// frame_count, pixel_format, codec, rotation, duration_seconds.
     #[getter]
-    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let i = &self.inner.info;
-        let d = PyDict::new(py);
-        d.set_item("width", i.width)?;
-        d.set_item("height", i.height)?;
-        d.set_item("r_frame_rate", format!("{}/{}", i.frame_rate.num, i.frame_rate.den))?;
-        d.set_item("frame_count", i.frame_count)?;
-        d.set_item("pixel_format", &i.pixel_format)?;
-        d.set_item("codec", &i.codec)?;
-        d.set_item("rotation", i.rotation)?;
-        d.set_item("duration_seconds", i.duration_seconds)?;
-        Ok(d)
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_python(py, &relaxvqa::VideoSummary::from(&self.inner.info))
     }
 
     /// Seconds spent in each stage (stages overlap).

@@ -8,15 +8,14 @@ use std::process::ExitCode;
 
 use crate::args::EvalArgs;
 use anyhow::Context;
-use relaxvqa::lower::model::head::load_head_file;
-use relaxvqa::lower::train::metrics::{evaluate, read_predictions_csv};
+use relaxvqa::training;
 use serde_json::json;
 
 /// Runs `relaxvqa eval`.
 pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &a.predictions {
-        let p = read_predictions_csv(path).with_context(|| format!("{}", path.display()))?;
-        let m = evaluate(&p.mos, &p.pred).with_context(|| format!("{}", path.display()))?;
+        let p = training::read_predictions(path)?;
+        let m = training::metrics(&p.mos, &p.pred).with_context(|| format!("{}", path.display()))?;
         crate::output::print_json(&json!({
             "schema": "relaxvqa.eval/1",
             "predictions": path,
@@ -28,17 +27,8 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
     if let Some(out) = &a.write_predictions {
         relaxvqa::files::check_writable(out)?;
     }
-    let file = load_head_file(model).with_context(|| format!("{}", model.display()))?;
     let d = a.data.load(None)?;
-    if d.dim != file.input_width {
-        anyhow::bail!("{}: the head takes {} features, the data has {}", model.display(), file.input_width, d.dim);
-    }
-    let head = file.into_head(&candle_core::Device::Cpu).with_context(|| format!("{}", model.display()))?;
-    let rows: Vec<&[f64]> = d.x.chunks_exact(d.dim).collect();
-    let mut pred = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(256) {
-        pred.extend(head.score_batch(chunk).with_context(|| format!("scoring with {}", model.display()))?);
-    }
+    let (pred, scale) = training::predict(model, &d)?;
     if let Some(out) = &a.write_predictions {
         let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record(["name", "mos", "pred"])?;
@@ -47,11 +37,11 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
         }
         relaxvqa::files::write_file(out, &w.into_inner()?)?;
     }
-    let m = evaluate(&d.y, &pred).context("computing the metrics")?;
+    let m = training::metrics(&d.y, &pred).context("computing the metrics")?;
     crate::output::print_json(&json!({
         "schema": "relaxvqa.eval/1",
         "model": model,
-        "output_scale": head.output_scale().as_str(),
+        "output_scale": scale.as_str(),
         "features": a.data.features,
         "mos": a.data.mos,
         "metrics": m,

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use relaxvqa::batch::{Entry, ExtractBatch, ListOptions, Outcome, Videos};
-use relaxvqa::files::{check_writable, write_features, Identity};
 use relaxvqa::{probe, ExtractOptions, Features, Input};
 use serde_json::json;
 
@@ -20,7 +19,7 @@ pub fn run(a: ExtractArgs, threads: Option<usize>) -> anyhow::Result<ExitCode> {
     }
     let video = a.inputs[0].clone();
     let output = a.output.clone().unwrap_or_else(|| default_output(&video));
-    check_writable(&output)?;
+    relaxvqa::files::check_writable(&output)?;
     let input = input(&video, &a.raw)?;
     probe(&input)?;
     let model = a.backbones.load(None, threads)?;
@@ -30,9 +29,8 @@ pub fn run(a: ExtractArgs, threads: Option<usize>) -> anyhow::Result<ExitCode> {
         progress: Some(crate::output::sample_progress(&pb)),
         ..Default::default()
     };
-    let out = model.extract(input, &opts)?;
+    let out = model.extract_to_file(input, &output, &opts, a.f32)?;
     pb.finish_and_clear();
-    write_features(&output, &out, &identity(&video, &a.backbones.weights), a.f32)?;
     for w in &out.warnings {
         eprintln!("relaxvqa: warning: {}: {w}", video.display());
     }
@@ -51,15 +49,6 @@ pub fn run(a: ExtractArgs, threads: Option<usize>) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The identity recorded in a feature file made from `video`.
-fn identity(video: &Path, weights: &str) -> Identity {
-    if video.as_os_str() == "-" {
-        Identity::of_name("-", weights)
-    } else {
-        Identity::of_file(video, weights)
-    }
 }
 
 /// `clip.mp4` -> `clip.features.safetensors` in the current folder.

@@ -15,7 +15,6 @@ use std::time::Instant;
 
 use crate::args::{DataArgs, Scale, Select, TrainArgs};
 use anyhow::Context;
-use relaxvqa::lower::model::head::save_head_file;
 use relaxvqa::mos::{label, read_mos, Labelled};
 use relaxvqa::training::{self, Selection, TrainOptions};
 use relaxvqa::OutputScale;
@@ -125,7 +124,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
     let output = a.output.as_deref().context("-o FILE is required")?;
     let desc = a.data.features.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
     let trained = training::train(&d, &opts, init.as_ref(), a.scale.into(), &desc)?;
-    save_head_file(output, &trained.file).with_context(|| format!("writing {}", output.display()))?;
+    trained.save(output)?;
     crate::output::print_json(&json!({
         "schema": "relaxvqa.train/1",
         "output": output,

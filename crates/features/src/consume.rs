@@ -18,8 +18,8 @@ use relaxvqa_image::RgbImage;
 
 use crate::accumulate::Accumulator;
 use crate::dump::{DumpTensor, TensorData};
-use crate::extract::{ExtractOptions, SampleFeatures, StageTimings};
 use crate::layout::{RESNET_LAYER_STACK, RESNET_POOL, VIT_POOL};
+use crate::options::{ExtractOptions, SampleFeatures, StageTimings};
 use crate::prepare::Prepared;
 use crate::{Backbones, FeatureError, Observer, ResNetOutput, SampleImages};
 

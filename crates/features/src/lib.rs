@@ -17,6 +17,7 @@ mod error;
 mod extract;
 pub mod layout;
 mod observe;
+mod options;
 mod prepare;
 
 pub use backbones::{Backbones, ResNetOutput};
@@ -24,9 +25,7 @@ pub use backbones_candle::CandleBackbones;
 pub use cancel::CancelToken;
 pub use dump::{write_safetensors, DumpTensor, TensorData};
 pub use error::{FeatureError, NetworkCause};
-pub use extract::{
-    extract, extract_observed, extract_path, extract_with, ExtractOptions, SampleFeatures, StageTimings, VideoFeatures,
-    DEFAULT_MAX_PIXELS, LARGE_FRAME_PIXELS,
-};
+pub use extract::{extract, extract_observed, extract_path, extract_with, VideoFeatures};
 pub use layout::{Block, BLOCKS, FEATURE_LEN};
 pub use observe::{Observer, SampleImages};
+pub use options::{ExtractOptions, SampleFeatures, StageTimings, DEFAULT_MAX_PIXELS, LARGE_FRAME_PIXELS};

@@ -18,6 +18,7 @@
 pub mod atomic;
 mod error;
 pub mod joblib;
+mod ndarray;
 pub mod numpy;
 pub mod pickle;
 pub mod torch;

@@ -99,7 +99,7 @@ pub enum Object {
     /// `persistent_load(pid)` (`BINPERSID`): the argument is the persistent id.
     Persistent(ObjRef),
     /// A NumPy array whose raw bytes a [`BuildHook`] read out of the stream.
-    Array(crate::numpy::NdArray),
+    Array(crate::ndarray::NdArray),
 }
 
 /// Reads raw bytes embedded in a pickle stream after an opcode.

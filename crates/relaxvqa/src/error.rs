@@ -136,6 +136,7 @@ impl Error {
     }
 
     /// An [`Error::Train`] with its context.
+    #[cfg(feature = "training")]
     pub(crate) fn train(context: impl Into<String>) -> impl FnOnce(relaxvqa_train::TrainError) -> Self {
         let context = context.into();
         move |source| Error::Train { context, source: Box::new(source) }

@@ -49,6 +49,14 @@ impl Identity {
         Self { video: video.display().to_string(), size: meta.map(|m| m.len()), mtime_ns, weights: weights.to_owned() }
     }
 
+    /// The identity of an input: a file's path, size and time, else its name.
+    pub fn of_input(input: &crate::Input, weights: &str) -> Self {
+        match input.file() {
+            Some(p) => Self::of_file(p, weights),
+            None => Self::of_name(&input.name(), weights),
+        }
+    }
+
     /// The identity of a non-file input.
     pub fn of_name(name: &str, weights: &str) -> Self {
         Self { video: name.to_owned(), size: None, mtime_ns: None, weights: weights.to_owned() }
@@ -142,7 +150,7 @@ pub fn check_writable(path: &Path) -> Result<()> {
 }
 
 /// Checks that files can be created in `dir` (which must exist).
-pub fn check_dir_writable(dir: &Path) -> Result<()> {
+pub(crate) fn check_dir_writable(dir: &Path) -> Result<()> {
     if !dir.is_dir() {
         let why = if dir.exists() { "is not a folder" } else { "no such folder" };
         return Err(Error::invalid(format!("{}: {why}", dir.display())));
@@ -207,7 +215,7 @@ pub fn is_complete(path: &Path, identity: &Identity) -> bool {
 }
 
 /// Decodes a safetensors tensor's values as f64 (f64 or f32 stored).
-pub fn tensor_f64(t: &TensorView<'_>, path: &Path, name: &str) -> Result<Vec<f64>> {
+pub(crate) fn tensor_f64(t: &TensorView<'_>, path: &Path, name: &str) -> Result<Vec<f64>> {
     Ok(match t.dtype() {
         Dtype::F64 => t
             .data()
@@ -220,7 +228,7 @@ pub fn tensor_f64(t: &TensorView<'_>, path: &Path, name: &str) -> Result<Vec<f64
 }
 
 /// The feature vector of one per-video feature file.
-pub fn read_feature_vector(path: &Path) -> Result<Vec<f64>> {
+pub(crate) fn read_feature_vector(path: &Path) -> Result<Vec<f64>> {
     let bytes = std::fs::read(path).map_err(Error::io(path))?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| not_safetensors(path, &bytes, e))?;
     let t = st
@@ -353,7 +361,7 @@ pub fn read_feature_rows(path: &Path) -> Result<FeatureRows> {
 /// `features.safetensors` (tensor `features`, the row names in the
 /// metadata), `features.npy` and `features.names.txt`, in the order of
 /// `rows`. Each row is read from its per-video file.
-pub fn write_matrix(out_dir: &Path, rows: &[(String, PathBuf)]) -> Result<PathBuf> {
+pub(crate) fn write_matrix(out_dir: &Path, rows: &[(String, PathBuf)]) -> Result<PathBuf> {
     let n = rows.len();
     let names: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
     let row_bytes = FEATURE_LEN * 8;

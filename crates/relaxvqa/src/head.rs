@@ -14,11 +14,6 @@ use crate::{Error, Result};
 /// The head used when none is named: the authors' KoNViD-1k head.
 pub const DEFAULT_HEAD: &str = zoo::DEFAULT_HEAD;
 
-/// The names of the published heads (`Model::load` takes any of them).
-pub fn published_heads() -> Vec<&'static str> {
-    zoo::head_names()
-}
-
 /// A head ready to score, and what to say about it.
 pub struct LoadedHead {
     /// The head (imputer, scaler, MLP).

@@ -70,33 +70,30 @@ pub mod extract;
 pub mod files;
 pub mod head;
 mod input;
+mod inspect;
 pub mod model;
+#[cfg(feature = "training")]
 pub mod mos;
 mod open;
+pub mod published;
 pub mod report;
 pub mod score;
+#[cfg(feature = "synth")]
 pub mod synth;
+#[cfg(feature = "training")]
 pub mod training;
 
 pub use error::{Error, ErrorKind, Result};
 pub use extract::{CancelToken, ExtractOptions, Features, Progress, ProgressFn, Provenance, FEATURE_LEN, VERSION};
 pub use head::{LoadedHead, OutputScale};
 pub use input::{FrameRate, Input, RawOptions, RawVideo, ReadSeek, Trust};
+pub use inspect::{inspect, Inspection, VideoSummary};
 pub use model::{probe, Model, ModelOptions, DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS};
 pub use score::{Score, ScoreOptions, Segment};
 
 /// Silences FFmpeg's own log lines (a front end's one-line errors say the
 /// same in its words); `RELAXVQA_LOG=debug` callers may leave it on.
 pub use relaxvqa_video::quiet_ffmpeg_log;
-
-/// The crates this one is built on, for callers who need a lower level.
-pub mod lower {
-    pub use relaxvqa_features as features;
-    pub use relaxvqa_image as image;
-    pub use relaxvqa_model as model;
-    pub use relaxvqa_train as train;
-    pub use relaxvqa_video as video;
-}
 
 #[cfg(feature = "testing")]
 #[doc(hidden)]

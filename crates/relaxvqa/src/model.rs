@@ -158,6 +158,26 @@ impl Model {
         Ok(Features::new(v, name, &self.weights))
     }
 
+    /// Extracts a video into the feature file `output` (what `relaxvqa
+    /// extract VIDEO -o OUT` writes): refused before any work when `output`
+    /// cannot be written; written whole or not at all, recording what the
+    /// features came from (a file's path, size and time, or the input's
+    /// name) and the weights.
+    pub fn extract_to_file(
+        &self,
+        input: impl Into<Input>,
+        output: &std::path::Path,
+        opts: &ExtractOptions,
+        as_f32: bool,
+    ) -> Result<Features> {
+        crate::files::check_writable(output)?;
+        let input = input.into();
+        let identity = crate::files::Identity::of_input(&input, &self.weights);
+        let features = self.extract(input, opts)?;
+        crate::files::write_features(output, &features, &identity, as_f32)?;
+        Ok(features)
+    }
+
     /// Scores a video with the model's head.
     pub fn score(&self, input: impl Into<Input>, opts: &ScoreOptions) -> Result<Score> {
         let head = self.require_head()?;

@@ -126,7 +126,7 @@ pub fn parse_duration(s: &str) -> Result<f64> {
 
 /// One window's pooled feature row.
 #[derive(Clone, Debug)]
-pub struct PooledWindow {
+pub(crate) struct PooledWindow {
     /// The window's index (start = index x length).
     pub index: u64,
     /// Sampled frames in it.
@@ -140,7 +140,7 @@ pub struct PooledWindow {
 /// Mean-pools the per-sample rows by window: frame blocks over every sample
 /// of the window, pair blocks over the samples that have a pair (NaN when
 /// none has, for the imputer to fill). Windows in time order.
-pub fn pool_windows(samples: &[SampleFeatures], fps: f64, window: f64) -> Vec<PooledWindow> {
+pub(crate) fn pool_windows(samples: &[SampleFeatures], fps: f64, window: f64) -> Vec<PooledWindow> {
     let mut groups: BTreeMap<u64, Vec<&SampleFeatures>> = BTreeMap::new();
     for s in samples {
         let w = ((s.frame_number as f64 / fps) / window).floor().max(0.0) as u64;
@@ -174,7 +174,12 @@ pub fn pool_windows(samples: &[SampleFeatures], fps: f64, window: f64) -> Vec<Po
 }
 
 /// Scores each window of `features`' per-sample rows with `head` on `scale`.
-pub fn segment_scores(head: &LoadedHead, features: &Features, window: f64, scale: OutputScale) -> Result<Vec<Segment>> {
+pub(crate) fn segment_scores(
+    head: &LoadedHead,
+    features: &Features,
+    window: f64,
+    scale: OutputScale,
+) -> Result<Vec<Segment>> {
     let samples = features
         .per_sample
         .as_deref()

@@ -31,7 +31,7 @@ pub enum Target {
 
 /// The 1-5 target of a distortion at a level: 5 for the pristine encode,
 /// falling with the strength of each distortion. Unknown pairs give `None`.
-pub fn level_mos(distortion: &str, level: &str) -> Option<f64> {
+pub(crate) fn level_mos(distortion: &str, level: &str) -> Option<f64> {
     let table: &[(&str, &str, f64)] = &[
         ("pristine", "0", 5.0),
         ("crf", "26", 4.4),
@@ -56,7 +56,7 @@ pub fn level_mos(distortion: &str, level: &str) -> Option<f64> {
 }
 
 /// PSNR (dB) mapped to the 1-5 target: 18 dB or less is 1, 48 dB or more is 5, linear between.
-pub fn psnr_to_mos(psnr: f64) -> f64 {
+pub(crate) fn psnr_to_mos(psnr: f64) -> f64 {
     1.0 + 4.0 * ((psnr - 18.0) / 30.0).clamp(0.0, 1.0)
 }
 

@@ -250,3 +250,47 @@ fn check_init(data: &Labelled, init: Option<&InitHead>) -> Result<()> {
     }
     Ok(())
 }
+
+pub use relaxvqa_train::metrics::{Metrics, Predictions};
+
+impl Trained {
+    /// Writes the head file (read by `Model::load` and `relaxvqa score --model`).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        relaxvqa_model::head::save_head_file(path, &self.file).map_err(Error::head(path.display().to_string()))
+    }
+}
+
+/// SRCC, KRCC, PLCC and RMSE of `pred` against `mos`, as the authors
+/// compute them (PLCC and RMSE after their logistic fit; equal to scipy).
+pub fn metrics(mos: &[f64], pred: &[f64]) -> Result<Metrics> {
+    relaxvqa_train::metrics::evaluate(mos, pred).map_err(|e| Error::invalid(e.to_string()))
+}
+
+/// Reads a predictions CSV (`mos` and `pred` columns, a row per video).
+pub fn read_predictions(path: &Path) -> Result<Predictions> {
+    use relaxvqa_train::metrics::CsvError;
+    relaxvqa_train::metrics::read_predictions_csv(path).map_err(|e| match e {
+        CsvError::Io { path, source } => Error::Io { path, source },
+        e => Error::invalid(e.to_string()),
+    })
+}
+
+/// The raw predictions of the head file at `path` for every row of `data`
+/// (256 rows per pass through the MLP), and the scale they are on.
+pub fn predict(path: &Path, data: &Labelled) -> Result<(Vec<f64>, OutputScale)> {
+    let shown = path.display().to_string();
+    let file = relaxvqa_model::head::load_head_file(path).map_err(Error::head(&shown))?;
+    if data.dim != file.input_width {
+        return Err(Error::invalid(format!(
+            "{shown}: the head takes {} features, the data has {}",
+            file.input_width, data.dim
+        )));
+    }
+    let head = file.into_head(&Device::Cpu).map_err(Error::head(&shown))?;
+    let rows: Vec<&[f64]> = data.x.chunks_exact(data.dim).collect();
+    let mut pred = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(256) {
+        pred.extend(head.score_batch(chunk).map_err(Error::head(format!("scoring with {shown}")))?);
+    }
+    Ok((pred, head.output_scale()))
+}

@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use relaxvqa::lower::model::head::{head_tensor_shapes, save_head_file, HeadFile, Imputer, OutputScale, Scaler};
-use relaxvqa::lower::model::{HostTensor, StateDict};
 use relaxvqa::{Error, ErrorKind};
+use relaxvqa_model::head::{head_tensor_shapes, save_head_file, HeadFile, Imputer, OutputScale, Scaler};
+use relaxvqa_model::{HostTensor, StateDict};
 
 /// Writes `text` to `path`.
 fn write(path: &Path, text: &str) {
@@ -201,7 +201,7 @@ mod mos {
 mod head {
     use super::*;
     use relaxvqa::head::{check_features, convert, parse_scale, scale_label, LoadedHead, DEFAULT_HEAD};
-    use relaxvqa::lower::features::layout::{BLOCKS, FEATURE_LEN};
+    use relaxvqa_features::layout::{BLOCKS, FEATURE_LEN};
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() <= 1e-9 * (1.0 + a.abs().max(b.abs()))
@@ -286,7 +286,7 @@ mod head {
     fn check_features_rules_per_block() {
         let base = vec![0.25; FEATURE_LEN];
         let mut all_pairs_nan = base.clone();
-        for b in BLOCKS.iter().filter(|b| b.over == relaxvqa::lower::features::layout::Over::Pairs) {
+        for b in BLOCKS.iter().filter(|b| b.over == relaxvqa_features::layout::Over::Pairs) {
             all_pairs_nan[b.offset..b.offset + b.len].fill(f64::NAN);
         }
         assert!(check_features(&all_pairs_nan, "v").is_ok(), "pair blocks all NaN");

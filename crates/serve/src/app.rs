@@ -6,9 +6,9 @@ use relaxvqa::Model;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::queue::Queue;
 use crate::redact::Redactor;
 use crate::store::Store;
-use crate::workers::Queue;
 
 /// The service's shared state.
 pub struct App {
@@ -24,6 +24,8 @@ pub struct App {
     pub model_error: OnceLock<String>,
     /// Idle workers and running jobs.
     pub queue: Queue,
+    /// The OpenAPI document (`GET /openapi.json`), built once at start.
+    pub openapi: utoipa::openapi::OpenApi,
     /// Woken whenever a job ends (for `POST /v1/score`'s wait).
     pub finished: tokio::sync::Notify,
     /// Permits of the uploads received at once (`--max-uploads`).
@@ -51,14 +53,7 @@ impl App {
 
 /// A new job id: 128 random bits, hex.
 pub fn new_id() -> Result<String, crate::error::ApiError> {
-    random_hex::<16>().map_err(crate::error::ApiError::internal)
-}
-
-/// `N` random bytes as lowercase hex.
-pub(crate) fn random_hex<const N: usize>() -> Result<String, getrandom::Error> {
-    let mut b = [0u8; N];
-    getrandom::fill(&mut b)?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+    crate::ids::random_hex::<16>().map_err(crate::error::ApiError::internal)
 }
 
 /// Whether `id` has the form of a job id (anything else is never looked up).

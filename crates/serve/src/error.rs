@@ -78,7 +78,7 @@ impl ApiError {
     /// reference; the answer carries only the reference (causes name
     /// server files).
     pub fn internal(e: impl std::fmt::Display) -> Self {
-        let reference = crate::app::random_hex::<4>().unwrap_or_else(|_| "00000000".to_owned());
+        let reference = crate::ids::random_hex::<4>().unwrap_or_else(|_| "00000000".to_owned());
         tracing::error!("internal error {reference}: {e}");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

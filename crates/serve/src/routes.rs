@@ -1,5 +1,5 @@
 //! The HTTP routes. Each handler carries its OpenAPI description
-//! (`#[utoipa::path]`); [`crate::openapi`] gathers them.
+//! (`#[utoipa::path]`); `crate::openapi` gathers them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -230,7 +230,7 @@ pub async fn cancel(State(app): State<Arc<App>>, Path(id): Path<String>) -> Resu
         }
         Cancel::Running => {
             // The worker sees the token, stops and removes the upload.
-            app.queue.stop_job(&id, crate::workers::StopReason::User);
+            app.queue.stop_job(&id, crate::queue::StopReason::User);
         }
         Cancel::Queued => {
             if job.upload {
@@ -303,6 +303,6 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Result<Response, ApiError> 
 #[utoipa::path(get, path = "/openapi.json", tag = "probes", responses(
     (status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object),
     (status = 401, description = "Missing or wrong token", body = ErrorBody)))]
-pub async fn openapi() -> Response {
-    Json(crate::openapi::document()).into_response()
+pub async fn openapi(State(app): State<Arc<App>>) -> Response {
+    Json(&app.openapi).into_response()
 }

@@ -21,8 +21,8 @@ use crate::app::App;
 use crate::config::Config;
 use crate::error::ServeError;
 use crate::metrics::Metrics;
+use crate::queue::Queue;
 use crate::store::Store;
-use crate::workers::Queue;
 
 /// How long in-flight requests may go on after a stop.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -71,6 +71,7 @@ impl Server {
             model: OnceLock::new(),
             model_error: OnceLock::new(),
             queue: Queue::default(),
+            openapi: crate::openapi::document(),
             finished: tokio::sync::Notify::new(),
         });
         let (stop, stop_rx) = watch::channel(false);

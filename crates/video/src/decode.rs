@@ -35,9 +35,9 @@ use ff::{ffi, frame, media, software::scaling, Packet};
 use ffmpeg_next as ff;
 use relaxvqa_image::RgbImage;
 
+use crate::decode_report::{DecodeReport, SizeChange};
 use crate::orient::{matrix_from_bytes, rotation_degrees, Orientation};
 use crate::policy::{self, Trust};
-use crate::report::{DecodeReport, SizeChange};
 use crate::sample::FrameRate;
 use crate::source::{Frame, FrameSource, VideoInfo};
 use crate::stream::SampledFrames;

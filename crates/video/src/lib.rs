@@ -26,9 +26,9 @@
 
 #![warn(missing_docs)]
 
+mod decode_report;
 mod error;
 pub mod orient;
-mod report;
 pub mod sample;
 mod source;
 mod stream;
@@ -38,9 +38,9 @@ mod decode;
 #[cfg(feature = "ffmpeg")]
 pub mod policy;
 
+pub use decode_report::{DecodeReport, SizeChange};
 pub use error::VideoError;
 pub use orient::Orientation;
-pub use report::{DecodeReport, SizeChange};
 pub use sample::{frame_interval, FrameRate, Sampling};
 pub use source::{Frame, FrameSource, IterSource, VideoInfo};
 pub use stream::{Sample, SampledFrames};

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use relaxvqa_image::RgbImage;
 
-use crate::report::DecodeReport;
+use crate::decode_report::DecodeReport;
 use crate::sample::FrameRate;
 use crate::VideoError;
 

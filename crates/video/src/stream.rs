@@ -4,7 +4,7 @@
 
 use relaxvqa_image::RgbImage;
 
-use crate::report::DecodeReport;
+use crate::decode_report::DecodeReport;
 use crate::sample::Sampling;
 use crate::source::{FrameSource, VideoInfo};
 use crate::VideoError;

@@ -229,7 +229,7 @@ const RESERVED_NAMES: [&str; 3] = ["features", "index", "failures"];
 /// Windows), and a stem that is one of the batch's own files (`features`,
 /// `index`, `failures`) is never used as it is, so a video called
 /// `features.mp4` cannot overwrite the combined matrix.
-pub fn unique_names(stems: impl IntoIterator<Item = String>) -> Vec<String> {
+pub(crate) fn unique_names(stems: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut used: HashSet<String> = RESERVED_NAMES.iter().map(|s| s.to_string()).collect();
     stems
         .into_iter()

@@ -1,0 +1,93 @@
+//! What a video is, before any network runs: the container's and decoder's
+//! answers and how the video will be sampled, as one serde document that
+//! `relaxvqa info`, an extraction's summary and Python's `Features.info`
+//! all print.
+
+use relaxvqa_video::{DecodeOptions, FrameSource, SampledFrames, VideoInfo};
+use serde::Serialize;
+
+use crate::{Error, Input, Result};
+
+/// What the decoder reports about a video.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VideoSummary {
+    /// The input's name.
+    pub path: String,
+    /// Frame width, after rotation.
+    pub width: u32,
+    /// Frame height, after rotation.
+    pub height: u32,
+    /// The frame rate as FFmpeg's `r_frame_rate`, `N/D`.
+    pub r_frame_rate: String,
+    /// Frames the container says it has (0 when unknown).
+    pub frame_count: u64,
+    /// FFmpeg's pixel format name.
+    pub pixel_format: String,
+    /// FFmpeg's codec name.
+    pub codec: String,
+    /// Display rotation, degrees.
+    pub rotation: u32,
+    /// The container's duration.
+    pub duration_seconds: Option<f64>,
+}
+
+impl From<&VideoInfo> for VideoSummary {
+    fn from(i: &VideoInfo) -> Self {
+        Self {
+            path: i.path.display().to_string(),
+            width: i.width,
+            height: i.height,
+            r_frame_rate: format!("{}/{}", i.frame_rate.num, i.frame_rate.den),
+            frame_count: i.frame_count,
+            pixel_format: i.pixel_format.clone(),
+            codec: i.codec.clone(),
+            rotation: i.rotation,
+            duration_seconds: i.duration_seconds,
+        }
+    }
+}
+
+/// A video's summary and its sampling: the interval k, and with `count`
+/// the frames decoded, sampled and paired (every frame decoded).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Inspection {
+    /// What the decoder reports.
+    #[serde(flatten)]
+    pub video: VideoSummary,
+    /// The sampling interval k (one sampled frame per second of video).
+    pub frame_interval: u64,
+    /// Frames decoded (with `count`).
+    pub decoded_frames: Option<u64>,
+    /// Sampled frames (with `count`).
+    pub sampled_frames: Option<usize>,
+    /// Frame pairs (with `count`).
+    pub pairs: Option<usize>,
+}
+
+/// Opens `input` (a file, trusted or not, raw or not) and reports what it is;
+/// with `count`, decodes every frame to count the samples exactly.
+pub fn inspect(input: Input, count: bool) -> Result<Inspection> {
+    let decode = DecodeOptions { threads: 0, raw: input.raw.clone(), trust: input.trust };
+    let name = input.name();
+    let dec = crate::open::open(input, &decode)?;
+    let info = dec.info().clone();
+    let frame_interval = info
+        .frame_rate
+        .interval()
+        .ok_or_else(|| Error::invalid(format!("{name}: frame rate 0 or missing; cannot sample")))?;
+    let mut counted = None;
+    if count {
+        let mut s = SampledFrames::new(dec)?;
+        for r in s.by_ref() {
+            r?;
+        }
+        counted = Some((s.frames_decoded(), s.sampled_count(), s.pair_count()));
+    }
+    Ok(Inspection {
+        video: VideoSummary::from(&info),
+        frame_interval,
+        decoded_frames: counted.map(|c| c.0),
+        sampled_frames: counted.map(|c| c.1),
+        pairs: counted.map(|c| c.2),
+    })
+}
