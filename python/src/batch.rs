@@ -109,8 +109,8 @@ fn extract_plan(py: Python<'_>, out_dir: PathBuf, options: Option<&Bound<'_, PyD
     }
     let videos = a.videos();
     let make = move || -> relaxvqa::Result<ExtractPlan> {
-        let (mut batch, duplicates) = ExtractBatch::plan(&videos, out_dir)?;
-        (batch.force, batch.as_f32, batch.raw) = (a.force, a.f32, a.raw());
+        let (batch, duplicates) = ExtractBatch::plan(&videos, out_dir)?;
+        let batch = batch.with_force(a.force).with_f32(a.f32).with_raw(a.raw());
         batch.prepare()?;
         Ok(ExtractPlan { batch, weights: a.weights.unwrap_or_else(|| "hub".into()), duplicates })
     };
@@ -122,7 +122,7 @@ impl ExtractPlan {
     /// The output folder.
     #[getter]
     fn out_dir(&self) -> &Path {
-        &self.batch.out_dir
+        self.batch.out_dir()
     }
 
     /// The backbone weights outputs are made (and resumed) with.
@@ -134,7 +134,7 @@ impl ExtractPlan {
     /// The list's other columns (carried into index.csv).
     #[getter]
     fn extra_columns(&self) -> Vec<String> {
-        self.batch.extra_columns.clone()
+        self.batch.extra_columns().to_vec()
     }
 
     /// Paths listed again after their first row (extracted once).
@@ -144,13 +144,13 @@ impl ExtractPlan {
     }
 
     fn __len__(&self) -> usize {
-        self.batch.entries.len()
+        self.batch.entries().len()
     }
 
     /// The videos in list order, as dicts: ``index``, ``name``, ``path``,
     /// ``output`` (the per-video feature file).
     fn entries<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        (0..self.batch.entries.len()).map(|i| to_python(py, &self.batch.entry_doc(i))).collect()
+        (0..self.batch.entries().len()).map(|i| to_python(py, &self.batch.entry_doc(i))).collect()
     }
 
     /// Indices of the entries that need work: every one with ``force``,
@@ -189,8 +189,8 @@ impl ExtractPlan {
     fn __repr__(&self) -> String {
         format!(
             "ExtractPlan({} videos, out_dir={:?}, weights={:?})",
-            self.batch.entries.len(),
-            self.batch.out_dir,
+            self.batch.entries().len(),
+            self.batch.out_dir(),
             self.weights
         )
     }

@@ -111,9 +111,9 @@ fn run_batch(a: ExtractArgs, threads: Option<usize>) -> anyhow::Result<ExitCode>
     let list_options =
         ListOptions { path_column: a.path_column.clone(), video_dir: a.video_dir.clone(), ext: a.ext.clone() };
     let videos = Videos { list: a.list.clone(), inputs: a.inputs.clone(), list_options };
-    let (mut b, duplicates) = ExtractBatch::plan(&videos, &out_dir)?;
+    let (b, duplicates) = ExtractBatch::plan(&videos, &out_dir)?;
     warn_duplicates(&duplicates);
-    (b.force, b.jobs, b.as_f32, b.raw) = (a.force, a.jobs.max(1), a.f32, a.raw.options());
+    let b = b.with_force(a.force).with_jobs(a.jobs).with_f32(a.f32).with_raw(a.raw.options());
     b.prepare()?;
     let todo = b.todo(&a.backbones.weights);
     let summary = if todo.is_empty() {
@@ -147,12 +147,12 @@ fn run_batch(a: ExtractArgs, threads: Option<usize>) -> anyhow::Result<ExitCode>
     } else {
         println!(
             "{} videos: {done} extracted, {skipped} already done, {failed} failed -> {}",
-            b.entries.len(),
+            b.entries().len(),
             out_dir.display()
         );
         if failed > 0 {
             println!("failures listed in {}", out_dir.join("failures.csv").display());
         }
     }
-    Ok(crate::output::batch_exit(b.entries.len(), failed))
+    Ok(crate::output::batch_exit(b.entries().len(), failed))
 }

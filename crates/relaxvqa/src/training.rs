@@ -286,11 +286,25 @@ pub fn predict(path: &Path, data: &Labelled) -> Result<(Vec<f64>, OutputScale)> 
             file.input_width, data.dim
         )));
     }
+    // The head's own rule for what it can score: an infinity never; a
+    // missing value (NaN) only when the head has an imputer to fill it.
+    let fills_nan = file.imputer.is_some();
     let head = file.into_head(&Device::Cpu).map_err(Error::head(&shown))?;
     let rows: Vec<&[f64]> = data.x.chunks_exact(data.dim).collect();
+    for (row, name) in rows.iter().zip(&data.names) {
+        if let Some(v) = row.iter().find(|v| v.is_infinite() || (v.is_nan() && !fills_nan)) {
+            return Err(Error::invalid(format!(
+                "{name}: a feature is {v}, which {shown} cannot score{}",
+                if v.is_nan() { " (it has no imputer)" } else { "" }
+            )));
+        }
+    }
     let mut pred = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(256) {
         pred.extend(head.score_batch(chunk).map_err(Error::head(format!("scoring with {shown}")))?);
+    }
+    if let Some((name, p)) = data.names.iter().zip(&pred).find(|(_, p)| !p.is_finite()) {
+        return Err(Error::NotFinite(format!("{name}: the prediction of {shown} is {p}")));
     }
     Ok((pred, head.output_scale()))
 }

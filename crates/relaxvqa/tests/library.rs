@@ -121,15 +121,7 @@ fn a_batch_resumes_only_outputs_of_the_same_video_and_weights() {
     let clip = relaxvqa_fixtures::attack::tiny_clip(dir.path());
     let (entries, dups) = entries(vec![(clip.clone(), vec![]), (clip.clone(), vec![])]);
     assert_eq!((entries.len(), dups.len()), (1, 1), "a video listed twice is done once");
-    let b = ExtractBatch {
-        out_dir: dir.path().join("out"),
-        entries,
-        extra_columns: vec![],
-        force: false,
-        jobs: 1,
-        as_f32: false,
-        raw: Default::default(),
-    };
+    let b = ExtractBatch::new(dir.path().join("out"), entries, vec![]);
     let m = model();
     let s = b.run(&m, &ExtractOptions::default(), |_, _| {}).unwrap();
     assert!(matches!(s.outcomes[0], Outcome::Done { .. }));

@@ -403,6 +403,42 @@ mod training {
         TrainOptions::default()
     }
 
+    /// `predict` scores what the head can score: NaN where the head has an
+    /// imputer to fill it, never an infinity; the row is named.
+    #[test]
+    fn predict_refuses_what_the_head_cannot_score() {
+        let dir = tempfile::tempdir().unwrap();
+        let head = dir.path().join("tiny.safetensors");
+        let mut hf = save_tiny_head(&head, 4, OutputScale::Mos1To5, "tiny");
+        let data = |x: Vec<f64>| Labelled {
+            names: vec!["a".into(), "b".into()],
+            x,
+            dim: 4,
+            y: vec![1.0, 2.0],
+            groups: None,
+            group_names: Vec::new(),
+            unmatched: Vec::new(),
+        };
+        let (pred, scale) =
+            relaxvqa::training::predict(&head, &data(vec![0.1, f64::NAN, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]))
+                .expect("NaN is filled by the imputer");
+        assert_eq!((pred.len(), scale), (2, OutputScale::Mos1To5));
+        assert!(pred.iter().all(|p| p.is_finite()), "{pred:?}");
+        for bad in [f64::INFINITY, f64::NEG_INFINITY] {
+            let (msg, kind) =
+                err(relaxvqa::training::predict(&head, &data(vec![0.1, 0.2, 0.3, 0.4, 0.5, bad, 0.7, 0.8])));
+            println!("{msg}");
+            assert!(msg.starts_with("b: ") && msg.contains("inf"), "{msg}");
+            assert_eq!(kind, ErrorKind::Input);
+        }
+        // Without an imputer, a missing value cannot be scored either.
+        hf.imputer = None;
+        save_head_file(&head, &hf).unwrap();
+        let (msg, _) =
+            err(relaxvqa::training::predict(&head, &data(vec![f64::NAN, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])));
+        assert!(msg.starts_with("a: ") && msg.contains("no imputer"), "{msg}");
+    }
+
     /// The defaults are accepted, with or without a head to start from.
     #[test]
     fn defaults_pass_check() {
@@ -592,15 +628,7 @@ mod batch {
     }
 
     fn batch(out_dir: &Path, entries: Vec<Entry>, force: bool) -> ExtractBatch {
-        ExtractBatch {
-            out_dir: out_dir.to_owned(),
-            entries,
-            extra_columns: Vec::new(),
-            force,
-            jobs: 1,
-            as_f32: false,
-            raw: Default::default(),
-        }
+        ExtractBatch::new(out_dir, entries, Vec::new()).with_force(force)
     }
 
     /// A folder's videos are its files with a video extension (any case),

@@ -63,23 +63,19 @@ pub fn output_of(out_dir: &Path, e: &Entry) -> PathBuf {
     out_dir.join(format!("{}.safetensors", e.name))
 }
 
-/// A batch extraction: entries and where their outputs go.
+/// A batch extraction: entries and where their outputs go. Made by
+/// [`ExtractBatch::plan`] (videos as front ends name them) or
+/// [`ExtractBatch::new`] (entries already named), then set with the
+/// `with_` methods.
 #[derive(Clone, Debug)]
 pub struct ExtractBatch {
-    /// Where per-video outputs, the matrix, the index and failures go.
-    pub out_dir: PathBuf,
-    /// The videos, in list order.
-    pub entries: Vec<Entry>,
-    /// Names of the list's other columns (index columns).
-    pub extra_columns: Vec<String>,
-    /// Recompute outputs that already exist.
-    pub force: bool,
-    /// Videos at once.
-    pub jobs: usize,
-    /// Store features as f32.
-    pub as_f32: bool,
-    /// Raw-video parameters for every entry.
-    pub raw: RawOptions,
+    out_dir: PathBuf,
+    entries: Vec<Entry>,
+    extra_columns: Vec<String>,
+    force: bool,
+    jobs: usize,
+    as_f32: bool,
+    raw: RawOptions,
 }
 
 /// One video of an [`ExtractBatch`] as a unit of work for another thread,
@@ -193,16 +189,54 @@ impl ExtractBatch {
         if entries.is_empty() {
             return Err(Error::invalid("no videos to process: give videos, a folder or a list"));
         }
-        let b = Self {
-            out_dir: out_dir.into(),
-            entries,
-            extra_columns,
-            force: false,
-            jobs: 1,
-            as_f32: false,
-            raw: RawOptions::default(),
-        };
-        Ok((b, duplicates))
+        Ok((Self::new(out_dir, entries, extra_columns), duplicates))
+    }
+
+    /// A batch of `entries` (their names unique: see [`super::entries`])
+    /// with outputs in `out_dir` and the list's other column names; one
+    /// job, f32 off, no raw video, no force.
+    pub fn new(out_dir: impl Into<PathBuf>, entries: Vec<Entry>, extra_columns: Vec<String>) -> Self {
+        let (force, jobs, as_f32, raw) = (false, 1, false, RawOptions::default());
+        Self { out_dir: out_dir.into(), entries, extra_columns, force, jobs, as_f32, raw }
+    }
+
+    /// Recompute outputs that already exist.
+    pub fn with_force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    /// Videos at once (at least 1; each then decodes on one thread).
+    pub fn with_jobs(mut self, jobs: usize) -> Self {
+        self.jobs = jobs.max(1);
+        self
+    }
+
+    /// Store the features as f32 instead of f64.
+    pub fn with_f32(mut self, as_f32: bool) -> Self {
+        self.as_f32 = as_f32;
+        self
+    }
+
+    /// Read every video as raw video with these options.
+    pub fn with_raw(mut self, raw: RawOptions) -> Self {
+        self.raw = raw;
+        self
+    }
+
+    /// Where per-video outputs, the matrix, the index and failures go.
+    pub fn out_dir(&self) -> &Path {
+        &self.out_dir
+    }
+
+    /// The videos, in list order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The list's other column names (carried into the index).
+    pub fn extra_columns(&self) -> &[String] {
+        &self.extra_columns
     }
 
     /// The summary of a run with nothing to do (every output complete):
