@@ -150,7 +150,7 @@ impl ExtractPlan {
     /// The videos in list order, as dicts: ``index``, ``name``, ``path``,
     /// ``output`` (the per-video feature file).
     fn entries<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        (0..self.batch.entries().len()).map(|i| to_python(py, &self.batch.entry_doc(i))).collect()
+        self.batch.entry_docs().iter().map(|d| to_python(py, d)).collect()
     }
 
     /// Indices of the entries that need work: every one with ``force``,
@@ -270,7 +270,7 @@ impl ScorePlan {
     /// The videos in list order, as dicts: ``index``, ``name``, ``path``,
     /// ``score`` (the score kept from an earlier run, or None).
     fn entries<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        (0..self.batch.items().len()).map(|i| to_python(py, &self.batch.item_doc(i))).collect()
+        self.batch.item_docs().iter().map(|d| to_python(py, d)).collect()
     }
 
     /// Indices of the videos to score (those without a kept row).

@@ -271,10 +271,13 @@ impl ExtractBatch {
             .ok_or_else(|| Error::invalid(format!("entry {index}: the batch has {} entries", self.entries.len())))
     }
 
-    /// Entry `index` as a front end lists it: index, name, path and output.
-    pub fn entry_doc(&self, index: usize) -> EntryDoc<'_> {
-        let e = &self.entries[index.min(self.entries.len().saturating_sub(1))];
-        EntryDoc { index, name: &e.name, path: &e.path, output: output_of(&self.out_dir, e) }
+    /// The entries as a front end lists them: index, name, path and output.
+    pub fn entry_docs(&self) -> Vec<EntryDoc<'_>> {
+        self.entries
+            .iter()
+            .enumerate()
+            .map(|(index, e)| EntryDoc { index, name: &e.name, path: &e.path, output: output_of(&self.out_dir, e) })
+            .collect()
     }
 
     /// True when entry `index` has a complete output from the same video

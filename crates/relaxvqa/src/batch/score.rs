@@ -284,11 +284,14 @@ impl ScoreBatch {
         self.items.get(index).ok_or_else(|| Error::invalid(format!("input {index}: the run has {}", self.items.len())))
     }
 
-    /// Input `index` as a front end lists it: index, name, path and the
+    /// The inputs as a front end lists them: index, name, path and the
     /// score kept from an earlier run (or none).
-    pub fn item_doc(&self, index: usize) -> ItemDoc<'_> {
-        let it = &self.items[index.min(self.items.len().saturating_sub(1))];
-        ItemDoc { index, name: &it.name, path: &it.path, score: self.kept(index) }
+    pub fn item_docs(&self) -> Vec<ItemDoc<'_>> {
+        self.items
+            .iter()
+            .enumerate()
+            .map(|(index, it)| ItemDoc { index, name: &it.name, path: &it.path, score: self.kept(index) })
+            .collect()
     }
 
     /// Input `index` (a video) as a unit of work for a worker.
