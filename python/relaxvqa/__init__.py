@@ -32,18 +32,18 @@ from ._errors import (
     WeightsError,
 )
 from ._native import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_HEAD,
     DEFAULT_MAX_PIXELS,
     FEATURE_LEN,
     CancelToken,
     Features,
-    Score,
-    Segment,
     __version__,
     heads,
     parse_duration,
 )
 from ._progress import Bar as _Bar
+from ._results import Score, Segment
 
 __all__ = [
     "Model",
@@ -68,6 +68,7 @@ __all__ = [
     "FEATURE_LEN",
     "DEFAULT_HEAD",
     "DEFAULT_MAX_PIXELS",
+    "DEFAULT_BATCH_SIZE",
     "__version__",
 ]
 
@@ -91,6 +92,64 @@ class Model(_native.Model):
     """
 
     __slots__ = ()
+
+    def extract(
+        self,
+        input: Any,
+        *,
+        name: Optional[str] = None,
+        size: Optional[str] = None,
+        pix_fmt: Optional[str] = None,
+        fps: Any = None,
+        decode_threads: int = 0,
+        cancel: Optional[CancelToken] = None,
+        progress: Any = None,
+    ) -> Any:
+        """The 35,203 ReLaX-VQA features of a video, as a float64 NumPy array.
+
+        ``input``: a path (str or os.PathLike), ``bytes`` / ``bytearray`` /
+        ``memoryview`` holding a video file, or a binary file object
+        (``open(p, "rb")``, ``io.BytesIO``). With ``size="WxH"`` (and
+        ``pix_fmt=``, default yuv420p; ``fps=``, default 25) the input is
+        headerless raw video. ``name`` names a bytes or file-object input in
+        results and messages. ``decode_threads``: FFmpeg's (0: its choice).
+        ``cancel``: a CancelToken. ``progress``: True for a progress bar, or a
+        callable taking ``(done, total)`` samples.
+        """
+        call = dict(name=name, size=size, pix_fmt=pix_fmt, fps=fps, decode_threads=decode_threads)
+        return self.extract_features(input, cancel=cancel, progress=progress, **call).values
+
+    def score(
+        self,
+        input: Any,
+        *,
+        segments: Any = None,
+        scale: Optional[str] = None,
+        name: Optional[str] = None,
+        size: Optional[str] = None,
+        pix_fmt: Optional[str] = None,
+        fps: Any = None,
+        decode_threads: int = 0,
+        cancel: Optional[CancelToken] = None,
+        progress: Any = None,
+    ) -> Score:
+        """A video's quality score with the model's head (a ``Score``).
+
+        ``segments``: also score windows of this length (``"2s"``,
+        ``"500ms"``, or seconds as a number). ``scale``: report on ``"1-5"``,
+        ``"0-100"`` or ``"raw"`` instead of the head's own. Other arguments as
+        ``extract``.
+        """
+        call = dict(name=name, size=size, pix_fmt=pix_fmt, fps=fps, decode_threads=decode_threads)
+        doc = super().score(input, segments=segments, scale=scale, cancel=cancel, progress=progress, **call)
+        return Score(doc)
+
+    def score_features(self, features: Features, *, segments: Any = None, scale: Optional[str] = None) -> Score:
+        """Scores features already extracted (a ``Features`` from
+        ``extract_features``; ``segments`` needs it made with
+        ``per_sample=True``), without decoding the video again. ``segments``
+        and ``scale`` as for ``score``."""
+        return Score(super().score_features(features, segments=segments, scale=scale))
 
     def extract_many(
         self,
@@ -227,7 +286,7 @@ def extract(
     *,
     weights: str = "hub",
     threads: Optional[int] = None,
-    batch_size: int = 8,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
     **kwargs: Any,
 ) -> Any:
@@ -243,7 +302,7 @@ def extract_features(
     *,
     weights: str = "hub",
     threads: Optional[int] = None,
-    batch_size: int = 8,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
     **kwargs: Any,
 ) -> Features:
@@ -259,7 +318,7 @@ def extract_to_file(
     *,
     weights: str = "hub",
     threads: Optional[int] = None,
-    batch_size: int = 8,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
     **kwargs: Any,
 ) -> Features:
@@ -276,7 +335,7 @@ def score(
     head: "Union[str, os.PathLike[str]]" = DEFAULT_HEAD,
     weights: str = "hub",
     threads: Optional[int] = None,
-    batch_size: int = 8,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
     **kwargs: Any,
 ) -> Score:

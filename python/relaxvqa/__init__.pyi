@@ -6,10 +6,14 @@ from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, 
 import numpy as np
 import numpy.typing as npt
 
+from ._results import Score as Score
+from ._results import Segment as Segment
+
 __version__: str
 FEATURE_LEN: int
 DEFAULT_HEAD: str
 DEFAULT_MAX_PIXELS: int
+DEFAULT_BATCH_SIZE: int
 
 # A video: a path, a video file's bytes, or a binary file object.
 VideoInput = Union[str, os.PathLike[str], bytes, bytearray, memoryview, IO[bytes]]
@@ -52,45 +56,6 @@ class CancelToken:
     def cancelled(self) -> bool:
         """True once ``cancel()`` was called."""
 
-class Segment:
-    """The score of one time window of a video."""
-
-    @property
-    def start(self) -> float: ...
-    @property
-    def end(self) -> float: ...
-    @property
-    def frames(self) -> int: ...
-    @property
-    def pairs(self) -> int: ...
-    @property
-    def score(self) -> float: ...
-    def to_dict(self) -> Dict[str, Union[float, int]]: ...
-
-class Score:
-    """A video's quality score, per-window scores, and how it was made."""
-
-    @property
-    def score(self) -> float: ...
-    @property
-    def scale(self) -> str:
-        """``"mos_1_5"``, ``"mos_0_100"`` or ``"raw"``."""
-    @property
-    def segments(self) -> Optional[List[Segment]]: ...
-    @property
-    def warnings(self) -> List[str]: ...
-    @property
-    def model(self) -> str: ...
-    @property
-    def model_source(self) -> str: ...
-    @property
-    def input(self) -> str: ...
-    @property
-    def provenance(self) -> Dict[str, Any]: ...
-    def to_dict(self) -> Dict[str, Any]: ...
-    def to_json(self) -> str: ...
-    def __float__(self) -> float: ...
-
 class Features:
     """A video's features and how they were made."""
 
@@ -122,6 +87,8 @@ class Features:
     def timings(self) -> Dict[str, float]: ...
     @property
     def provenance(self) -> Dict[str, Any]: ...
+    def to_dict(self) -> Dict[str, Any]:
+        """What ``relaxvqa extract --json`` prints about this extraction."""
     def save(self, path: PathLike, *, f32: bool = False) -> None: ...
     def __array__(self, dtype: Any = None, copy: Optional[bool] = None) -> np.ndarray: ...
     def __len__(self) -> int: ...

@@ -3,7 +3,7 @@ is not a dependency), else one line on stderr rewritten in place."""
 
 import sys
 import time
-from typing import Optional
+from typing import Any, Callable, Optional, Tuple
 
 
 class Bar:
@@ -49,3 +49,17 @@ class Bar:
             sys.stderr.write("\n")
             sys.stderr.flush()
             self._shown = False
+
+
+def callback(progress: Any, name: str) -> "Tuple[Optional[Bar], Optional[Callable[..., Any]]]":
+    """What a ``progress=`` argument asks for, as ``(bar to close, callback)``:
+    None or False for nothing, True for a bar over ``name``'s samples, or a
+    callable taking ``(done, total)``."""
+    if progress is None or progress is False:
+        return None, None
+    if progress is True:
+        bar = Bar(name, "samples")
+        return bar, bar
+    if not callable(progress):
+        raise TypeError("progress: expected True, False or a callable taking (done, total)")
+    return None, progress

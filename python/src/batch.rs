@@ -12,7 +12,7 @@
 //! Tasks and outcomes are the library's serde types, crossing process
 //! boundaries as plain dicts (picklable by any scheduler).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -50,7 +50,17 @@ fn from_python<T: DeserializeOwned>(obj: &Bound<'_, PyAny>, what: &str) -> PyRes
 #[pyclass(frozen, module = "relaxvqa._native")]
 pub(crate) struct ExtractPlan {
     batch: ExtractBatch,
+    /// The output folder.
+    #[pyo3(get)]
+    out_dir: PathBuf,
+    /// The backbone weights outputs are made (and resumed) with.
+    #[pyo3(get)]
     weights: String,
+    /// The list's other columns (carried into index.csv).
+    #[pyo3(get)]
+    extra_columns: Vec<String>,
+    /// Paths listed again after their first row (extracted once).
+    #[pyo3(get)]
     duplicates: Vec<PathBuf>,
 }
 
@@ -112,37 +122,20 @@ fn extract_plan(py: Python<'_>, out_dir: PathBuf, options: Option<&Bound<'_, PyD
         let (batch, duplicates) = ExtractBatch::plan(&videos, out_dir)?;
         let batch = batch.with_force(a.force).with_f32(a.f32).with_raw(a.raw());
         batch.prepare()?;
-        Ok(ExtractPlan { batch, weights: a.weights.unwrap_or_else(|| "hub".into()), duplicates })
+        let (out_dir, extra_columns) = (batch.out_dir().to_path_buf(), batch.extra_columns().to_vec());
+        Ok(ExtractPlan {
+            batch,
+            out_dir,
+            weights: a.weights.unwrap_or_else(|| "hub".into()),
+            extra_columns,
+            duplicates,
+        })
     };
     py.detach(make).map_err(|e| to_py(py, e))
 }
 
 #[pymethods]
 impl ExtractPlan {
-    /// The output folder.
-    #[getter]
-    fn out_dir(&self) -> &Path {
-        self.batch.out_dir()
-    }
-
-    /// The backbone weights outputs are made (and resumed) with.
-    #[getter]
-    fn weights(&self) -> &str {
-        &self.weights
-    }
-
-    /// The list's other columns (carried into index.csv).
-    #[getter]
-    fn extra_columns(&self) -> Vec<String> {
-        self.batch.extra_columns().to_vec()
-    }
-
-    /// Paths listed again after their first row (extracted once).
-    #[getter]
-    fn duplicates(&self) -> Vec<PathBuf> {
-        self.duplicates.clone()
-    }
-
     fn __len__(&self) -> usize {
         self.batch.entries().len()
     }
@@ -190,7 +183,7 @@ impl ExtractPlan {
         format!(
             "ExtractPlan({} videos, out_dir={:?}, weights={:?})",
             self.batch.entries().len(),
-            self.batch.out_dir(),
+            self.out_dir,
             self.weights
         )
     }
@@ -202,7 +195,21 @@ impl ExtractPlan {
 #[pyclass(frozen, module = "relaxvqa._native")]
 pub(crate) struct ScorePlan {
     batch: ScoreBatch,
+    /// The scores CSV.
+    #[pyo3(get)]
     output: PathBuf,
+    /// The head's name, as the rows record it.
+    #[pyo3(get)]
+    model: String,
+    /// The scale of the scores (``"mos_1_5"``, ``"mos_0_100"``, ``"raw"``).
+    #[pyo3(get)]
+    scale: &'static str,
+    /// What a user should know about the head, or None.
+    #[pyo3(get)]
+    warning: Option<String>,
+    /// The head as given (what workers load).
+    #[pyo3(get)]
+    head: String,
 }
 
 /// Reads the videos as `relaxvqa score --list LIST INPUTS... --output
@@ -228,41 +235,12 @@ fn score_plan(py: Python<'_>, output: PathBuf, options: Option<&Bound<'_, PyDict
         features: Vec::new(),
     };
     let batch = py.detach(|| ScoreBatch::plan(opts)).map_err(|e| to_py(py, e))?;
-    Ok(ScorePlan { batch, output })
+    let (model, warning) = (batch.head().name.clone(), batch.head().warning.clone());
+    Ok(ScorePlan { output, model, scale: batch.scale().as_str(), warning, head: batch.head_spec().to_owned(), batch })
 }
 
 #[pymethods]
 impl ScorePlan {
-    /// The scores CSV.
-    #[getter]
-    fn output(&self) -> &Path {
-        &self.output
-    }
-
-    /// The head's name, as the rows record it.
-    #[getter]
-    fn model(&self) -> &str {
-        &self.batch.head().name
-    }
-
-    /// The scale of the scores (``"mos_1_5"``, ``"mos_0_100"``, ``"raw"``).
-    #[getter]
-    fn scale(&self) -> &'static str {
-        self.batch.scale().as_str()
-    }
-
-    /// What a user should know about the head, or None.
-    #[getter]
-    fn warning(&self) -> Option<&str> {
-        self.batch.head().warning.as_deref()
-    }
-
-    /// The head as given (what workers load).
-    #[getter]
-    fn head(&self) -> &str {
-        self.batch.head_spec()
-    }
-
     fn __len__(&self) -> usize {
         self.batch.items().len()
     }
@@ -298,7 +276,7 @@ impl ScorePlan {
     }
 
     fn __repr__(&self) -> String {
-        format!("ScorePlan({} videos, output={:?}, model={:?})", self.batch.items().len(), self.output, self.model())
+        format!("ScorePlan({} videos, output={:?}, model={:?})", self.batch.items().len(), self.output, self.model)
     }
 }
 
@@ -311,6 +289,12 @@ impl ScorePlan {
 pub(crate) struct BatchWorker {
     model: relaxvqa::Model,
     decode_threads: usize,
+    /// The backbone weights, as given.
+    #[pyo3(get)]
+    weights: String,
+    /// Compute threads.
+    #[pyo3(get)]
+    threads: usize,
 }
 
 #[pymethods]
@@ -328,7 +312,7 @@ impl BatchWorker {
     ) -> PyResult<Self> {
         let opts = ModelOptions { weights, head, threads, batch_size, max_pixels };
         let model = py.detach(|| relaxvqa::Model::load(opts)).map_err(|e| to_py(py, e))?;
-        Ok(Self { model, decode_threads })
+        Ok(Self { weights: model.weights().to_owned(), threads: model.threads(), model, decode_threads })
     }
 
     /// Extracts one video of an ``ExtractPlan.task`` into its per-video
@@ -349,19 +333,7 @@ impl BatchWorker {
         to_python(py, &py.detach(|| task.run(&self.model, &opts)))
     }
 
-    /// The backbone weights, as given.
-    #[getter]
-    fn weights(&self) -> &str {
-        self.model.weights()
-    }
-
-    /// Compute threads.
-    #[getter]
-    fn threads(&self) -> usize {
-        self.model.threads()
-    }
-
     fn __repr__(&self) -> String {
-        format!("BatchWorker(weights={:?}, threads={})", self.model.weights(), self.model.threads())
+        format!("BatchWorker(weights={:?}, threads={})", self.weights, self.threads)
     }
 }

@@ -20,14 +20,6 @@ use relaxvqa::{Input, RawOptions};
 
 use crate::errors::to_py;
 
-/// How to read an input as raw video (`size=`, `pix_fmt=`, `fps=`).
-#[derive(Default)]
-pub(crate) struct RawArgs<'py> {
-    pub size: Option<String>,
-    pub pix_fmt: Option<String>,
-    pub fps: Option<Bound<'py, PyAny>>,
-}
-
 /// An input and the file it is, when it is one (for a feature file's
 /// identity).
 pub(crate) struct Converted {
@@ -37,9 +29,9 @@ pub(crate) struct Converted {
 
 /// Turns `obj` into an [`Input`]; `name` overrides the name results and
 /// messages use for bytes and file objects.
-pub(crate) fn to_input(obj: &Bound<'_, PyAny>, name: Option<String>, raw: &RawArgs<'_>) -> PyResult<Converted> {
+pub(crate) fn to_input(obj: &Bound<'_, PyAny>, name: Option<String>, raw: RawOptions) -> PyResult<Converted> {
     let py = obj.py();
-    let raw = raw_options(raw)?.parse().map_err(|e| to_py(py, e))?;
+    let raw = raw.parse().map_err(|e| to_py(py, e))?;
     let (input, file) = if obj.is_instance_of::<PyBytes>() {
         let data: PyBackedBytes = obj.extract()?;
         (Input::bytes(name.unwrap_or_else(|| "<bytes>".into()), data), None)
@@ -73,17 +65,16 @@ pub(crate) fn to_input(obj: &Bound<'_, PyAny>, name: Option<String>, raw: &RawAr
     })
 }
 
-/// The raw-video options: `fps` as given (`"30000/1001"`, `25`, `29.97`,
-/// a `fractions.Fraction`) becomes its string, validated by the library.
-fn raw_options(raw: &RawArgs<'_>) -> PyResult<RawOptions> {
-    let fps = match &raw.fps {
-        None => None,
-        Some(f) if f.hasattr("numerator")? && f.hasattr("denominator")? && !f.is_instance_of::<PyString>() => {
-            Some(format!("{}/{}", f.getattr("numerator")?.str()?, f.getattr("denominator")?.str()?))
-        }
-        Some(f) => Some(f.str()?.to_string()),
-    };
-    Ok(RawOptions { size: raw.size.clone(), pix_fmt: raw.pix_fmt.clone(), fps })
+/// The raw-video options of `size=`, `pix_fmt=` and `fps=`: `fps` as given
+/// (`"30000/1001"`, `25`, `29.97`, a `fractions.Fraction`) becomes its
+/// string, which the library validates.
+pub(crate) fn raw_options(
+    size: Option<String>,
+    pix_fmt: Option<String>,
+    fps: Option<Bound<'_, PyAny>>,
+) -> PyResult<RawOptions> {
+    let fps = fps.map(|f| f.str().map(|s| s.to_string())).transpose()?;
+    Ok(RawOptions { size, pix_fmt, fps })
 }
 
 /// A Python binary file object as `Read + Seek`: each call takes the GIL,

@@ -7,7 +7,7 @@
 //! - [`model`]: `Model` (backbones and a head, loaded once), `CancelToken`;
 //! - [`input`]: what a Python object becomes as a video input;
 //! - [`run`]: running the library's work off the interpreter, with Ctrl-C;
-//! - [`results`]: `Features`, `Score`, `Segment`;
+//! - [`results`]: `Features`, and result documents as Python values;
 //! - [`errors`]: the library's errors as the package's exception classes.
 
 // The closures handed to the worker thread return the library's
@@ -35,11 +35,10 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("FEATURE_LEN", relaxvqa::FEATURE_LEN)?;
     m.add("DEFAULT_HEAD", relaxvqa::head::DEFAULT_HEAD)?;
     m.add("DEFAULT_MAX_PIXELS", relaxvqa::DEFAULT_MAX_PIXELS)?;
+    m.add("DEFAULT_BATCH_SIZE", relaxvqa::DEFAULT_BATCH_SIZE)?;
     m.add_class::<model::Model>()?;
     m.add_class::<model::CancelToken>()?;
     m.add_class::<results::Features>()?;
-    m.add_class::<results::Score>()?;
-    m.add_class::<results::Segment>()?;
     m.add_function(wrap_pyfunction!(heads, m)?)?;
     m.add_function(wrap_pyfunction!(parse_duration, m)?)?;
     batch::register(m)?;

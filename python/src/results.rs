@@ -1,12 +1,13 @@
-//! What extraction and scoring return to Python: `Features` (the values with
-//! everything the library knows about how they were made), `Score` and its
-//! `Segment`s.
+//! What extraction returns to Python: `Features` (the values with everything
+//! the library knows about how they were made), and the bridge that gives
+//! Python the library's result documents (a score is one: the package's
+//! `Score` class wraps the dict).
 
 use std::path::PathBuf;
 
 use numpy::{IntoPyArray, PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::PyDict;
 use relaxvqa::extract::TensorData;
 use relaxvqa::files::Identity;
 use serde::Serialize;
@@ -28,6 +29,29 @@ pub(crate) fn to_python<'py>(py: Python<'py>, value: &impl Serialize) -> PyResul
 pub(crate) struct Features {
     pub inner: relaxvqa::Features,
     pub identity: Identity,
+    /// The feature file written by ``extract_to_file``.
+    pub output: Option<PathBuf>,
+    /// The input's name (path, or the name given for bytes and file objects).
+    #[pyo3(get)]
+    input: String,
+    /// Frames decoded (N).
+    #[pyo3(get)]
+    frames: u64,
+    /// Sampled frames (|S|).
+    #[pyo3(get)]
+    sampled_frames: usize,
+    /// Frame pairs (|P|).
+    #[pyo3(get)]
+    pairs: usize,
+    /// The sampling interval k.
+    #[pyo3(get)]
+    frame_interval: u64,
+    /// The frame rate (0.0 when the video reports none).
+    #[pyo3(get)]
+    fps: f64,
+    /// What a user should know about the result.
+    #[pyo3(get)]
+    warnings: Vec<String>,
 }
 
 impl Features {
@@ -36,12 +60,23 @@ impl Features {
             Some(f) => Identity::of_file(f, &inner.provenance.weights),
             None => Identity::of_name(&inner.provenance.input, &inner.provenance.weights),
         };
-        Self { inner, identity }
+        Self {
+            input: inner.provenance.input.clone(),
+            frames: inner.frames_decoded,
+            sampled_frames: inner.sampled_frames,
+            pairs: inner.pairs,
+            frame_interval: inner.frame_interval,
+            fps: inner.fps(),
+            warnings: inner.warnings.clone(),
+            inner,
+            identity,
+            output: None,
+        }
     }
 
-    /// Writes the feature file (see `save`).
-    pub fn write(&self, py: Python<'_>, path: PathBuf, f32: bool) -> PyResult<()> {
-        py.detach(|| relaxvqa::files::write_features(&path, &self.inner, &self.identity, f32)).map_err(|e| to_py(py, e))
+    /// The same features, saved at `output` (``to_dict()`` names it).
+    pub fn written_to(self, output: PathBuf) -> Self {
+        Self { output: Some(output), ..self }
     }
 }
 
@@ -88,48 +123,6 @@ impl Features {
         Ok(Some(out))
     }
 
-    /// The input's name (path, or the name given for bytes and file objects).
-    #[getter]
-    fn input(&self) -> &str {
-        &self.inner.provenance.input
-    }
-
-    /// Frames decoded (N).
-    #[getter]
-    fn frames(&self) -> u64 {
-        self.inner.frames_decoded
-    }
-
-    /// Sampled frames (|S|).
-    #[getter]
-    fn sampled_frames(&self) -> usize {
-        self.inner.sampled_frames
-    }
-
-    /// Frame pairs (|P|).
-    #[getter]
-    fn pairs(&self) -> usize {
-        self.inner.pairs
-    }
-
-    /// The sampling interval k.
-    #[getter]
-    fn frame_interval(&self) -> u64 {
-        self.inner.frame_interval
-    }
-
-    /// The frame rate (0.0 when the video reports none).
-    #[getter]
-    fn fps(&self) -> f64 {
-        self.inner.fps()
-    }
-
-    /// What a user should know about the result.
-    #[getter]
-    fn warnings(&self) -> Vec<String> {
-        self.inner.warnings.clone()
-    }
-
     /// What the decoder reported: path, width, height, r_frame_rate,
     /// frame_count, pixel_format, codec, rotation, duration_seconds.
     #[getter]
@@ -149,12 +142,20 @@ impl Features {
         to_python(py, &self.inner.provenance)
     }
 
+    /// What ``relaxvqa extract --json`` prints about this extraction (a dict:
+    /// schema, video, output, weights, width, height, r_frame_rate, frames,
+    /// frame_interval, sampled_frames, pairs, seconds, timings, warnings,
+    /// decode, relaxvqa_version).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_python(py, &self.inner.summary(self.output.as_deref()))
+    }
+
     /// Writes the feature file the command line writes (``relaxvqa extract
     /// -o PATH``): ``video.features`` (float64, or float32 with
     /// ``f32=True``), the counts, and every intermediate when dumped.
     #[pyo3(signature = (path, *, f32 = false))]
     fn save(&self, py: Python<'_>, path: PathBuf, f32: bool) -> PyResult<()> {
-        self.write(py, path, f32)
+        py.detach(|| relaxvqa::files::write_features(&path, &self.inner, &self.identity, f32)).map_err(|e| to_py(py, e))
     }
 
     /// The values as an array (``numpy.asarray(features)``).
@@ -185,136 +186,6 @@ impl Features {
             self.inner.sampled_frames,
             self.inner.pairs,
             self.inner.values.len()
-        )
-    }
-}
-
-/// The score of one time window of a video (``Score.segments``).
-#[pyclass(frozen, module = "relaxvqa", get_all)]
-#[derive(Clone)]
-pub(crate) struct Segment {
-    /// Start, seconds.
-    start: f64,
-    /// End, seconds (the window's nominal end, or the video's end).
-    end: f64,
-    /// Sampled frames in the window.
-    frames: usize,
-    /// Of which have a pair.
-    pairs: usize,
-    /// The window's score, on the result's scale.
-    score: f64,
-}
-
-#[pymethods]
-impl Segment {
-    /// ``{"start", "end", "frames", "pairs", "score"}``.
-    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        d.set_item("start", self.start)?;
-        d.set_item("end", self.end)?;
-        d.set_item("frames", self.frames)?;
-        d.set_item("pairs", self.pairs)?;
-        d.set_item("score", self.score)?;
-        Ok(d)
-    }
-
-    fn __repr__(&self) -> String {
-        format!(
-            "Segment(start={}, end={}, frames={}, pairs={}, score={})",
-            self.start, self.end, self.frames, self.pairs, self.score
-        )
-    }
-}
-
-/// A video's quality score (``Model.score``): the whole video's, per-window
-/// scores when asked for, and how it was made.
-#[pyclass(frozen, module = "relaxvqa")]
-pub(crate) struct Score {
-    pub inner: relaxvqa::Score,
-}
-
-#[pymethods]
-impl Score {
-    /// The whole video's score.
-    #[getter]
-    fn score(&self) -> f64 {
-        self.inner.score
-    }
-
-    /// The scale of every score here: ``"mos_1_5"``, ``"mos_0_100"`` or
-    /// ``"raw"``.
-    #[getter]
-    fn scale(&self) -> &'static str {
-        self.inner.scale.as_str()
-    }
-
-    /// Per-window scores (``segments=`` given), else None.
-    #[getter]
-    fn segments<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
-        let Some(segments) = &self.inner.segments else { return Ok(None) };
-        let items = segments.iter().map(|s| Segment {
-            start: s.start,
-            end: s.end,
-            frames: s.frames,
-            pairs: s.pairs,
-            score: s.score,
-        });
-        Ok(Some(PyList::new(py, items)?))
-    }
-
-    /// What a user should know about the result.
-    #[getter]
-    fn warnings(&self) -> Vec<String> {
-        self.inner.warnings.clone()
-    }
-
-    /// The head that scored.
-    #[getter]
-    fn model(&self) -> &str {
-        &self.inner.model
-    }
-
-    /// Where the head came from.
-    #[getter]
-    fn model_source(&self) -> &str {
-        &self.inner.model_source
-    }
-
-    /// The input's name.
-    #[getter]
-    fn input(&self) -> &str {
-        &self.inner.provenance.input
-    }
-
-    /// What was scored, with which weights, by which version.
-    #[getter]
-    fn provenance<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_python(py, &self.inner.provenance)
-    }
-
-    /// Everything as plain Python objects: score, scale, segments (a list of
-    /// dicts or None), warnings, model, model_source, provenance.
-    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_python(py, &self.inner)
-    }
-
-    /// ``to_dict()`` as a JSON string.
-    fn to_json(&self, py: Python<'_>) -> PyResult<String> {
-        serde_json::to_string(&self.inner).map_err(|e| raise(py, "Error", format!("cannot convert a result: {e}")))
-    }
-
-    fn __float__(&self) -> f64 {
-        self.inner.score
-    }
-
-    fn __repr__(&self) -> String {
-        let segments = self.inner.segments.as_ref().map(|s| s.len().to_string()).unwrap_or_else(|| "None".into());
-        format!(
-            "Score(score={}, scale={:?}, model={:?}, input={:?}, segments={segments})",
-            self.inner.score,
-            self.inner.scale.as_str(),
-            self.inner.model,
-            self.inner.provenance.input
         )
     }
 }

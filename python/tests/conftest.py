@@ -107,7 +107,7 @@ def cli_noise_values(tmp_path_factory) -> np.ndarray:
 def long_clip(tmp_path_factory) -> Path:
     """A 60-second clip (small frames): long enough to cancel mid-way."""
     if shutil.which("ffmpeg") is None:
-        pytest.skip("the ffmpeg command is not installed (scripts/setup.sh installs it)")
+        pytest.fail("the ffmpeg command is not installed (scripts/setup.sh installs it)")
     path = tmp_path_factory.mktemp("long") / "long60.mp4"
     cmd = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=60",
            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-y", str(path)]

@@ -27,6 +27,22 @@ def test_extract_equals_cli_bit_for_bit(noise_values, cli_noise_values):
     assert_bitwise(noise_values, cli_noise_values, "extract(path) vs relaxvqa extract")
 
 
+def test_features_to_dict_is_the_cli_summary(model, tmp_path):
+    """``Features.to_dict()`` and ``relaxvqa extract --json`` are one library
+    document: the same fields, and the same values but for the times."""
+    ours = model.extract_to_file(str(NOISE), tmp_path / "py.safetensors").to_dict()
+    r = run_cli("extract", str(NOISE), "--weights", "synthetic", "--json", "-o", str(tmp_path / "cli.safetensors"))
+    assert r.returncode == 0, r.stderr
+    theirs = json.loads(r.stdout)
+    print(sorted(ours), sorted(theirs))
+    assert sorted(ours) == sorted(theirs) and ours["schema"] == "relaxvqa.extract/1"
+    assert sorted(ours["timings"]) == sorted(theirs["timings"])
+    for key in set(ours) - {"output", "seconds", "timings"}:
+        assert ours[key] == theirs[key], key
+    assert ours["output"].endswith("py.safetensors") and theirs["output"].endswith("cli.safetensors")
+    assert model.extract_features(str(NOISE)).to_dict()["output"] is None
+
+
 @pytest.mark.parametrize("stem", ["testsrc2_noise", "carphone_pristine"])
 def test_dump_file_passes_compare_features(model, tmp_path, stem, noise_values):
     out = tmp_path / f"{stem}.safetensors"
@@ -97,6 +113,10 @@ def test_score_equals_cli(noise_score, head_file):
     assert d["model"] == "synthetic_head" and d["provenance"]["input"] == str(NOISE)
     assert float(result) == result.score
     assert relaxvqa.Score.__name__ in repr(result)
+    assert json.loads(result.to_json()) == d and relaxvqa.Score(d) == result
+    assert isinstance(result.segments[0], relaxvqa.Segment) and result.segments[0].end > result.segments[0].start
+    d["segments"][0]["score"] = -1.0  # to_dict is a copy: the result stays as it was
+    assert result.segments[0].score == video["segments"][0]["score"] and result.to_dict() != d
 
 
 def test_score_features_equals_score(scored_model, noise_score, tmp_path):
@@ -117,7 +137,7 @@ def test_score_features_equals_score(scored_model, noise_score, tmp_path):
 
 def test_raw_video_path_and_bytes(model, tmp_path):
     if shutil.which("ffmpeg") is None:
-        pytest.skip("the ffmpeg command is not installed")
+        pytest.fail("the ffmpeg command is not installed (scripts/setup.sh installs it)")
     raw = tmp_path / "clip.yuv"
     subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=10:duration=1",
                     "-pix_fmt", "yuv420p", "-f", "rawvideo", "-y", str(raw)], check=True)

@@ -88,6 +88,18 @@ impl BackboneArgs {
     }
 }
 
+/// Which head scores, on which scale: every command that scores.
+#[derive(Args, Debug, Clone)]
+pub struct HeadArgs {
+    /// The head: a zoo name (see `relaxvqa models list`; fetched and cached)
+    /// or a head file (.safetensors, from `models convert` or training).
+    #[arg(long, default_value = DEFAULT_HEAD, value_name = "NAME|FILE")]
+    pub model: String,
+    /// Report scores on this scale (1-5, 0-100) instead of the head's own.
+    #[arg(long, value_name = "SCALE")]
+    pub scale: Option<String>,
+}
+
 /// Raw-video options, for `.yuv` and other headerless input.
 #[derive(Args, Debug, Clone, Default)]
 pub struct RawArgs {
@@ -109,17 +121,11 @@ impl RawArgs {
     }
 }
 
-/// `relaxvqa extract`.
-#[derive(Args, Debug)]
-pub struct ExtractArgs {
-    /// Video file(s), or one directory of videos (batch mode).
-    #[arg(value_name = "VIDEO")]
-    pub inputs: Vec<PathBuf>,
-    /// Output file for a single video (.safetensors).
-    #[arg(short, long, value_name = "FILE", conflicts_with = "out_dir")]
-    pub output: Option<PathBuf>,
-    /// Batch mode: a CSV with a column of video paths (relative to the CSV or
-    /// absolute); other columns (MOS, ...) are carried into the index.
+/// Which videos a batch reads: a list CSV and how to read it.
+#[derive(Args, Debug, Clone)]
+pub struct ListArgs {
+    /// A CSV with a column of video paths (relative to the CSV or absolute);
+    /// other columns (MOS, ...) are carried into extract's index.
     #[arg(long, value_name = "CSV")]
     pub list: Option<PathBuf>,
     /// The CSV column holding the paths (default: the first of path, file,
@@ -134,6 +140,31 @@ pub struct ExtractArgs {
     /// the authors' metadata whose `vid` column has bare names).
     #[arg(long, value_name = "EXT")]
     pub ext: Option<String>,
+}
+
+impl ListArgs {
+    /// The library's batch input: this list and the `inputs` given.
+    pub fn videos(&self, inputs: &[PathBuf]) -> relaxvqa::batch::Videos {
+        let list_options = relaxvqa::batch::ListOptions {
+            path_column: self.path_column.clone(),
+            video_dir: self.video_dir.clone(),
+            ext: self.ext.clone(),
+        };
+        relaxvqa::batch::Videos { list: self.list.clone(), inputs: inputs.to_vec(), list_options }
+    }
+}
+
+/// `relaxvqa extract`.
+#[derive(Args, Debug)]
+pub struct ExtractArgs {
+    /// Video file(s), or one directory of videos (batch mode).
+    #[arg(value_name = "VIDEO")]
+    pub inputs: Vec<PathBuf>,
+    /// Output file for a single video (.safetensors).
+    #[arg(short, long, value_name = "FILE", conflicts_with = "out_dir")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub videos: ListArgs,
     /// Batch mode: where per-video outputs, the combined feature matrix,
     /// the index and the failures file go.
     #[arg(long, value_name = "DIR")]
@@ -188,25 +219,12 @@ pub struct ScoreArgs {
     /// (`features.safetensors`, one score per row), or a folder of either.
     #[arg(long, value_name = "FILE", num_args = 1..)]
     pub features: Vec<PathBuf>,
-    /// A CSV with a column of video paths (relative to the CSV or absolute).
-    #[arg(long, value_name = "CSV")]
-    pub list: Option<PathBuf>,
-    /// The CSV column holding the paths (default: the first of path, file,
-    /// filename, video, vid, name).
-    #[arg(long, value_name = "NAME")]
-    pub path_column: Option<String>,
-    /// File extension appended to list entries that have none (e.g. mp4).
-    #[arg(long, value_name = "EXT")]
-    pub ext: Option<String>,
-    /// The head: a zoo name (see `relaxvqa models list`; fetched and cached)
-    /// or a head file (.safetensors, from `models convert` or training).
-    #[arg(long, default_value = DEFAULT_HEAD, value_name = "NAME|FILE")]
-    pub model: String,
+    #[command(flatten)]
+    pub videos: ListArgs,
+    #[command(flatten)]
+    pub head: HeadArgs,
     #[command(flatten)]
     pub backbones: BackboneArgs,
-    /// Report scores on this scale (1-5, 0-100) instead of the head's own.
-    #[arg(long, value_name = "SCALE")]
-    pub scale: Option<String>,
     /// Also score windows of this length (e.g. 2s, 500ms, 1m): sampled
     /// frames grouped by time, mean-pooled, scored with the same head.
     #[arg(long, value_name = "DURATION")]
@@ -237,14 +255,10 @@ pub struct ReportArgs {
     /// The HTML file to write.
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
-    /// The head: a zoo name or a head file (as for `relaxvqa score`).
-    #[arg(long, default_value = DEFAULT_HEAD, value_name = "NAME|FILE")]
-    pub model: String,
+    #[command(flatten)]
+    pub head: HeadArgs,
     #[command(flatten)]
     pub backbones: BackboneArgs,
-    /// Report scores on this scale (1-5, 0-100) instead of the head's own.
-    #[arg(long, value_name = "SCALE")]
-    pub scale: Option<String>,
     /// Timeline window length.
     #[arg(long, default_value = "1s", value_name = "DURATION")]
     pub segments: String,
@@ -259,28 +273,6 @@ pub struct ReportArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub raw: RawArgs,
-}
-
-/// Which validation number picks the fold model (`--select`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Select {
-    /// Lowest RMSE after the logistic fit.
-    Rmse,
-    /// Highest KRCC.
-    Krcc,
-}
-
-/// The scale recorded for the trained head's output (`--scale`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Scale {
-    /// No stated scale (the MOS list's own units).
-    Raw,
-    /// MOS on 1-5.
-    #[value(name = "mos_1_5")]
-    Mos1To5,
-    /// MOS on 0-100.
-    #[value(name = "mos_0_100")]
-    Mos0To100,
 }
 
 /// Where the labelled data comes from; shared by `train` and `eval`.
@@ -311,46 +303,17 @@ pub struct TrainArgs {
     /// The head file to write (.safetensors).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Epochs (the authors use 120 for small sets, 20 for large; default:
-    /// 120 below 5,000 videos, else 20).
-    #[arg(long, value_name = "N")]
-    pub epochs: Option<usize>,
-    /// Seed of every random draw (same seed, same head, bit for bit).
-    #[arg(long, default_value_t = 0, value_name = "S")]
-    pub seed: u64,
+    #[command(flatten)]
+    pub options: relaxvqa::training::TrainOptions,
     /// Fine-tune: start from this head's weights instead of a random
     /// initialisation (a head file from `train` or `models convert`, or the
     /// authors' .pth). The imputer and scaler are refitted on the new data.
     #[arg(long, value_name = "HEAD")]
     pub init: Option<PathBuf>,
-    /// Initial learning rate of SGD's cosine schedule (the authors' 0.1;
-    /// a smaller one, e.g. 0.01, suits fine-tuning).
-    #[arg(long, default_value_t = 0.1, value_name = "RATE")]
-    pub lr: f64,
-    /// Mini-batch size (the authors' 256). With fewer training videos than
-    /// that, every epoch is one SGD step; a small dataset learns in far
-    /// fewer epochs with a smaller batch (e.g. 16).
-    #[arg(long, default_value_t = 256, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub batch_size: u32,
-    /// Anneal the rate to this constant during weight averaging (PyTorch's
-    /// SWALR, as the authors' scripts pair it with SWA; they use the initial
-    /// rate). Default: the cosine schedule runs to the end.
-    #[arg(long, value_name = "RATE")]
-    pub swa_lr: Option<f64>,
-    /// Early stopping: epochs without a better validation loss before a
-    /// fold stops (the authors' 5); 0 turns it off, so every fold runs all
-    /// its epochs.
-    #[arg(long, default_value_t = 5, value_name = "N")]
-    pub patience: usize,
-    /// How cross-validation picks the fold model.
-    #[arg(long, value_enum, default_value_t = Select::Rmse)]
-    pub select: Select,
-    /// Cross-validation folds inside the training data.
-    #[arg(long, default_value_t = 10, value_name = "K")]
-    pub folds: usize,
-    /// Scale recorded for the head's output.
-    #[arg(long, value_enum, default_value_t = Scale::Raw)]
-    pub scale: Scale,
+    /// Scale recorded for the head's output: raw (the MOS list's own units),
+    /// mos_1_5 or mos_0_100.
+    #[arg(long, default_value = "raw", value_name = "SCALE", value_parser = parse_scale)]
+    pub scale: relaxvqa::OutputScale,
     /// Evaluation mode: N random train/test splits (the authors use 21);
     /// prints every split's test metrics and their medians, writes no head.
     #[arg(long, value_name = "N")]
@@ -438,45 +401,14 @@ pub enum ModelsCommand {
 /// `relaxvqa synth-dataset`.
 #[derive(Args, Debug)]
 pub struct SynthArgs {
-    /// Folder for the clips and `videos.csv`.
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
-    /// Source videos (each one content), besides the FFmpeg test sources
-    /// (e.g. tests/data/videos/*.mp4 of a checkout).
-    #[arg(long, value_name = "VIDEO", num_args = 1..)]
-    pub sources: Vec<PathBuf>,
-    /// Leave out the FFmpeg test sources (testsrc2, smptehdbars, ...).
-    #[arg(long)]
-    pub no_lavfi: bool,
-    /// Scenes per FFmpeg test-source family (1 to 4): more scenes, more
-    /// distinct contents to train on and to hold out.
-    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=4))]
-    pub scenes: u8,
-    /// Clip length in seconds.
-    #[arg(long, default_value_t = 3.0, value_name = "S")]
-    pub duration: f64,
-    /// Frame size of every clip, WxH.
-    #[arg(long, default_value = "320x240", value_name = "WxH")]
-    pub size: String,
-    /// Frame rate of every clip.
-    #[arg(long, default_value_t = 25, value_name = "FPS")]
-    pub fps: u32,
-    /// The FFmpeg program.
-    #[arg(long, default_value = "ffmpeg", value_name = "PATH")]
-    pub ffmpeg: PathBuf,
-    /// How the quality target is made.
-    #[arg(long, value_enum, default_value_t = TargetArg::Level)]
-    pub target: TargetArg,
+    #[command(flatten)]
+    pub options: relaxvqa::synth::SynthOptions,
     /// Print a JSON summary.
     #[arg(long)]
     pub json: bool,
 }
 
-/// The quality target of each clip (the `mos` column).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum TargetArg {
-    /// A fixed monotone map of distortion and level, the same for every content.
-    Level,
-    /// The PSNR against the source, mapped to 1-5.
-    Psnr,
+/// `--scale` read by the library (its message on a bad name).
+fn parse_scale(s: &str) -> Result<relaxvqa::OutputScale, String> {
+    relaxvqa::head::parse_scale(s).map_err(|e| e.to_string())
 }

@@ -30,12 +30,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
     let d = a.data.load(None)?;
     let (pred, scale) = training::predict(model, &d)?;
     if let Some(out) = &a.write_predictions {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        w.write_record(["name", "mos", "pred"])?;
-        for ((n, y), p) in d.names.iter().zip(&d.y).zip(&pred) {
-            w.write_record([n.clone(), y.to_string(), p.to_string()])?;
-        }
-        relaxvqa::files::write_file(out, &w.into_inner()?)?;
+        training::write_predictions(out, &d, &pred)?;
     }
     let m = training::metrics(&d.y, &pred).context("computing the metrics")?;
     crate::output::print_json(&json!({

@@ -4,16 +4,18 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use relaxvqa::batch::{Entry, ExtractBatch, ListOptions, Outcome, Videos};
-use relaxvqa::{probe, ExtractOptions, Features, Input};
+use relaxvqa::batch::{Entry, ExtractBatch, Outcome};
+use relaxvqa::{probe, ExtractOptions, Input};
 use serde_json::json;
 
 use crate::args::{Dump, ExtractArgs, RawArgs};
 
 /// Runs `relaxvqa extract`.
 pub fn run(a: ExtractArgs, threads: Option<usize>) -> anyhow::Result<ExitCode> {
-    let batch =
-        a.list.is_some() || a.out_dir.is_some() || a.inputs.len() != 1 || a.inputs.first().is_some_and(|p| p.is_dir());
+    let batch = a.videos.list.is_some()
+        || a.out_dir.is_some()
+        || a.inputs.len() != 1
+        || a.inputs.first().is_some_and(|p| p.is_dir());
     if batch {
         return run_batch(a, threads);
     }
@@ -35,7 +37,7 @@ pub fn run(a: ExtractArgs, threads: Option<usize>) -> anyhow::Result<ExitCode> {
         eprintln!("relaxvqa: warning: {}: {w}", video.display());
     }
     if a.json {
-        crate::output::print_json(&summary_json(&video, &output, &out, &a.backbones.weights))?;
+        crate::output::print_json(&out.summary(Some(&output)))?;
     } else {
         println!(
             "{}: {} frames, k = {}, {} sampled, {} pairs, {:.2} s -> {}",
@@ -63,33 +65,6 @@ pub fn input(video: &Path, raw: &RawArgs) -> anyhow::Result<Input> {
     Ok(raw.options().apply(input)?)
 }
 
-/// The `--json` summary of one video.
-fn summary_json(video: &Path, output: &Path, out: &Features, weights: &str) -> serde_json::Value {
-    json!({
-        "schema": "relaxvqa.extract/1",
-        "video": video,
-        "output": output,
-        "weights": weights,
-        "width": out.info.width,
-        "height": out.info.height,
-        "r_frame_rate": format!("{}/{}", out.info.frame_rate.num, out.info.frame_rate.den),
-        "frames": out.frames_decoded,
-        "frame_interval": out.frame_interval,
-        "sampled_frames": out.sampled_frames,
-        "pairs": out.pairs,
-        "seconds": out.timings.total,
-        "timings": out.timings,
-        "warnings": out.warnings,
-        "decode": {
-            "concealed_errors": out.decode.concealed_errors,
-            "ended_early": out.decode.ended_early,
-            "partial_frame_dropped": out.decode.partial_frame_dropped,
-            "size_changed": out.decode.size_change.is_some(),
-        },
-        "relaxvqa_version": relaxvqa::VERSION,
-    })
-}
-
 /// Says once which list rows repeat a video already listed.
 pub fn warn_duplicates(duplicates: &[PathBuf]) {
     if let Some(first) = duplicates.first() {
@@ -108,10 +83,7 @@ fn run_batch(a: ExtractArgs, threads: Option<usize>) -> anyhow::Result<ExitCode>
         bail!("--dump all is for one video at a time (it keeps every intermediate); drop it in batch mode");
     }
     let out_dir = a.out_dir.clone().context("batch mode needs --out-dir DIR")?;
-    let list_options =
-        ListOptions { path_column: a.path_column.clone(), video_dir: a.video_dir.clone(), ext: a.ext.clone() };
-    let videos = Videos { list: a.list.clone(), inputs: a.inputs.clone(), list_options };
-    let (b, duplicates) = ExtractBatch::plan(&videos, &out_dir)?;
+    let (b, duplicates) = ExtractBatch::plan(&a.videos.videos(&a.inputs), &out_dir)?;
     warn_duplicates(&duplicates);
     let b = b.with_force(a.force).with_jobs(a.jobs).with_f32(a.f32).with_raw(a.raw.options());
     b.prepare()?;

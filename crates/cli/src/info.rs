@@ -3,19 +3,13 @@
 
 use std::process::ExitCode;
 
-use serde_json::json;
-
 use crate::args::InfoArgs;
 
 /// Runs `relaxvqa info`.
 pub fn run(a: InfoArgs) -> anyhow::Result<ExitCode> {
     let i = relaxvqa::inspect(crate::extract::input(&a.video, &a.raw)?, a.count)?;
     if a.json {
-        let mut v = json!({"schema": "relaxvqa.info/1"});
-        if let (Some(o), serde_json::Value::Object(fields)) = (v.as_object_mut(), serde_json::to_value(&i)?) {
-            o.extend(fields);
-        }
-        crate::output::print_json(&v)?;
+        crate::output::print_json(&i)?;
         return Ok(ExitCode::SUCCESS);
     }
     let v = &i.video;

@@ -19,7 +19,7 @@ pub fn batch_exit(total: usize, failed: usize) -> ExitCode {
 }
 
 /// Prints a JSON value on stdout, pretty.
-pub fn print_json(v: &serde_json::Value) -> anyhow::Result<()> {
+pub fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, v)?;

@@ -14,10 +14,10 @@ use relaxvqa::ExtractOptions;
 pub fn run(a: ReportArgs, threads: Option<usize>) -> anyhow::Result<ExitCode> {
     relaxvqa::files::check_writable(&a.output)?;
     let window = parse_duration(&a.segments).with_context(|| format!("--segments {}", a.segments))?;
-    let scale = a.scale.as_deref().map(parse_scale).transpose()?;
+    let scale = a.head.scale.as_deref().map(parse_scale).transpose()?;
     let input = crate::extract::input(&a.video, &a.raw)?;
     relaxvqa::probe(&input)?;
-    let model = a.backbones.load(Some(&a.model), threads)?;
+    let model = a.backbones.load(Some(&a.head.model), threads)?;
     if let Some(w) = model.head().and_then(|h| h.warning.as_ref()) {
         eprintln!("relaxvqa: warning: {w}");
     }

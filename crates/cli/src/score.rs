@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use crate::args::ScoreArgs;
 use anyhow::Context;
-use relaxvqa::batch::{ListOptions, ScoreBatch, ScoreBatchOptions, ScoreOutcome, Videos};
+use relaxvqa::batch::{ScoreBatch, ScoreBatchOptions, ScoreOutcome};
 use relaxvqa::head::scale_label;
 use relaxvqa::score::parse_duration;
 use relaxvqa::ExtractOptions;
@@ -23,19 +23,18 @@ pub fn run(a: ScoreArgs, threads: Option<usize>) -> anyhow::Result<ExitCode> {
         .map(parse_duration)
         .transpose()
         .with_context(|| format!("--segments {}", a.segments.as_deref().unwrap_or_default()))?;
-    let list_options = ListOptions { path_column: a.path_column.clone(), video_dir: None, ext: a.ext.clone() };
     let batch = ScoreBatch::plan(ScoreBatchOptions {
-        videos: Videos { list: a.list.clone(), inputs: a.inputs.clone(), list_options },
+        videos: a.videos.videos(&a.inputs),
         features: a.features.clone(),
-        head: a.model.clone(),
+        head: a.head.model.clone(),
         weights: a.backbones.weights.clone(),
-        scale: a.scale.clone(),
+        scale: a.head.scale.clone(),
         segments,
         raw: a.raw.options(),
         output: a.output.clone(),
         force: a.force,
     })
-    .with_context(|| format!("--model {}", a.model))?;
+    .with_context(|| format!("--model {}", a.head.model))?;
     if let Some(w) = &batch.head().warning {
         eprintln!("relaxvqa: warning: {w}");
     }

@@ -12,33 +12,19 @@
 
 use std::process::ExitCode;
 
-use crate::args::{SynthArgs, TargetArg};
-use relaxvqa::synth::{make_dataset, SynthOptions, Target};
+use crate::args::SynthArgs;
+use relaxvqa::synth::make_dataset;
 use serde_json::json;
 
 /// Runs `relaxvqa synth-dataset`.
 pub fn run(a: SynthArgs) -> anyhow::Result<ExitCode> {
-    let opts = SynthOptions {
-        out: a.out.clone(),
-        sources: a.sources.clone(),
-        no_lavfi: a.no_lavfi,
-        scenes: a.scenes,
-        duration: a.duration,
-        size: a.size.clone(),
-        fps: a.fps,
-        ffmpeg: a.ffmpeg.clone(),
-        target: match a.target {
-            TargetArg::Level => Target::Level,
-            TargetArg::Psnr => Target::Psnr,
-        },
-    };
-    let s = make_dataset(&opts)?;
+    let s = make_dataset(&a.options)?;
     if a.json {
         crate::output::print_json(&json!({
             "schema": "relaxvqa.synth-dataset/1",
             "list": s.list,
             "sources": s.sources,
-            "target": format!("{:?}", a.target).to_lowercase(),
+            "target": a.options.target.as_str(),
             "clips": s.clips,
             "seconds": s.seconds,
         }))?;

@@ -144,6 +144,36 @@ impl Features {
         }
     }
 
+    /// What `relaxvqa extract --json` prints about this extraction (and
+    /// Python's `Features.to_dict()` returns), with the feature file it was
+    /// written to, when it was.
+    pub fn summary(&self, output: Option<&std::path::Path>) -> ExtractSummary {
+        let r = self.info.frame_rate;
+        ExtractSummary {
+            schema: "relaxvqa.extract/1",
+            video: self.provenance.input.clone(),
+            output: output.map(|o| o.to_path_buf()),
+            weights: self.provenance.weights.clone(),
+            width: self.info.width,
+            height: self.info.height,
+            r_frame_rate: format!("{}/{}", r.num, r.den),
+            frames: self.frames_decoded,
+            frame_interval: self.frame_interval,
+            sampled_frames: self.sampled_frames,
+            pairs: self.pairs,
+            seconds: self.timings.total,
+            timings: self.timings.clone(),
+            warnings: self.warnings.clone(),
+            decode: DecodeSummary {
+                concealed_errors: self.decode.concealed_errors,
+                ended_early: self.decode.ended_early,
+                partial_frame_dropped: self.decode.partial_frame_dropped,
+                size_changed: self.decode.size_change.is_some(),
+            },
+            relaxvqa_version: VERSION,
+        }
+    }
+
     /// The tensors of a feature file: `video.*` and, when dumped, every
     /// intermediate.
     pub fn tensors(&self) -> BTreeMap<String, DumpTensor> {
@@ -158,4 +188,56 @@ impl Features {
         t.insert("video.frame_count".into(), DumpTensor::scalar_i64(self.frames_decoded as i64));
         t
     }
+}
+
+/// One extraction without its values (schema `relaxvqa.extract/1`): what
+/// the command line's `extract --json` prints and Python's
+/// `Features.to_dict()` returns, so both report the same fields.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExtractSummary {
+    /// `relaxvqa.extract/1`.
+    pub schema: &'static str,
+    /// The input's name.
+    pub video: String,
+    /// The feature file written, if one was.
+    pub output: Option<std::path::PathBuf>,
+    /// The backbone weights, as given.
+    pub weights: String,
+    /// Frame width, pixels.
+    pub width: u32,
+    /// Frame height, pixels.
+    pub height: u32,
+    /// The frame rate as FFmpeg reports it, `N/D`.
+    pub r_frame_rate: String,
+    /// Frames decoded (N).
+    pub frames: u64,
+    /// The sampling interval k.
+    pub frame_interval: u64,
+    /// Sampled frames (|S|).
+    pub sampled_frames: usize,
+    /// Frame pairs (|P|).
+    pub pairs: usize,
+    /// Wall time of the extraction.
+    pub seconds: f64,
+    /// Seconds per stage (stages overlap).
+    pub timings: StageTimings,
+    /// What a user should know about the result.
+    pub warnings: Vec<String>,
+    /// What decoding worked around.
+    pub decode: DecodeSummary,
+    /// This library's version.
+    pub relaxvqa_version: &'static str,
+}
+
+/// What decoding worked around, in an [`ExtractSummary`].
+#[derive(Clone, Debug, Serialize)]
+pub struct DecodeSummary {
+    /// Packets skipped as corrupt or rejected.
+    pub concealed_errors: u64,
+    /// The file ended before the container said it would.
+    pub ended_early: bool,
+    /// A trailing partial raw frame was ignored.
+    pub partial_frame_dropped: bool,
+    /// The frame size changed mid-stream.
+    pub size_changed: bool,
 }

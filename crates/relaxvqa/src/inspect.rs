@@ -51,6 +51,9 @@ impl From<&VideoInfo> for VideoSummary {
 /// the frames decoded, sampled and paired (every frame decoded).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Inspection {
+    /// `relaxvqa.info/1`, the schema of `relaxvqa info --json`, which
+    /// prints this.
+    pub schema: &'static str,
     /// What the decoder reports.
     #[serde(flatten)]
     pub video: VideoSummary,
@@ -84,6 +87,7 @@ pub fn inspect(input: Input, count: bool) -> Result<Inspection> {
         counted = Some((s.frames_decoded(), s.sampled_count(), s.pair_count()));
     }
     Ok(Inspection {
+        schema: "relaxvqa.info/1",
         video: VideoSummary::from(&info),
         frame_interval,
         decoded_frames: counted.map(|c| c.0),

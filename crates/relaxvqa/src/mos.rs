@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::files::{stem, FeatureRows};
+use crate::files::{read_feature_rows, stem, FeatureRows};
 use crate::{Error, Result};
 
 /// One row of a MOS list.
@@ -154,4 +154,38 @@ pub fn label(features: FeatureRows, mos: &MosTable, features_path: &Path, mos_pa
         out.groups = Some(groups);
     }
     Ok(out)
+}
+
+/// Reads the feature rows at `features` (a combined matrix, an extract
+/// folder or one feature file) and the MOS CSV at `mos` (columns as
+/// [`read_mos`] takes them), and matches them: the data `train` and `eval`
+/// start from.
+pub fn read_labelled(
+    features: &Path,
+    mos: &Path,
+    name_column: Option<&str>,
+    mos_column: Option<&str>,
+    group_column: Option<&str>,
+) -> Result<Labelled> {
+    let rows = read_feature_rows(features)?;
+    let table = read_mos(mos, name_column, mos_column, group_column)?;
+    label(rows, &table, features, mos)
+}
+
+impl Labelled {
+    /// The warning about feature rows left out for want of a MOS (naming
+    /// the first five), or `None` when every row has one.
+    pub fn unmatched_warning(&self, features: &Path, mos: &Path) -> Option<String> {
+        let shown: Vec<&str> = self.unmatched.iter().take(5).map(String::as_str).collect();
+        (!shown.is_empty()).then(|| {
+            format!(
+                "{} feature row(s) of {} have no MOS in {} and are left out ({}{})",
+                self.unmatched.len(),
+                features.display(),
+                mos.display(),
+                shown.join(", "),
+                if self.unmatched.len() > 5 { ", ..." } else { "" }
+            )
+        })
+    }
 }

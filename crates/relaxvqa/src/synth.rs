@@ -29,6 +29,28 @@ pub enum Target {
     Psnr,
 }
 
+impl Target {
+    /// `level` or `psnr`, as the command line names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Level => "level",
+            Self::Psnr => "psnr",
+        }
+    }
+}
+
+impl std::str::FromStr for Target {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "level" => Ok(Self::Level),
+            "psnr" => Ok(Self::Psnr),
+            _ => Err(format!("{s}: expected level or psnr")),
+        }
+    }
+}
+
 /// The 1-5 target of a distortion at a level: 5 for the pristine encode,
 /// falling with the strength of each distortion. Unknown pairs give `None`.
 pub(crate) fn level_mos(distortion: &str, level: &str) -> Option<f64> {
@@ -235,26 +257,41 @@ fn quality(bin: &Path, dist: &Path, reference: &Path) -> Result<(f64, f64)> {
     Ok((psnr, ssim))
 }
 
-/// How to make a dataset.
+/// How to make a dataset. With the `clap` feature these are the command
+/// line's `synth-dataset` flags, and these comments its help.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct SynthOptions {
     /// Folder for the clips and `videos.csv`.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "DIR"))]
     pub out: PathBuf,
-    /// Source videos (each one content); empty: the fixture videos.
+    /// Source videos (each one content), besides the FFmpeg test sources
+    /// (e.g. tests/data/videos/*.mp4 of a checkout).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "VIDEO", num_args = 1..))]
     pub sources: Vec<PathBuf>,
-    /// Leave out the FFmpeg test sources.
+    /// Leave out the FFmpeg test sources (testsrc2, smptehdbars, ...).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub no_lavfi: bool,
-    /// Scenes per test-source family (1 to 4).
+    /// Scenes per FFmpeg test-source family (1 to 4): more scenes, more
+    /// distinct contents to train on and to hold out.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 1, value_name = "N"))]
     pub scenes: u8,
     /// Clip length in seconds.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 3.0, value_name = "S"))]
     pub duration: f64,
-    /// Frame size, `WxH`.
+    /// Frame size of every clip, WxH.
+    #[cfg_attr(feature = "clap", arg(long, default_value = "320x240", value_name = "WxH"))]
     pub size: String,
-    /// Frame rate.
+    /// Frame rate of every clip.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 25, value_name = "FPS"))]
     pub fps: u32,
     /// The FFmpeg program.
+    #[cfg_attr(feature = "clap", arg(long, default_value = "ffmpeg", value_name = "PATH"))]
     pub ffmpeg: PathBuf,
-    /// How the target is made.
+    /// How the quality target is made: level (a fixed monotone map of
+    /// distortion and level, the same for every content) or psnr (the PSNR
+    /// against the source, mapped to 1-5).
+    #[cfg_attr(feature = "clap", arg(long, default_value = "level", value_name = "level|psnr"))]
     pub target: Target,
 }
 

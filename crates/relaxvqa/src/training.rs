@@ -16,24 +16,43 @@ use relaxvqa_train::train::{InitWeights, TrainConfig};
 use crate::mos::Labelled;
 use crate::{Error, Result};
 
-/// How to train.
-#[derive(Clone, Debug)]
+/// How to train: the authors' settings by default. With the `clap` feature
+/// these are the command line's `train` flags, and these comments its help.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct TrainOptions {
-    /// Epochs (default: 120 below 5,000 videos, else 20, as the authors).
+    /// Epochs (the authors use 120 for small sets, 20 for large; default:
+    /// 120 below 5,000 videos, else 20).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub epochs: Option<usize>,
-    /// Seed of every random draw.
+    /// Seed of every random draw (same seed, same head, bit for bit).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 0, value_name = "S"))]
     pub seed: u64,
-    /// Initial learning rate (the authors' 0.1).
+    /// Initial learning rate of SGD's cosine schedule (the authors' 0.1;
+    /// a smaller one, e.g. 0.01, suits fine-tuning).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 0.1, value_name = "RATE"))]
     pub lr: f64,
-    /// Mini-batch size (the authors' 256).
+    /// Mini-batch size (the authors' 256). With fewer training videos than
+    /// that, every epoch is one SGD step; a small dataset learns in far
+    /// fewer epochs with a smaller batch (e.g. 16).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 256, value_name = "N"))]
     pub batch_size: usize,
-    /// SWALR rate during weight averaging, when given.
+    /// Anneal the rate to this constant during weight averaging (PyTorch's
+    /// SWALR, as the authors' scripts pair it with SWA; they use the initial
+    /// rate). Default: the cosine schedule runs to the end.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "RATE"))]
     pub swa_lr: Option<f64>,
-    /// Early-stopping patience in epochs; 0 turns it off.
+    /// Early stopping: epochs without a better validation loss before a
+    /// fold stops (the authors' 5); 0 turns it off, so every fold runs all
+    /// its epochs.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 5, value_name = "N"))]
     pub patience: usize,
-    /// How cross-validation picks the fold model.
+    /// How cross-validation picks the fold model: rmse (lowest RMSE after
+    /// the logistic fit) or krcc (highest KRCC).
+    #[cfg_attr(feature = "clap", arg(long, default_value = "rmse", value_name = "rmse|krcc"))]
     pub select: Selection,
-    /// Cross-validation folds.
+    /// Cross-validation folds inside the training data.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 10, value_name = "K"))]
     pub folds: usize,
 }
 
@@ -275,6 +294,19 @@ pub fn read_predictions(path: &Path) -> Result<Predictions> {
     })
 }
 
+/// Writes predictions as a CSV that [`read_predictions`] reads back: `name`,
+/// `mos`, `pred`, a row per video of `data` (written whole or not at all).
+pub fn write_predictions(path: &Path, data: &Labelled, pred: &[f64]) -> Result<()> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let fail = |e: csv::Error| Error::invalid(format!("{}: {e}", path.display()));
+    w.write_record(["name", "mos", "pred"]).map_err(fail)?;
+    for ((name, y), p) in data.names.iter().zip(&data.y).zip(pred) {
+        w.write_record([name.clone(), y.to_string(), p.to_string()]).map_err(fail)?;
+    }
+    let text = w.into_inner().map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
+    crate::files::write_file(path, &text)
+}
+
 /// The raw predictions of the head file at `path` for every row of `data`
 /// (256 rows per pass through the MLP), and the scale they are on.
 pub fn predict(path: &Path, data: &Labelled) -> Result<(Vec<f64>, OutputScale)> {
@@ -307,4 +339,23 @@ pub fn predict(path: &Path, data: &Labelled) -> Result<(Vec<f64>, OutputScale)> 
         return Err(Error::NotFinite(format!("{name}: the prediction of {shown} is {p}")));
     }
     Ok((pred, head.output_scale()))
+}
+
+#[cfg(all(test, feature = "clap"))]
+mod tests {
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        options: super::TrainOptions,
+    }
+
+    #[test]
+    fn the_flags_default_to_the_authors_settings() {
+        assert_eq!(Flags::parse_from(["train"]).options, super::TrainOptions::default());
+        let o = Flags::parse_from(["train", "--select", "krcc", "--epochs", "3"]).options;
+        assert_eq!((o.select, o.epochs), (super::Selection::ByKrcc, Some(3)));
+        assert!(Flags::try_parse_from(["train", "--select", "best"]).is_err());
+    }
 }

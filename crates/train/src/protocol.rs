@@ -61,6 +61,20 @@ pub enum Selection {
     ByKrcc,
 }
 
+/// `rmse` or `krcc` (also the authors' `byrmse`, `bykrcc`), as the command
+/// line's `--select` takes them.
+impl std::str::FromStr for Selection {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "rmse" | "byrmse" => Ok(Self::ByRmse),
+            "krcc" | "bykrcc" => Ok(Self::ByKrcc),
+            _ => Err(format!("{s}: expected rmse or krcc")),
+        }
+    }
+}
+
 /// The model chosen by cross-validation and every fold's validation metrics.
 pub struct CvOutcome {
     /// The chosen fold's head.
