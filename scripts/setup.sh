@@ -3,15 +3,18 @@
 # with sudo available): the FFmpeg development libraries that ffmpeg-next links,
 # clang/libclang for its bindgen step, pkg-config, the ffmpeg command-line
 # tool that some tests use to make bad or unusual input files, Python's venv
-# (the Python tests), curl, and headless Chromium (the report test takes a
-# screenshot of the HTML report; it fails without it).
+# (the Python tests), curl, headless Chromium (the report test takes a
+# screenshot of the HTML report; it fails without it), and PostgreSQL's
+# server programs (the shared-queue tests start a throwaway server with
+# initdb and pg_ctl; Debian's package also starts a cluster of its own,
+# which the tests do not use).
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PKGS=(pkg-config clang libclang-dev
       libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
       libavfilter-dev libavdevice-dev libswresample-dev
-      ffmpeg python3 python3-venv python3-dev curl chromium)
+      ffmpeg python3 python3-venv python3-dev curl chromium postgresql)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

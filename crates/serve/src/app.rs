@@ -8,14 +8,14 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::redact::Redactor;
-use crate::store::Store;
+use crate::store::{JobStore, StoreError};
 
 /// The service's shared state.
 pub struct App {
     /// The checked settings.
     pub config: Config,
-    /// The job database.
-    pub store: Store,
+    /// The job table: SQLite in the data dir, or a shared PostgreSQL one.
+    pub store: Box<dyn JobStore>,
     /// The metrics.
     pub metrics: Metrics,
     /// The model, once loaded (after the listener is up).
@@ -41,10 +41,10 @@ impl App {
     /// Runs a database call off the async threads.
     pub async fn db<T: Send + 'static>(
         self: &std::sync::Arc<Self>,
-        f: impl FnOnce(&Store) -> rusqlite::Result<T> + Send + 'static,
+        f: impl FnOnce(&dyn JobStore) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, crate::error::ApiError> {
         let app = std::sync::Arc::clone(self);
-        tokio::task::spawn_blocking(move || f(&app.store))
+        tokio::task::spawn_blocking(move || f(app.store.as_ref()))
             .await
             .map_err(crate::error::ApiError::internal)?
             .map_err(Into::into)

@@ -62,8 +62,22 @@ pub struct ServeArgs {
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     pub idle_timeout: String,
     /// Images per network batch.
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    #[arg(long, default_value_t = relaxvqa::DEFAULT_BATCH_SIZE, value_name = "N")]
     pub batch_size: usize,
+    /// Keep the jobs in this PostgreSQL database (postgres://USER@HOST/DB)
+    /// instead of SQLite in the data dir, so that several replicas share
+    /// one queue (and one --data-dir, on storage they all see).
+    #[arg(long, env = "RELAXVQA_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// With --database-url: how long a claimed job stays with its replica
+    /// without a renewal (renewed every third of it while it runs); after
+    /// that another replica takes it over.
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub lease: String,
+    /// Times a job may be started and lost (the service, or its replica,
+    /// died while scoring it) before it fails instead of being tried again.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub max_attempts: u32,
 }
 
 impl ServeArgs {
@@ -85,7 +99,10 @@ impl ServeArgs {
             job_timeout: None,
             request_timeout: "15m".into(),
             idle_timeout: "30s".into(),
-            batch_size: 8,
+            batch_size: relaxvqa::DEFAULT_BATCH_SIZE,
+            database_url: None,
+            lease: "30s".into(),
+            max_attempts: 3,
         }
     }
 }
@@ -129,6 +146,10 @@ pub struct Config {
     pub batch_size: usize,
     /// Times a job may be interrupted by a crash before it fails.
     pub max_interrupted: u32,
+    /// The shared job database, when not SQLite in the data dir.
+    pub database_url: Option<String>,
+    /// How long a claim holds a job without renewal (shared database).
+    pub lease: Duration,
 }
 
 fn duration(flag: &str, s: &str) -> Result<Duration, ServeError> {
@@ -169,10 +190,22 @@ impl Config {
                 Ok(t)
             })
             .transpose()?;
-        if a.workers == 0 || a.max_queue == 0 || a.batch_size == 0 || a.max_uploads == 0 {
+        if a.workers == 0 || a.max_queue == 0 || a.batch_size == 0 || a.max_uploads == 0 || a.max_attempts == 0 {
             return Err(ServeError::Config(
-                "--workers, --max-queue, --max-uploads and --batch-size must be at least 1".into(),
+                "--workers, --max-queue, --max-uploads, --batch-size and --max-attempts must be at least 1".into(),
             ));
+        }
+        let lease = duration("--lease", &a.lease)?;
+        if lease < Duration::from_secs(1) {
+            return Err(ServeError::Config(format!("--lease {}: give at least 1s", a.lease)));
+        }
+        let database_url = a.database_url.clone().filter(|u| !u.trim().is_empty());
+        if let Some(u) = &database_url {
+            if !(u.starts_with("postgres://") || u.starts_with("postgresql://") || u.contains('=')) {
+                return Err(ServeError::Config(
+                    "--database-url: expected postgres://USER@HOST:PORT/DATABASE (or libpq key=value pairs)".into(),
+                ));
+            }
         }
         let segments_default =
             parse_duration(&a.segments_default).map_err(|e| ServeError::Config(format!("--segments-default: {e}")))?;
@@ -194,7 +227,9 @@ impl Config {
             request_timeout: duration("--request-timeout", &a.request_timeout)?,
             idle_timeout: duration("--idle-timeout", &a.idle_timeout)?,
             batch_size: a.batch_size,
-            max_interrupted: 3,
+            max_interrupted: a.max_attempts,
+            database_url,
+            lease,
         })
     }
 
@@ -218,9 +253,16 @@ impl Config {
         self.data_dir.join("reports")
     }
 
-    /// A done job's report.
-    pub fn report_path(&self, id: &str) -> PathBuf {
-        self.reports_dir().join(format!("{id}.html"))
+    /// The report of a job's `attempt`: named by the attempt, so that a
+    /// replica that lost its job can never overwrite (or remove) the report
+    /// of the run that took it over.
+    pub fn report_path(&self, id: &str, attempt: u32) -> PathBuf {
+        self.reports_dir().join(format!("{id}.{attempt}.html"))
+    }
+
+    /// Whether the jobs live in a database that other replicas share.
+    pub fn shared(&self) -> bool {
+        self.database_url.is_some()
     }
 }
 

@@ -21,8 +21,8 @@ pub enum ServeError {
         source: std::io::Error,
     },
     /// The job database failed.
-    #[error("job database: {0}")]
-    Db(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Db(#[from] crate::store::StoreError),
     /// The listener could not be bound or failed.
     #[error("listening on {addr}: {source}")]
     Listen {
@@ -87,9 +87,9 @@ impl ApiError {
     }
 }
 
-impl From<rusqlite::Error> for ApiError {
-    fn from(e: rusqlite::Error) -> Self {
-        ApiError::internal(format!("job database: {e}"))
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::internal(e)
     }
 }
 

@@ -21,10 +21,16 @@ pub enum StopReason {
     Shutdown = 2,
     /// It ran past `--job-timeout`: the job fails.
     Timeout = 3,
+    /// Its lease was lost (a shared queue gave the job to another replica
+    /// after this one stalled, or it was cancelled there): this run writes
+    /// nothing more.
+    Lost = 4,
 }
 
 /// A running job's handle.
 pub struct Running {
+    /// The attempt that claimed the job: every write of this run names it.
+    pub(crate) attempt: u32,
     pub(crate) token: CancelToken,
     pub(crate) reason: AtomicU8,
     pub(crate) started: Instant,
@@ -42,6 +48,7 @@ impl Running {
             1 => StopReason::User,
             2 => StopReason::Shutdown,
             3 => StopReason::Timeout,
+            4 => StopReason::Lost,
             _ => StopReason::None,
         }
     }

@@ -1,5 +1,6 @@
 //! Starting and stopping the service: take the data dir's lock (one owner
-//! per data dir), bind the listener first (so `/healthz` answers at
+//! per data dir, with SQLite; replicas of a shared PostgreSQL queue share
+//! the data dir instead), bind the listener first (so `/healthz` answers at
 //! once), recover the job table, start the workers,
 //! load the model in the background; on stop, refuse new connections,
 //! put the running jobs back in the queue and let in-flight requests end
@@ -22,7 +23,7 @@ use crate::config::Config;
 use crate::error::ServeError;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
-use crate::store::Store;
+use crate::store::{JobStore, PostgresStore, SqliteStore};
 
 /// How long in-flight requests may go on after a stop.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -33,9 +34,10 @@ pub struct Server {
     app: Arc<App>,
     stop: Arc<watch::Sender<bool>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    /// The data dir's lock, held (and released by the kernel, on a crash
-    /// too) for as long as this service runs; dropped after the threads.
-    _lock: std::fs::File,
+    /// The data dir's lock (SQLite only), held (and released by the kernel,
+    /// on a crash too) for as long as this service runs; dropped after the
+    /// threads.
+    _lock: Option<std::fs::File>,
 }
 
 impl Server {
@@ -44,16 +46,19 @@ impl Server {
     pub fn start(config: Config) -> Result<Self, ServeError> {
         // Before anything of the data dir is read or changed: a second
         // process on a live dir must touch nothing of the first one's.
-        let lock = lock_data_dir(&config)?;
+        let lock = if config.shared() { None } else { Some(lock_data_dir(&config)?) };
         for d in [config.uploads_dir(), config.reports_dir()] {
             std::fs::create_dir_all(&d).map_err(ServeError::io(&d))?;
         }
-        let store = Store::open(&config.db_path())?;
+        let store: Box<dyn JobStore> = match &config.database_url {
+            Some(url) => Box::new(PostgresStore::open(url, config.lease, config.max_interrupted)?),
+            None => Box::new(SqliteStore::open(&config.db_path())?),
+        };
         let (requeued, failed) = store.recover(config.max_interrupted)?;
         if requeued + failed > 0 {
             tracing::warn!("{requeued} interrupted job(s) back in the queue, {failed} given up");
         }
-        sweep(&config, &store)?;
+        sweep(&config, store.as_ref())?;
         let metrics = Metrics::new().map_err(|e| ServeError::Config(format!("metrics: {e}")))?;
         let std_listener = std::net::TcpListener::bind(config.listen)
             .map_err(|source| ServeError::Listen { addr: config.listen.to_string(), source })?;
@@ -155,12 +160,18 @@ fn lock_data_dir(config: &Config) -> Result<std::fs::File, ServeError> {
 }
 
 /// Removes what a crash may have left: partial uploads, uploads of ended
-/// jobs, half-written reports.
-fn sweep(config: &Config, store: &Store) -> Result<(), ServeError> {
+/// jobs, half-written reports. With a shared queue, other replicas write
+/// in the same folders at this moment (an upload whose job is not in the
+/// table yet): only files untouched for an hour go.
+fn sweep(config: &Config, store: &dyn JobStore) -> Result<(), ServeError> {
     let live = store.live_uploads()?;
+    let quiet = |e: &std::fs::DirEntry| {
+        let age = e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+        !config.shared() || age.is_some_and(|a| a > Duration::from_secs(3600))
+    };
     for dir in [config.uploads_dir(), config.reports_dir()] {
         let entries = std::fs::read_dir(&dir).map_err(ServeError::io(&dir))?;
-        for e in entries.flatten() {
+        for e in entries.flatten().filter(|e| quiet(e)) {
             let p = e.path();
             let stale = if dir == config.uploads_dir() {
                 !live.contains(&p)

@@ -9,6 +9,12 @@
 //! the service stops, and the next start requeues the job): a claimed job
 //! is never left `running` by a database error.
 //!
+//! Every write of a run names the attempt that claimed the job (the
+//! fencing token of a shared queue), and a renewal thread extends the
+//! leases of the running jobs every third of `--lease`: a job that is no
+//! longer this run's (cancelled on another replica, or taken over after
+//! this one stalled) is stopped, and its upload left to whoever has it.
+//!
 //! A job is scored with [`relaxvqa::report::report`] rather than
 //! `Model::score`: the same extraction and the same whole-video score, plus
 //! the timeline and the thumbnails of the HTML report, which is written to
@@ -26,7 +32,7 @@ use relaxvqa::{CancelToken, ErrorKind, ExtractOptions, Input};
 
 use crate::app::App;
 use crate::queue::{Running, StopReason};
-use crate::store::{Job, Status, Store};
+use crate::store::{Job, JobStore, Status, StoreResult};
 
 /// Starts the worker threads (and the time-out watchdog when a job time
 /// limit is set).
@@ -36,6 +42,8 @@ pub fn spawn(app: &Arc<App>) -> std::io::Result<Vec<std::thread::JoinHandle<()>>
         let app = Arc::clone(app);
         handles.push(std::thread::Builder::new().name(format!("relaxvqa-worker-{i}")).spawn(move || worker(&app))?);
     }
+    let renewal = Arc::clone(app);
+    handles.push(std::thread::Builder::new().name("relaxvqa-leases".into()).spawn(move || renew(&renewal))?);
     if let Some(limit) = app.config.job_timeout {
         let app = Arc::clone(app);
         handles.push(std::thread::Builder::new().name("relaxvqa-watchdog".into()).spawn(move || {
@@ -48,6 +56,35 @@ pub fn spawn(app: &Arc<App>) -> std::io::Result<Vec<std::thread::JoinHandle<()>>
     Ok(handles)
 }
 
+/// Renews the leases of this process's running jobs every third of the
+/// lease; stops a job whose lease is no longer its own.
+fn renew(app: &App) {
+    let every = app.config.lease / 3;
+    let mut next = Instant::now() + every;
+    while !app.queue.stopping() {
+        // Woken early by any job news; renews only when it is time.
+        app.queue.wait(next.saturating_duration_since(Instant::now()));
+        if Instant::now() < next {
+            continue;
+        }
+        next = Instant::now() + every;
+        let running: Vec<(String, Arc<Running>)> =
+            app.queue.running().iter().map(|(id, r)| (id.clone(), Arc::clone(r))).collect();
+        for (id, r) in running {
+            match app.store.renew(&id, r.attempt) {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!("job {id}: attempt {} no longer holds it; stopping", r.attempt);
+                    r.stop(StopReason::Lost);
+                }
+                // The lease may run out meanwhile: then another replica
+                // takes the job over and this run's writes are refused.
+                Err(e) => tracing::error!("job {id}: renewing its lease: {e}"),
+            }
+        }
+    }
+}
+
 fn worker(app: &App) {
     while !app.queue.stopping() {
         if app.model.get().is_none() {
@@ -56,7 +93,9 @@ fn worker(app: &App) {
         }
         match app.store.claim() {
             Ok(Some(job)) => run_job(app, job),
-            Ok(None) => app.queue.wait(Duration::from_secs(1)),
+            // A shared queue gets jobs from other replicas too, which
+            // wake nobody here: look again within half a second.
+            Ok(None) => app.queue.wait(Duration::from_millis(if app.config.shared() { 500 } else { 1000 })),
             Err(e) => {
                 tracing::error!("claiming a job: {e}");
                 app.queue.wait(Duration::from_secs(1));
@@ -67,13 +106,15 @@ fn worker(app: &App) {
 
 fn run_job(app: &App, job: Job) {
     let Some(model) = app.model.get() else { return };
-    let running = Arc::new(Running { token: CancelToken::new(), reason: AtomicU8::new(0), started: Instant::now() });
+    let attempt = job.attempts;
+    let running =
+        Arc::new(Running { attempt, token: CancelToken::new(), reason: AtomicU8::new(0), started: Instant::now() });
     app.queue.running().insert(job.id.clone(), Arc::clone(&running));
     // A DELETE or a shutdown between the claim and the registration above
     // found nothing to stop: look again now that the job can be found.
     if app.queue.stopping() {
         running.stop(StopReason::Shutdown);
-    } else if !matches!(app.store.get(&job.id), Ok(Some(j)) if j.status == Status::Running) {
+    } else if !matches!(app.store.renew(&job.id, attempt), Ok(true)) {
         running.stop(StopReason::User);
     }
     tracing::info!("job {}: scoring {} ({}, attempt {})", job.id, job.input.display(), job.name, job.attempts);
@@ -104,21 +145,21 @@ fn run_job(app: &App, job: Job) {
                 score.model_source = source.clone();
             }
             let sampled = score.provenance.sampled_frames;
-            match finish_done(app, &job.id, &html, &score) {
+            match finish_done(app, &job.id, attempt, &html, &score) {
                 Ok(true) => {
                     app.metrics.scored(seconds, sampled);
                     Some(Status::Done)
                 }
-                Ok(false) => None,
+                Ok(false) => refused(app, &job),
                 Err(e) => {
                     tracing::error!("job {}: storing the result: {e}", job.id);
-                    fail(app, &job.id, "internal error: the result could not be stored", "internal")
+                    fail(app, &job, "internal error: the result could not be stored", "internal")
                 }
             }
         }
         Ok(Err(e)) if e.kind() == ErrorKind::Cancelled => match running.reason() {
             StopReason::Shutdown => {
-                if persist(app, &job.id, "requeue", |s| s.requeue(&job.id)).is_some() {
+                if persist(app, &job.id, "requeue", |s| s.requeue(&job.id, attempt)).is_some() {
                     tracing::info!("job {}: back in the queue (the service stops)", job.id);
                 }
                 // Waiters answer with the job as queued.
@@ -127,22 +168,25 @@ fn run_job(app: &App, job: Job) {
             }
             StopReason::Timeout => {
                 let limit = app.config.job_timeout.map(|d| d.as_secs_f64()).unwrap_or(0.0);
-                fail(app, &job.id, &format!("timed out: still running after {limit} s (--job-timeout)"), "timeout")
+                fail(app, &job, &format!("timed out: still running after {limit} s (--job-timeout)"), "timeout")
             }
             // Cancelled by DELETE: the database says so already.
             StopReason::User | StopReason::None => Some(Status::Cancelled),
+            StopReason::Lost => refused(app, &job),
         },
         Ok(Err(e)) => {
             let kind = serde_json::to_value(e.kind()).ok().and_then(|v| v.as_str().map(str::to_owned));
-            fail(app, &job.id, &public(&e.to_string()), kind.as_deref().unwrap_or("internal"))
+            fail(app, &job, &public(&e.to_string()), kind.as_deref().unwrap_or("internal"))
         }
-        Err(_) => fail(app, &job.id, "internal error (a worker panicked); please report it", "internal"),
+        Err(_) => fail(app, &job, "internal error (a worker panicked); please report it", "internal"),
     };
     if let Some(s) = status {
         app.metrics.finished(s);
         tracing::info!("job {}: {} after {seconds:.1} s", job.id, s.as_str());
     }
-    if job.upload {
+    // The job is over here, and its upload no longer needed, unless another
+    // replica runs it now.
+    if job.upload && status.is_some() {
         // The job has ended (or was cancelled): its upload is no longer needed.
         if let Err(e) = std::fs::remove_file(&job.input) {
             if e.kind() != std::io::ErrorKind::NotFound {
@@ -153,19 +197,43 @@ fn run_job(app: &App, job: Job) {
     app.finished.notify_waiters();
 }
 
-fn fail(app: &App, id: &str, message: &str, kind: &str) -> Option<Status> {
-    persist(app, id, "recording the failure", |s| s.finish_failed(id, message, kind))
-        .and_then(|recorded| recorded.then_some(Status::Failed))
+fn fail(app: &App, job: &Job, message: &str, kind: &str) -> Option<Status> {
+    match persist(app, &job.id, "recording the failure", |s| s.finish_failed(&job.id, job.attempts, message, kind))? {
+        true => Some(Status::Failed),
+        false => refused(app, job),
+    }
+}
+
+/// A write of this run was refused: the job is no longer its own. Says how
+/// it ended when it did (cancelled: the upload may go), or `None` when
+/// another run holds it now (this one leaves everything to that one).
+fn refused(app: &App, job: &Job) -> Option<Status> {
+    let now = persist(app, &job.id, "reading the job", |s| s.get(&job.id)).flatten();
+    match now {
+        Some(j) if j.status == Status::Cancelled => Some(Status::Cancelled),
+        Some(j) => {
+            tracing::warn!(
+                "job {}: attempt {} lost it (now {}, attempt {}); its result is discarded",
+                job.id,
+                job.attempts,
+                j.status.as_str(),
+                j.attempts
+            );
+            app.metrics.stale();
+            None
+        }
+        None => None,
+    }
 }
 
 /// Runs a status change of a claimed job until the database takes it,
 /// waiting longer after each failure (at most 5 s). `None` only when the
 /// service stops first: the job is still `running` in the database, and
 /// the next start puts it back in the queue.
-fn persist(app: &App, id: &str, what: &str, mut write: impl FnMut(&Store) -> rusqlite::Result<bool>) -> Option<bool> {
+fn persist<T>(app: &App, id: &str, what: &str, mut write: impl FnMut(&dyn JobStore) -> StoreResult<T>) -> Option<T> {
     let mut pause = Duration::from_millis(50);
     loop {
-        match write(&app.store) {
+        match write(app.store.as_ref()) {
             Ok(done) => return Some(done),
             Err(e) => {
                 tracing::error!("job {id}: {what}: {e}; trying again in {pause:?}");
@@ -181,13 +249,13 @@ fn persist(app: &App, id: &str, what: &str, mut write: impl FnMut(&Store) -> rus
 
 /// Writes the report (atomically), then records the result; the report is
 /// removed again when the job was cancelled meanwhile.
-fn finish_done(app: &App, id: &str, html: &str, score: &relaxvqa::Score) -> Result<bool, String> {
+fn finish_done(app: &App, id: &str, attempt: u32, html: &str, score: &relaxvqa::Score) -> Result<bool, String> {
     let json = serde_json::to_string(score).map_err(|e| e.to_string())?;
-    let path = app.config.report_path(id);
+    let path = app.config.report_path(id, attempt);
     let tmp = path.with_extension("html.tmp");
     std::fs::write(&tmp, html).map_err(|e| format!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let done = persist(app, id, "storing the result", |s| s.finish_done(id, &json))
+    let done = persist(app, id, "storing the result", |s| s.finish_done(id, attempt, &json))
         .ok_or("the service stopped before the result was stored")?;
     if !done {
         let _ = std::fs::remove_file(&path);

@@ -2,6 +2,8 @@
 // Each test file compiles this module on its own and uses only some helpers.
 #![allow(dead_code)]
 
+pub mod service;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

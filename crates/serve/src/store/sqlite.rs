@@ -1,123 +1,16 @@
-//! The durable job table: one SQLite database in the data dir (WAL,
-//! synchronous=FULL). Every status change is one statement guarded by the
-//! status it leaves (`UPDATE ... WHERE status = 'running'`), so a job is
-//! claimed by one worker and completes at most once, across crashes too.
+//! The job table of one service: a SQLite database in the data dir (WAL,
+//! synchronous=FULL), owned by the process that holds the data dir's lock.
+//! Every status change is one statement guarded by the status it leaves
+//! (`UPDATE ... WHERE status = 'running'`) and the attempt that claimed the
+//! job, so a job is claimed by one worker and completes at most once,
+//! across crashes too.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::error::ServeError;
-
-/// A job's status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Waiting for a worker.
-    Queued,
-    /// A worker runs it.
-    Running,
-    /// Scored; the result and the report are kept.
-    Done,
-    /// The video could not be scored; `error` says why.
-    Failed,
-    /// Cancelled by `DELETE /v1/jobs/{id}`.
-    Cancelled,
-}
-
-impl Status {
-    /// The name stored and shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Queued => "queued",
-            Status::Running => "running",
-            Status::Done => "done",
-            Status::Failed => "failed",
-            Status::Cancelled => "cancelled",
-        }
-    }
-
-    /// All statuses, in lifecycle order.
-    pub const ALL: [Status; 5] = [Status::Queued, Status::Running, Status::Done, Status::Failed, Status::Cancelled];
-
-    fn parse(s: &str) -> Status {
-        Status::ALL.into_iter().find(|v| v.as_str() == s).unwrap_or(Status::Failed)
-    }
-
-    /// Whether the job will not change any more.
-    pub fn is_final(self) -> bool {
-        matches!(self, Status::Done | Status::Failed | Status::Cancelled)
-    }
-}
-
-/// One row of the jobs table.
-#[derive(Clone, Debug)]
-pub struct Job {
-    /// The id.
-    pub id: String,
-    /// The status.
-    pub status: Status,
-    /// Unix seconds.
-    pub created: f64,
-    /// Unix seconds of the last start.
-    pub started: Option<f64>,
-    /// Unix seconds.
-    pub finished: Option<f64>,
-    /// The video file.
-    pub input: PathBuf,
-    /// What clients see the input called: `upload ID`, or the path under
-    /// the media root as the client gave it.
-    pub name: String,
-    /// Whether `input` is an upload of ours (removed when the job ends).
-    pub upload: bool,
-    /// The timeline window, seconds.
-    pub segments: f64,
-    /// The library's `Score` as JSON, when done.
-    pub result: Option<String>,
-    /// The one-line error, when failed.
-    pub error: Option<String>,
-    /// The error's class (`decode`, `model`, ...), when failed.
-    pub error_kind: Option<String>,
-    /// Times a worker started it.
-    pub attempts: u32,
-    /// Times the service died while it ran.
-    pub interrupted: u32,
-}
-
-/// A new job.
-#[derive(Clone, Debug)]
-pub struct NewJob {
-    /// The id.
-    pub id: String,
-    /// The video file.
-    pub input: PathBuf,
-    /// What clients see it called.
-    pub name: String,
-    /// Whether `input` is an upload of ours.
-    pub upload: bool,
-    /// The timeline window, seconds.
-    pub segments: f64,
-}
-
-/// What `DELETE` found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Cancel {
-    /// Was queued, now cancelled.
-    Queued,
-    /// Was running, now cancelled (the worker must be told).
-    Running,
-    /// Had already ended with this status.
-    Final(Status),
-    /// No such job.
-    Missing,
-}
-
-/// Now, in Unix seconds.
-pub fn now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
-}
+use super::{now, Cancel, Job, JobStore, NewJob, Status, StoreResult};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
@@ -146,14 +39,14 @@ const ADDED_COLUMNS: [(&str, &str); 1] = [("name", "TEXT")];
 const COLUMNS: &str =
     "id, status, created, started, finished, input, upload, segments, result, error, error_kind, attempts, interrupted, name";
 
-/// The job database.
-pub struct Store {
+/// The job table in a SQLite file.
+pub struct SqliteStore {
     conn: Mutex<Connection>,
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating) `path` in WAL mode.
-    pub fn open(path: &Path) -> Result<Self, ServeError> {
+    pub fn open(path: &Path) -> StoreResult<Self> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -177,12 +70,14 @@ impl Store {
         // change is one statement or a transaction): go on with it.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
 
+impl JobStore for SqliteStore {
     /// After a start: jobs left `running` by a crash go back to `queued`,
     /// except those interrupted `max_interrupted` times, which fail (a video
     /// that kills the service must not kill it forever). Returns (requeued,
     /// failed).
-    pub fn recover(&self, max_interrupted: u32) -> rusqlite::Result<(usize, usize)> {
+    fn recover(&self, max_interrupted: u32) -> StoreResult<(usize, usize)> {
         let mut c = self.conn();
         let tx = c.transaction()?;
         tx.execute("UPDATE jobs SET interrupted = interrupted + 1 WHERE status = 'running'", [])?;
@@ -199,7 +94,7 @@ impl Store {
 
     /// Inserts a queued job when fewer than `max_active` are queued or
     /// running; `false` when the queue is full.
-    pub fn insert_if_room(&self, job: &NewJob, max_active: usize) -> rusqlite::Result<bool> {
+    fn insert_if_room(&self, job: &NewJob, max_active: usize) -> StoreResult<bool> {
         let mut c = self.conn();
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let active: i64 =
@@ -217,7 +112,7 @@ impl Store {
     }
 
     /// Queued plus running jobs.
-    pub fn active(&self) -> rusqlite::Result<usize> {
+    fn active(&self) -> StoreResult<usize> {
         let n: i64 =
             self.conn()
                 .query_row("SELECT COUNT(*) FROM jobs WHERE status IN ('queued','running')", [], |r| r.get(0))?;
@@ -225,7 +120,7 @@ impl Store {
     }
 
     /// Jobs by status.
-    pub fn counts(&self) -> rusqlite::Result<Vec<(Status, u64)>> {
+    fn counts(&self) -> StoreResult<Vec<(Status, u64)>> {
         let c = self.conn();
         let mut st = c.prepare("SELECT status, COUNT(*) FROM jobs GROUP BY status")?;
         let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
@@ -238,9 +133,9 @@ impl Store {
 
     /// Claims the oldest queued job for a worker: it becomes `running`, its
     /// attempts counted, in one statement.
-    pub fn claim(&self) -> rusqlite::Result<Option<Job>> {
+    fn claim(&self) -> StoreResult<Option<Job>> {
         let c = self.conn();
-        c.query_row(
+        Ok(c.query_row(
             &format!(
                 "UPDATE jobs SET status = 'running', started = ?1, attempts = attempts + 1
                  WHERE seq = (SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1) AND status = 'queued'
@@ -249,40 +144,48 @@ impl Store {
             params![now()],
             row_to_job,
         )
-        .optional()
+        .optional()?)
     }
 
-    /// Records a running job's result; `false` when it is no longer running
-    /// (cancelled meanwhile): nothing is written.
-    pub fn finish_done(&self, id: &str, result: &str) -> rusqlite::Result<bool> {
-        let n = self.conn().execute(
-            "UPDATE jobs SET status = 'done', finished = ?2, result = ?3 WHERE id = ?1 AND status = 'running'",
-            params![id, now(), result],
+    /// No lease to extend (this process owns the table): only whether the
+    /// attempt still runs the job.
+    fn renew(&self, id: &str, attempt: u32) -> StoreResult<bool> {
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM jobs WHERE id = ?1 AND attempts = ?2 AND status = 'running'",
+            params![id, attempt],
+            |r| r.get(0),
         )?;
         Ok(n == 1)
     }
 
-    /// Records a running job's failure; `false` when it is no longer running.
-    pub fn finish_failed(&self, id: &str, error: &str, kind: &str) -> rusqlite::Result<bool> {
+    fn finish_done(&self, id: &str, attempt: u32, result: &str) -> StoreResult<bool> {
+        let n = self.conn().execute(
+            "UPDATE jobs SET status = 'done', finished = ?2, result = ?3
+             WHERE id = ?1 AND status = 'running' AND attempts = ?4",
+            params![id, now(), result, attempt],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn finish_failed(&self, id: &str, attempt: u32, error: &str, kind: &str) -> StoreResult<bool> {
         let n = self.conn().execute(
             "UPDATE jobs SET status = 'failed', finished = ?2, error = ?3, error_kind = ?4
-             WHERE id = ?1 AND status = 'running'",
-            params![id, now(), error, kind],
+             WHERE id = ?1 AND status = 'running' AND attempts = ?5",
+            params![id, now(), error, kind, attempt],
         )?;
         Ok(n == 1)
     }
 
-    /// Puts a running job back in the queue (the service is stopping).
-    pub fn requeue(&self, id: &str) -> rusqlite::Result<bool> {
+    fn requeue(&self, id: &str, attempt: u32) -> StoreResult<bool> {
         let n = self.conn().execute(
-            "UPDATE jobs SET status = 'queued', started = NULL WHERE id = ?1 AND status = 'running'",
-            params![id],
+            "UPDATE jobs SET status = 'queued', started = NULL WHERE id = ?1 AND status = 'running' AND attempts = ?2",
+            params![id, attempt],
         )?;
         Ok(n == 1)
     }
 
     /// Cancels a queued or running job.
-    pub fn cancel(&self, id: &str) -> rusqlite::Result<Cancel> {
+    fn cancel(&self, id: &str) -> StoreResult<Cancel> {
         let mut c = self.conn();
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let status: Option<String> =
@@ -306,18 +209,18 @@ impl Store {
         Ok(out)
     }
 
-    /// One job.
-    pub fn get(&self, id: &str) -> rusqlite::Result<Option<Job>> {
-        self.conn().query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), params![id], row_to_job).optional()
+    fn get(&self, id: &str) -> StoreResult<Option<Job>> {
+        Ok(self
+            .conn()
+            .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), params![id], row_to_job)
+            .optional()?)
     }
 
-    /// The input files of queued and running uploads: every other file in
-    /// the uploads folder may go.
-    pub fn live_uploads(&self) -> rusqlite::Result<Vec<PathBuf>> {
+    fn live_uploads(&self) -> StoreResult<Vec<PathBuf>> {
         let c = self.conn();
         let mut st = c.prepare("SELECT input FROM jobs WHERE upload = 1 AND status IN ('queued','running')")?;
         let rows = st.query_map([], |r| r.get::<_, String>(0))?;
-        rows.map(|r| r.map(PathBuf::from)).collect()
+        Ok(rows.map(|r| r.map(PathBuf::from)).collect::<rusqlite::Result<_>>()?)
     }
 }
 
@@ -369,14 +272,14 @@ mod tests {
     #[test]
     fn a_job_is_claimed_once_and_completes_once() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("jobs.db")).unwrap();
+        let s = SqliteStore::open(&dir.path().join("jobs.db")).unwrap();
         assert!(s.insert_if_room(&job("a"), 2).unwrap());
         assert!(s.insert_if_room(&job("b"), 2).unwrap());
         assert!(!s.insert_if_room(&job("c"), 2).unwrap(), "queue full");
         let a = s.claim().unwrap().unwrap();
         assert_eq!((a.id.as_str(), a.status, a.attempts), ("a", Status::Running, 1));
-        assert!(s.finish_done("a", "{}").unwrap());
-        assert!(!s.finish_done("a", "{}").unwrap(), "a second completion is refused");
+        assert!(s.finish_done("a", 1, "{}").unwrap());
+        assert!(!s.finish_done("a", 1, "{}").unwrap(), "a second completion is refused");
         assert_eq!(s.claim().unwrap().unwrap().id, "b");
         assert!(s.claim().unwrap().is_none());
         assert_eq!(s.live_uploads().unwrap(), vec![PathBuf::from("/x/b")]);
@@ -385,7 +288,7 @@ mod tests {
     #[test]
     fn recovery_requeues_and_gives_up_on_a_job_that_kills_the_service() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("jobs.db")).unwrap();
+        let s = SqliteStore::open(&dir.path().join("jobs.db")).unwrap();
         s.insert_if_room(&job("a"), 9).unwrap();
         for round in 1..=3 {
             let a = s.claim().unwrap().unwrap();
@@ -401,12 +304,12 @@ mod tests {
     #[test]
     fn cancel_states() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("jobs.db")).unwrap();
+        let s = SqliteStore::open(&dir.path().join("jobs.db")).unwrap();
         s.insert_if_room(&job("a"), 9).unwrap();
         s.insert_if_room(&job("b"), 9).unwrap();
         s.claim().unwrap();
         assert_eq!(s.cancel("a").unwrap(), Cancel::Running);
-        assert!(!s.finish_done("a", "{}").unwrap(), "a cancelled job takes no result");
+        assert!(!s.finish_done("a", 1, "{}").unwrap(), "a cancelled job takes no result");
         assert_eq!(s.cancel("b").unwrap(), Cancel::Queued);
         assert_eq!(s.cancel("b").unwrap(), Cancel::Final(Status::Cancelled));
         assert_eq!(s.cancel("zz").unwrap(), Cancel::Missing);
