@@ -185,3 +185,33 @@ fn standard_input_gives_the_features_of_the_file() {
     let (fa, fb) = (TensorFile::open(&a).get("video.features").f64(), TensorFile::open(&b).get("video.features").f64());
     assert!(fa.iter().zip(&fb).all(|(x, y)| x.to_bits() == y.to_bits()), "stdin differs from the file");
 }
+
+/// `relaxvqa info`: what the decoder reports, how the video is sampled, and
+/// which kernel path runs and why (`RELAXVQA_SIMD` forces one).
+#[test]
+fn info_says_what_the_video_is_and_which_kernels_run() {
+    let clip = video("testsrc2_noise");
+    let out = run(relaxvqa().args(["info", "--json", "--count"]).arg(&clip));
+    assert!(out.status.success());
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["schema"], "relaxvqa.info/1");
+    assert_eq!(
+        (j["width"].as_u64(), j["height"].as_u64(), j["r_frame_rate"].as_str()),
+        (Some(320), Some(240), Some("24/1"))
+    );
+    assert_eq!((j["frame_interval"].as_u64(), j["decoded_frames"].as_u64()), (Some(12), Some(48)));
+    assert_eq!((j["sampled_frames"].as_u64(), j["pairs"].as_u64()), (Some(4), Some(4)));
+    let has_avx2 = j["simd"]["cpu"].as_array().unwrap().iter().any(|f| f == "avx2");
+    assert_eq!(j["simd"]["path"], if has_avx2 { "avx2" } else { "portable" }, "{}", j["simd"]);
+    assert!(j["simd"]["reason"].as_str().unwrap().starts_with("detected: "), "{}", j["simd"]);
+
+    let out = run(relaxvqa().env("RELAXVQA_SIMD", "portable").args(["info", "--json"]).arg(&clip));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (j["simd"]["path"].as_str(), j["simd"]["reason"].as_str()),
+        (Some("portable"), Some("RELAXVQA_SIMD=portable"))
+    );
+    let out = run(relaxvqa().env("RELAXVQA_SIMD", "avx512").args(["info"]).arg(&clip));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("kernels") && text.contains("no AVX-512 copies are built"), "{text}");
+}

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::service::{get, uploads, Serve};
-use common::{relaxvqa, run, synthetic_head_file};
+use common::{relaxvqa, run, synthetic_head_file, test_clip};
 use relaxvqa_fixtures::postgres::TestPostgres;
 use relaxvqa_fixtures::video;
 use serde_json::Value;
@@ -20,21 +20,10 @@ fn replica(data: &Path, head: &Path, pg: &TestPostgres) -> Serve {
     Serve::start_with(data, head, &["--threads", "1"], &["--database-url", &pg.url, "--lease", "3s"])
 }
 
-/// Clip `i`: 64x64, 12 + i frames of FFmpeg's test pattern with its hue
-/// turned by 36 i degrees (each clip its own content, so each score its own).
+/// Clip `i`: 12 + i frames, its hue turned by 36 i degrees (each clip its
+/// own content, so each score its own).
 fn clip(dir: &Path, i: usize) -> PathBuf {
-    let out = dir.join(format!("clip{i}.mp4"));
-    let st = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=24", "-frames:v"])
-        .arg((12 + i).to_string())
-        .arg("-vf")
-        .arg(format!("hue=h={}", 36 * i))
-        .args(["-pix_fmt", "yuv420p", "-c:v", "mpeg4", "-q:v", "4"])
-        .arg(&out)
-        .status()
-        .expect("the ffmpeg tool (scripts/setup.sh installs it)");
-    assert!(st.success(), "ffmpeg failed");
-    out
+    test_clip(dir, &format!("clip{i}.mp4"), 12 + i, 36 * i)
 }
 
 /// `relaxvqa score --json` of `files` with the head and window the

@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::service::{get, uploads, Serve};
-use common::{relaxvqa, run, synthetic_head_file};
+use common::{relaxvqa, run, synthetic_head_file, test_clip};
 use relaxvqa_fixtures::{video, VIDEOS};
 use serde_json::Value;
 
@@ -43,17 +43,9 @@ fn service_scores_equal_relaxvqa_score() {
     }
 }
 
-/// A tiny clip (64x64, 12 frames) made with the ffmpeg tool.
+/// A tiny clip (64x64, 12 frames).
 fn tiny_clip(dir: &Path) -> PathBuf {
-    let out = dir.join("tiny.mp4");
-    let st = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=24", "-frames:v", "12"])
-        .args(["-pix_fmt", "yuv420p", "-c:v", "mpeg4", "-q:v", "4"])
-        .arg(&out)
-        .status()
-        .expect("the ffmpeg tool (scripts/setup.sh installs it)");
-    assert!(st.success(), "ffmpeg failed");
-    out
+    test_clip(dir, "tiny.mp4", 12, 0)
 }
 
 /// A second `relaxvqa serve` on a live data dir exits non-zero within

@@ -12,3 +12,4 @@ pub use buffer::{FlowField, GrayImage, RgbImage};
 pub use error::ImageError;
 pub mod flow;
 pub mod resize;
+pub mod simd;

@@ -65,6 +65,31 @@ pub struct Inspection {
     pub sampled_frames: Option<usize>,
     /// Frame pairs (with `count`).
     pub pairs: Option<usize>,
+    /// Which vector instructions the kernels of this process use, and why.
+    pub simd: Simd,
+}
+
+/// Which vector instructions our kernels use in this process and why
+/// (`RELAXVQA_SIMD`, or what the CPU has), and whose kernels do the matrix
+/// products: what `relaxvqa info` prints, so that a measurement can say
+/// which path it measured.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Simd {
+    /// `avx2` or `portable`.
+    pub path: &'static str,
+    /// Why this path.
+    pub reason: String,
+    /// What the CPU offers of `avx2`, `fma`, `avx512f`.
+    pub cpu: Vec<&'static str>,
+    /// The matrix products' kernels.
+    pub gemm: &'static str,
+}
+
+/// This process's kernel path (chosen at the first call).
+pub fn simd() -> Simd {
+    let c = relaxvqa_image::simd::choice();
+    let path = relaxvqa_image::simd::path().as_str();
+    Simd { path, reason: c.reason.clone(), cpu: c.cpu.clone(), gemm: c.gemm }
 }
 
 /// Opens `input` (a file, trusted or not, raw or not) and reports what it is;
@@ -93,5 +118,6 @@ pub fn inspect(input: Input, count: bool) -> Result<Inspection> {
         decoded_frames: counted.map(|c| c.0),
         sampled_frames: counted.map(|c| c.1),
         pairs: counted.map(|c| c.2),
+        simd: simd(),
     })
 }

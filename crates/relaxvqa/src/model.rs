@@ -84,6 +84,8 @@ impl Model {
         if opts.weights.trim().eq_ignore_ascii_case("synthetic") {
             tracing::warn!("synthetic backbone weights: features are for tests and benchmarks, not for quality scores");
         }
+        let simd = crate::inspect::simd();
+        tracing::info!("kernels: {} ({}); matrix products: {}", simd.path, simd.reason, simd.gemm);
         if opts.batch_size == 0 {
             return Err(Error::invalid("batch size 0: give at least 1 image per network batch"));
         }

@@ -1,7 +1,7 @@
 //! Runtime choice of the flow's row kernels: each hot row function has a
 //! generic `#[inline(always)]` body, an AVX2 copy of it (8-lane vectors
 //! instead of the baseline x86-64 target's 4), and a dispatcher that takes the
-//! AVX2 copy when the CPU has AVX2.
+//! AVX2 copy when the process's path is AVX2 ([`crate::simd`]).
 //!
 //! FMA is deliberately not enabled: Rust never contracts `a * b + c` by
 //! itself, so the AVX2 copies do the same IEEE operations in the same order
@@ -14,7 +14,8 @@ pub(crate) enum Simd {
     /// The baseline (SSE2) copies, whatever the CPU: for tests.
     #[cfg_attr(not(test), allow(dead_code))]
     Baseline,
-    /// The best copies the CPU runs (AVX2 where detected).
+    /// The process's path ([`crate::simd::path`]): AVX2 where the CPU has
+    /// it, unless `RELAXVQA_SIMD` says otherwise.
     Native,
 }
 
@@ -31,9 +32,11 @@ macro_rules! avx2_dispatch {
                 $body($($arg),*)
             }
             #[cfg(target_arch = "x86_64")]
-            if simd == $crate::flow::simd::Simd::Native && std::arch::is_x86_feature_detected!("avx2") {
+            if simd == $crate::flow::simd::Simd::Native && $crate::simd::avx2() {
                 // SAFETY: the only requirement of calling a function compiled
-                // for AVX2 is a CPU that has it, checked just above.
+                // for AVX2 is a CPU that has it: `simd::avx2()` is true only
+                // when the CPU has AVX2 (`simd::decide` and `simd::set_path`
+                // check it before choosing that path).
                 return unsafe { avx2($($arg),*) };
             }
             let _ = simd;

@@ -220,9 +220,10 @@ fn each_row<F: Fn(&mut [f32], &mut [f32])>(rows: &mut [f32], c: usize, acc: &mut
         body(rows, c, acc, f);
     }
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    if relaxvqa_image::simd::avx2() {
         // SAFETY: the only requirement of calling a function compiled for
-        // AVX2 is a CPU that has it, checked just above.
+        // AVX2 is a CPU that has it: `simd::avx2()` is true only when the CPU has
+        // AVX2 (checked before that path is chosen).
         return unsafe { body_avx2(rows, c, acc, f) };
     }
     body(rows, c, acc, f);
@@ -367,9 +368,10 @@ pub(crate) fn bias_gelu_rows(x: &mut [f32], c: usize, bias: &[f32]) {
     let rows = (TASK_FLOATS / c).max(1);
     x.par_chunks_mut(rows * c).for_each(|xs| {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if relaxvqa_image::simd::avx2() {
             // SAFETY: the only requirement of calling a function compiled
-            // for AVX2 is a CPU that has it, checked just above.
+            // for AVX2 is a CPU that has it: `simd::avx2()` is true only
+            // when the CPU has AVX2 (checked before that path is chosen).
             return unsafe { bias_gelu_avx2(xs, c, bias) };
         }
         bias_gelu(xs, c, bias);
@@ -395,9 +397,10 @@ fn bias_gelu_avx2(xs: &mut [f32], c: usize, bias: &[f32]) {
 /// Softmax of every `c`-wide row of `x`, in place, on the calling thread.
 pub(crate) fn softmax_rows(x: &mut [f32], c: usize) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    if relaxvqa_image::simd::avx2() {
         // SAFETY: the only requirement of calling a function compiled for
-        // AVX2 is a CPU that has it, checked just above.
+        // AVX2 is a CPU that has it: `simd::avx2()` is true only when the CPU has
+        // AVX2 (checked before that path is chosen).
         return unsafe { softmax_rows_avx2(x, c) };
     }
     softmax_rows_body(x, c);

@@ -302,9 +302,10 @@ enum Axis {
 /// vectors, where the combined axis has length `alpha`.
 fn combine(mat: &[Vec<(usize, f32)>], src: &[f32], dst: &mut [f32], alpha: usize, c: usize, axis: Axis) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    if relaxvqa_image::simd::avx2() {
         // SAFETY: the only requirement of calling a function compiled for
-        // AVX2 is a CPU that has it, checked just above.
+        // AVX2 is a CPU that has it: `simd::avx2()` is true only when the CPU has
+        // AVX2 (checked before that path is chosen).
         return unsafe { combine_avx2(mat, src, dst, alpha, c, axis) };
     }
     combine_body(mat, src, dst, alpha, c, axis);

@@ -181,6 +181,23 @@ pub enum Cancel {
     Missing,
 }
 
+impl Cancel {
+    /// What `DELETE` does to a job now in `status` (`None`: no such job).
+    pub fn of(status: Option<Status>) -> Self {
+        match status {
+            None => Cancel::Missing,
+            Some(s) if s.is_final() => Cancel::Final(s),
+            Some(Status::Running) => Cancel::Running,
+            Some(_) => Cancel::Queued,
+        }
+    }
+
+    /// Whether the job is to be marked cancelled.
+    pub fn cancels(self) -> bool {
+        matches!(self, Cancel::Queued | Cancel::Running)
+    }
+}
+
 /// Now, in Unix seconds.
 pub fn now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)

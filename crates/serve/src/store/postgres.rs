@@ -316,24 +316,15 @@ impl JobStore for PostgresStore {
         self.with(|c| {
             let mut tx = c.transaction()?;
             let row = tx.query_opt("SELECT status FROM relaxvqa_jobs WHERE id = $1 FOR UPDATE", &[&id])?;
-            let out = match row.map(|r| Status::parse(r.get(0))) {
-                None => Cancel::Missing,
-                Some(s) if s.is_final() => Cancel::Final(s),
-                Some(s) => {
-                    tx.execute(
-                        &format!(
-                            "UPDATE relaxvqa_jobs SET status = 'cancelled', finished = {NOW}, lease_until = NULL
-                             WHERE id = $1"
-                        ),
-                        &[&id],
-                    )?;
-                    if s == Status::Running {
-                        Cancel::Running
-                    } else {
-                        Cancel::Queued
-                    }
-                }
-            };
+            let out = Cancel::of(row.map(|r| Status::parse(r.get(0))));
+            if out.cancels() {
+                tx.execute(
+                    &format!(
+                        "UPDATE relaxvqa_jobs SET status = 'cancelled', finished = {NOW}, lease_until = NULL WHERE id = $1"
+                    ),
+                    &[&id],
+                )?;
+            }
             tx.commit()?;
             Ok(out)
         })

@@ -190,21 +190,13 @@ impl JobStore for SqliteStore {
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let status: Option<String> =
             tx.query_row("SELECT status FROM jobs WHERE id = ?1", params![id], |r| r.get(0)).optional()?;
-        let out = match status.as_deref().map(Status::parse) {
-            None => Cancel::Missing,
-            Some(s) if s.is_final() => Cancel::Final(s),
-            Some(s) => {
-                tx.execute(
-                    "UPDATE jobs SET status = 'cancelled', finished = ?2 WHERE id = ?1 AND status IN ('queued','running')",
-                    params![id, now()],
-                )?;
-                if s == Status::Running {
-                    Cancel::Running
-                } else {
-                    Cancel::Queued
-                }
-            }
-        };
+        let out = Cancel::of(status.as_deref().map(Status::parse));
+        if out.cancels() {
+            tx.execute(
+                "UPDATE jobs SET status = 'cancelled', finished = ?2 WHERE id = ?1 AND status IN ('queued','running')",
+                params![id, now()],
+            )?;
+        }
         tx.commit()?;
         Ok(out)
     }

@@ -1,0 +1,171 @@
+//! Which vector instructions our own kernels use (the flow's row kernels,
+//! the Winograd transforms, the bias/GELU/softmax rows), chosen once per
+//! process and readable by anyone who wants to say what ran:
+//!
+//! - `RELAXVQA_SIMD=avx2|portable` forces a path (tests, benchmarks,
+//!   comparisons); `auto` or unset takes the best one the CPU runs. A path
+//!   the CPU lacks is never taken (it would stop the process with an illegal
+//!   instruction): the choice falls back and says why.
+//! - Every path gives the same numbers: the AVX2 copies are the portable
+//!   bodies compiled with 8-lane vectors and no FMA contraction, so they do
+//!   the same IEEE operations in the same order (tests compare them bit for
+//!   bit).
+//! - There are no AVX-512 copies yet: none has run on a machine with
+//!   AVX-512, and none ships before it has. A CPU with AVX-512 runs the AVX2
+//!   copies, and [`choice`] says so. (The matrix products are the `gemm`
+//!   crate's, which picks its own kernels: see [`choice`]'s `gemm` field.)
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::OnceLock;
+
+/// A set of kernel copies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimdPath {
+    /// Baseline x86-64 (SSE2) or whatever the target has by default.
+    Portable,
+    /// 256-bit vectors (AVX2).
+    Avx2,
+}
+
+impl SimdPath {
+    /// `portable` or `avx2`, as `RELAXVQA_SIMD` takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SimdPath::Portable => "portable",
+            SimdPath::Avx2 => "avx2",
+        }
+    }
+}
+
+/// The path in use and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimdChoice {
+    /// `portable` or `avx2`.
+    pub path: &'static str,
+    /// Why: detected, forced, or a forced path the CPU lacks.
+    pub reason: String,
+    /// What the CPU offers, of what matters here: `avx2`, `fma`, `avx512f`.
+    pub cpu: Vec<&'static str>,
+    /// The matrix products' kernels (the `gemm` crate's own choice).
+    pub gemm: &'static str,
+}
+
+/// 0: not chosen yet; otherwise 1 + the path's index.
+static PATH: AtomicU8 = AtomicU8::new(0);
+static CHOICE: OnceLock<SimdChoice> = OnceLock::new();
+
+fn cpu_has(feature: &str) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        match feature {
+            "avx2" => std::arch::is_x86_feature_detected!("avx2"),
+            "fma" => std::arch::is_x86_feature_detected!("fma"),
+            "avx512f" => std::arch::is_x86_feature_detected!("avx512f"),
+            _ => false,
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = feature;
+        false
+    }
+}
+
+/// Chooses from `forced` (the value of `RELAXVQA_SIMD`, if set) and what
+/// the CPU has.
+fn decide(forced: Option<&str>) -> (SimdPath, String) {
+    let best = if cpu_has("avx2") { SimdPath::Avx2 } else { SimdPath::Portable };
+    let detected = match (best, cpu_has("avx512f")) {
+        (SimdPath::Avx2, true) => {
+            "the CPU has AVX-512 and AVX2; AVX2 copies (no AVX-512 copies are built: none has been tested yet)"
+        }
+        (SimdPath::Avx2, false) => "the CPU has AVX2",
+        (SimdPath::Portable, _) => "the CPU has no AVX2",
+    };
+    match forced.map(|f| f.trim().to_ascii_lowercase()) {
+        None => (best, format!("detected: {detected}")),
+        Some(f) if f.is_empty() || f == "auto" => (best, format!("detected: {detected}")),
+        Some(f) if f == "portable" => (SimdPath::Portable, "RELAXVQA_SIMD=portable".into()),
+        Some(f) if f == "avx2" && best == SimdPath::Avx2 => (SimdPath::Avx2, "RELAXVQA_SIMD=avx2".into()),
+        Some(f) if f == "avx2" => (best, "RELAXVQA_SIMD=avx2, but the CPU has no AVX2: portable copies".into()),
+        Some(f) if f == "avx512" => {
+            (best, format!("RELAXVQA_SIMD=avx512, but no AVX-512 copies are built: {} copies", best.as_str()))
+        }
+        Some(f) => (best, format!("RELAXVQA_SIMD={f} is not one of auto, avx2, portable; {detected}")),
+    }
+}
+
+/// The choice of this process (made at the first call, from
+/// `RELAXVQA_SIMD` and the CPU).
+pub fn choice() -> &'static SimdChoice {
+    CHOICE.get_or_init(|| {
+        let forced = std::env::var("RELAXVQA_SIMD").ok();
+        let (path, reason) = decide(forced.as_deref());
+        let _ = PATH.compare_exchange(0, path as u8 + 1, Ordering::SeqCst, Ordering::SeqCst);
+        let cpu = ["avx2", "fma", "avx512f"].into_iter().filter(|f| cpu_has(f)).collect();
+        let gemm = if cpu_has("fma") { "gemm's FMA (AVX2) kernels" } else { "gemm's scalar kernels" };
+        SimdChoice { path: path_of(PATH.load(Ordering::SeqCst)).as_str(), reason, cpu, gemm }
+    })
+}
+
+fn path_of(v: u8) -> SimdPath {
+    match v {
+        2 => SimdPath::Avx2,
+        _ => SimdPath::Portable,
+    }
+}
+
+/// The path our kernels run now.
+pub fn path() -> SimdPath {
+    match PATH.load(Ordering::Relaxed) {
+        0 => {
+            choice();
+            path_of(PATH.load(Ordering::Relaxed))
+        }
+        v => path_of(v),
+    }
+}
+
+/// Whether the AVX2 copies run (checked by every dispatching kernel).
+#[inline]
+pub fn avx2() -> bool {
+    path() == SimdPath::Avx2
+}
+
+/// Switches the path for the rest of the process (tests that compare the
+/// paths in one process; benchmarks). Refuses a path the CPU lacks.
+pub fn set_path(path: SimdPath) -> Result<(), String> {
+    if path == SimdPath::Avx2 && !cpu_has("avx2") {
+        return Err("this CPU has no AVX2".into());
+    }
+    choice();
+    PATH.store(path as u8 + 1, Ordering::SeqCst);
+    Ok(())
+}
+
+/// The paths this CPU runs, portable first.
+pub fn supported() -> Vec<SimdPath> {
+    let mut v = vec![SimdPath::Portable];
+    if cpu_has("avx2") {
+        v.push(SimdPath::Avx2);
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forced_path_is_taken_only_when_the_cpu_runs_it() {
+        assert_eq!(decide(Some("portable")).0, SimdPath::Portable);
+        let best = if cpu_has("avx2") { SimdPath::Avx2 } else { SimdPath::Portable };
+        for f in [None, Some("auto"), Some(""), Some("AVX2 "), Some("avx512"), Some("neon")] {
+            let (p, why) = decide(f);
+            println!("{f:?}: {} ({why})", p.as_str());
+            assert_eq!(p, best, "{f:?}");
+        }
+        assert!(decide(Some("avx512")).1.contains("no AVX-512 copies are built"));
+        assert!(decide(Some("neon")).1.contains("not one of auto, avx2, portable"));
+    }
+}
