@@ -157,3 +157,32 @@ fn a_paused_replica_cannot_overwrite_the_run_that_took_its_job() {
     assert_eq!(runner.metric("relaxvqa_jobs_finished_total{status=\"cancelled\"}"), 1.0);
     assert!(uploads(&data).is_empty(), "the cancelled job's upload is removed: {:?}", uploads(&data));
 }
+
+/// A replica whose database stops answering says so at /readyz (so a load
+/// balancer sends it no traffic) and refuses jobs with a 5xx, naming no
+/// server detail; it is ready again only with a database.
+#[test]
+fn readiness_follows_the_shared_database() {
+    let pg = TestPostgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let head = synthetic_head_file(dir.path());
+    let a = replica(&dir.path().join("data"), &head, &pg);
+    assert_eq!(get(&format!("{}/readyz", a.base)).0, 200);
+    drop(pg); // pg_ctl stop -m immediate
+    let t0 = Instant::now();
+    let (code, body) = loop {
+        let (code, body) = get(&format!("{}/readyz", a.base));
+        if code != 200 {
+            break (code, body);
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "still ready without a database");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    println!("/readyz without a database: {code} {body}");
+    assert_eq!(code, 503);
+    assert_eq!(body["error"], "the shared job database does not answer");
+    assert_eq!(get(&format!("{}/healthz", a.base)).0, 200, "alive all the same");
+    let (code, body) = get(&format!("{}/v1/jobs/{}", a.base, "0".repeat(32)));
+    println!("a job without a database: {code} {body}");
+    assert!(code >= 500 && !body.to_string().contains("127.0.0.1"), "{code} {body}");
+}

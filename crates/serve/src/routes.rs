@@ -282,12 +282,21 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Readiness: the model is loaded.
+/// Readiness: the model is loaded (and, with a shared queue, its database
+/// answers: a replica that cannot reach it takes no traffic).
 #[utoipa::path(get, path = "/readyz", tag = "probes", security(()), responses(
     (status = 200, description = "The model is loaded", body = String),
-    (status = 503, description = "Still loading (or failed to load)", body = ErrorBody)))]
+    (status = 503, description = "Still loading (or failed to load), or the shared job database does not answer", body = ErrorBody)))]
 pub async fn readyz(State(app): State<Arc<App>>) -> Response {
     if app.model.get().is_some() {
+        if app.config.shared() {
+            // A failure is logged with its cause (ApiError::internal); the
+            // probe's answer says only what is wrong.
+            if app.db(|s| s.active()).await.is_err() {
+                return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the shared job database does not answer")
+                    .into_response();
+            }
+        }
         return "ready\n".into_response();
     }
     let msg = match app.model_error.get() {
