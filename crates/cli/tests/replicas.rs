@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::service::{get, uploads, Serve};
-use common::{relaxvqa, run, synthetic_head_file, test_clip};
+use common::{relaxvqa, run, synthetic_head_file};
 use relaxvqa_fixtures::postgres::TestPostgres;
-use relaxvqa_fixtures::video;
+use relaxvqa_fixtures::{test_clip, video};
 use serde_json::Value;
 
 /// A replica: one compute thread, the shared queue, a short lease.
@@ -158,16 +158,27 @@ fn a_paused_replica_cannot_overwrite_the_run_that_took_its_job() {
     assert!(uploads(&data).is_empty(), "the cancelled job's upload is removed: {:?}", uploads(&data));
 }
 
-/// A replica whose database stops answering says so at /readyz (so a load
-/// balancer sends it no traffic) and refuses jobs with a 5xx, naming no
-/// server detail; it is ready again only with a database.
+/// A single-machine service cannot start beside replicas on their data dir;
+/// a replica whose database stops answering says so at /readyz (so a load
+/// balancer sends it no traffic) and answers requests that need the
+/// database with a 5xx that names no server detail.
 #[test]
 fn readiness_follows_the_shared_database() {
     let pg = TestPostgres::start();
     let dir = tempfile::tempdir().unwrap();
     let head = synthetic_head_file(dir.path());
-    let a = replica(&dir.path().join("data"), &head, &pg);
+    let data = dir.path().join("data");
+    let a = replica(&data, &head, &pg);
     assert_eq!(get(&format!("{}/readyz", a.base)).0, 200);
+    // A single-machine service (SQLite) on the replicas' data dir is refused:
+    // its start-up sweep would remove their uploads.
+    let out = run(relaxvqa()
+        .args(["serve", "--listen", "127.0.0.1:0", "--weights", "synthetic", "--model"])
+        .arg(&head)
+        .arg("--data-dir")
+        .arg(&data));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("another relaxvqa serve is using it"), "{err}");
     drop(pg); // pg_ctl stop -m immediate
     let t0 = Instant::now();
     let (code, body) = loop {

@@ -10,8 +10,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::service::{get, uploads, Serve};
-use common::{relaxvqa, run, synthetic_head_file, test_clip};
-use relaxvqa_fixtures::{video, VIDEOS};
+use common::{relaxvqa, run, synthetic_head_file};
+use relaxvqa_fixtures::{test_clip, video, VIDEOS};
 use serde_json::Value;
 
 /// Every fixture video through the service and through `relaxvqa score`

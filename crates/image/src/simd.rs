@@ -37,8 +37,9 @@ impl SimdPath {
     }
 }
 
-/// The path in use and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The path in use and why: what `relaxvqa info` prints, so that a
+/// measurement can say which path it measured.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SimdChoice {
     /// `portable` or `avx2`.
     pub path: &'static str,

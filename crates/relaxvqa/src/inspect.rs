@@ -71,25 +71,12 @@ pub struct Inspection {
 
 /// Which vector instructions our kernels use in this process and why
 /// (`RELAXVQA_SIMD`, or what the CPU has), and whose kernels do the matrix
-/// products: what `relaxvqa info` prints, so that a measurement can say
-/// which path it measured.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Simd {
-    /// `avx2` or `portable`.
-    pub path: &'static str,
-    /// Why this path.
-    pub reason: String,
-    /// What the CPU offers of `avx2`, `fma`, `avx512f`.
-    pub cpu: Vec<&'static str>,
-    /// The matrix products' kernels.
-    pub gemm: &'static str,
-}
+/// products.
+pub use relaxvqa_image::simd::SimdChoice as Simd;
 
 /// This process's kernel path (chosen at the first call).
 pub fn simd() -> Simd {
-    let c = relaxvqa_image::simd::choice();
-    let path = relaxvqa_image::simd::path().as_str();
-    Simd { path, reason: c.reason.clone(), cpu: c.cpu.clone(), gemm: c.gemm }
+    Simd { path: relaxvqa_image::simd::path().as_str(), ..relaxvqa_image::simd::choice().clone() }
 }
 
 /// Opens `input` (a file, trusted or not, raw or not) and reports what it is;

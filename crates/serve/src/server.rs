@@ -34,10 +34,10 @@ pub struct Server {
     app: Arc<App>,
     stop: Arc<watch::Sender<bool>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    /// The data dir's lock (SQLite only), held (and released by the kernel,
-    /// on a crash too) for as long as this service runs; dropped after the
-    /// threads.
-    _lock: Option<std::fs::File>,
+    /// The data dir's lock (exclusive with SQLite, shared by replicas), held
+    /// (and released by the kernel, on a crash too) for as long as this
+    /// service runs; dropped after the threads.
+    _lock: std::fs::File,
 }
 
 impl Server {
@@ -46,7 +46,7 @@ impl Server {
     pub fn start(config: Config) -> Result<Self, ServeError> {
         // Before anything of the data dir is read or changed: a second
         // process on a live dir must touch nothing of the first one's.
-        let lock = if config.shared() { None } else { Some(lock_data_dir(&config)?) };
+        let lock = lock_data_dir(&config)?;
         for d in [config.uploads_dir(), config.reports_dir()] {
             std::fs::create_dir_all(&d).map_err(ServeError::io(&d))?;
         }
@@ -139,7 +139,11 @@ impl Drop for Server {
     }
 }
 
-/// Takes the exclusive lock of the data dir, or says who holds it.
+/// Takes the data dir's lock, or says who holds it: exclusive for a service
+/// on its own SQLite queue (one owner), shared for the replicas of a shared
+/// queue (any number of them, but never beside a single-machine service,
+/// whose start-up sweep would remove their uploads). On a network
+/// filesystem this holds on each machine as far as its locks reach.
 fn lock_data_dir(config: &Config) -> Result<std::fs::File, ServeError> {
     let path = config.lock_path();
     let file = std::fs::OpenOptions::new()
@@ -148,11 +152,17 @@ fn lock_data_dir(config: &Config) -> Result<std::fs::File, ServeError> {
         .write(true)
         .open(&path)
         .map_err(ServeError::io(&path))?;
-    match file.try_lock() {
+    let taken = if config.shared() { file.try_lock_shared() } else { file.try_lock() };
+    match taken {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(ServeError::Config(format!(
-            "--data-dir {}: another relaxvqa serve is using it (it holds {}); stop that one or choose another folder",
+            "--data-dir {}: {} (it holds {}); stop that one or choose another folder",
             config.data_dir.display(),
+            if config.shared() {
+                "a relaxvqa serve without --database-url is using it"
+            } else {
+                "another relaxvqa serve is using it"
+            },
             path.display()
         ))),
         Err(std::fs::TryLockError::Error(e)) => Err(ServeError::io(&path)(e)),

@@ -43,23 +43,3 @@ pub fn synthetic_head_file(dir: &Path) -> PathBuf {
     save_head_file(&path, &hf).unwrap();
     path
 }
-
-/// A small clip made with the ffmpeg tool: `frames` frames of FFmpeg's
-/// 64x64 test pattern at 24 fps, its hue turned by `hue` degrees (0: as
-/// is), MPEG-4 in MP4.
-pub fn test_clip(dir: &Path, name: &str, frames: usize, hue: usize) -> PathBuf {
-    let out = dir.join(name);
-    let mut c = Command::new("ffmpeg");
-    c.args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=24", "-frames:v"]);
-    c.arg(frames.to_string());
-    if hue > 0 {
-        c.arg("-vf").arg(format!("hue=h={hue}"));
-    }
-    let st = c
-        .args(["-pix_fmt", "yuv420p", "-c:v", "mpeg4", "-q:v", "4"])
-        .arg(&out)
-        .status()
-        .expect("the ffmpeg tool (scripts/setup.sh installs it)");
-    assert!(st.success(), "ffmpeg failed");
-    out
-}

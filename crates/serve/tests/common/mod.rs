@@ -164,16 +164,8 @@ fn reply(r: Result<ureq::Response, ureq::Error>) -> Reply {
     (code, v, h)
 }
 
-/// A tiny clip (64x64, 12 frames at 24 fps, MPEG-4 part 2) made with the
-/// ffmpeg tool, for tests that need many fast jobs.
+/// A tiny clip (64x64, 12 frames at 24 fps), for tests that need many fast
+/// jobs.
 pub fn tiny_clip(dir: &Path) -> PathBuf {
-    let out = dir.join("tiny.mp4");
-    let st = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=24", "-frames:v", "12"])
-        .args(["-pix_fmt", "yuv420p", "-c:v", "mpeg4", "-q:v", "4"])
-        .arg(&out)
-        .status()
-        .expect("the ffmpeg tool (scripts/setup.sh installs it)");
-    assert!(st.success(), "ffmpeg failed");
-    out
+    relaxvqa_fixtures::test_clip(dir, "tiny.mp4", 12, 0)
 }
