@@ -114,8 +114,14 @@ fn run_job(app: &App, job: Job) {
     // found nothing to stop: look again now that the job can be found.
     if app.queue.stopping() {
         running.stop(StopReason::Shutdown);
-    } else if !matches!(app.store.renew(&job.id, attempt), Ok(true)) {
-        running.stop(StopReason::User);
+    } else {
+        match app.store.renew(&job.id, attempt) {
+            Ok(true) => {}
+            Ok(false) => running.stop(StopReason::User),
+            // Not a cancel: the job is still this run's as far as anyone
+            // knows, and the lease thread looks again.
+            Err(e) => tracing::error!("job {}: checking it after the claim: {e}", job.id),
+        }
     }
     tracing::info!("job {}: scoring {} ({}, attempt {})", job.id, job.input.display(), job.name, job.attempts);
     let opts = ReportOptions {
