@@ -111,16 +111,28 @@ pub async fn body_to_file(mut body: Body, path: &Path, limit: u64, idle: Duratio
     }
     let mut file = tokio::fs::File::create(path).await.map_err(ApiError::internal)?;
     let temp = TempFile { path: Some(path.to_owned()) };
+    match write_body(&mut body, &mut file, limit, idle).await {
+        Ok(()) => Ok(temp),
+        Err(e) => {
+            // Removed before the answer goes out: a client that reads the
+            // refusal never finds the partial file still there.
+            drop(file);
+            temp.discard().await;
+            Err(e)
+        }
+    }
+}
+
+async fn write_body(body: &mut Body, file: &mut tokio::fs::File, limit: u64, idle: Duration) -> Result<(), ApiError> {
     let mut written = 0u64;
-    while let Some(chunk) = next_chunk(&mut body, idle).await? {
+    while let Some(chunk) = next_chunk(body, idle).await? {
         written += chunk.len() as u64;
         if written > limit {
             return Err(too_large(limit));
         }
         file.write_all(&chunk).await.map_err(ApiError::internal)?;
     }
-    file.sync_all().await.map_err(ApiError::internal)?;
-    Ok(temp)
+    file.sync_all().await.map_err(ApiError::internal)
 }
 
 /// Reads and drops what a client still sends of a body that is refused
