@@ -24,6 +24,7 @@ pub fn run(a: InfoArgs) -> anyhow::Result<ExitCode> {
     if let (Some(n), Some(s), Some(p)) = (i.decoded_frames, i.sampled_frames, i.pairs) {
         println!("  decoded     {n} frames: {s} sampled, {p} pairs");
     }
-    println!("  kernels     {} ({}); matrix products: {}", i.simd.path, i.simd.reason, i.simd.gemm);
+    println!("  kernels     {} ({})", i.simd.path, i.simd.reason);
+    println!("  products    {} ({})", i.simd.matmul.kernels, i.simd.matmul.reason);
     Ok(ExitCode::SUCCESS)
 }

@@ -2,18 +2,19 @@
 //! the Winograd transforms, the bias/GELU/softmax rows), chosen once per
 //! process and readable by anyone who wants to say what ran:
 //!
-//! - `RELAXVQA_SIMD=avx2|portable` forces a path (tests, benchmarks,
+//! - `RELAXVQA_SIMD=avx512|avx2|portable` forces a path (tests, benchmarks,
 //!   comparisons); `auto` or unset takes the best one the CPU runs. A path
 //!   the CPU lacks is never taken (it would stop the process with an illegal
-//!   instruction): the choice falls back and says why.
+//!   instruction): the choice falls back and says why. [`request`] is the
+//!   parsed variable, for the matrix products' own choice (the model crate's
+//!   `matmul_kernels`), which reads the same variable.
 //! - Every path gives the same numbers: the AVX2 copies are the portable
 //!   bodies compiled with 8-lane vectors and no FMA contraction, so they do
 //!   the same IEEE operations in the same order (tests compare them bit for
 //!   bit).
-//! - There are no AVX-512 copies yet: none has run on a machine with
-//!   AVX-512, and none ships before it has. A CPU with AVX-512 runs the AVX2
-//!   copies, and [`choice`] says so. (The matrix products are the `gemm`
-//!   crate's, which picks its own kernels: see [`choice`]'s `gemm` field.)
+//! - There are no AVX-512 copies of these kernels: none has run on a
+//!   machine with AVX-512, and none ships before it has. A CPU with AVX-512
+//!   runs the AVX2 copies, and [`choice`] says so.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
@@ -47,15 +48,51 @@ pub struct SimdChoice {
     pub reason: String,
     /// What the CPU offers, of what matters here: `avx2`, `fma`, `avx512f`.
     pub cpu: Vec<&'static str>,
-    /// The matrix products' kernels (the `gemm` crate's own choice).
-    pub gemm: &'static str,
+}
+
+/// What `RELAXVQA_SIMD` asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Unset, empty or `auto`: the best path for this CPU.
+    Auto,
+    /// `portable`.
+    Portable,
+    /// `avx2`.
+    Avx2,
+    /// `avx512`.
+    Avx512,
+    /// Anything else (the value, trimmed and lower-cased): treated as `auto`,
+    /// and the reason says so.
+    Unknown(String),
+}
+
+impl Request {
+    /// Reads a value of `RELAXVQA_SIMD` (case and surrounding blanks ignored).
+    pub fn parse(value: Option<&str>) -> Request {
+        let Some(v) = value.map(|v| v.trim().to_ascii_lowercase()) else { return Request::Auto };
+        match v.as_str() {
+            "" | "auto" => Request::Auto,
+            "portable" => Request::Portable,
+            "avx2" => Request::Avx2,
+            "avx512" => Request::Avx512,
+            _ => Request::Unknown(v),
+        }
+    }
+}
+
+/// This process's `RELAXVQA_SIMD`, read once.
+pub fn request() -> &'static Request {
+    static REQUEST: OnceLock<Request> = OnceLock::new();
+    REQUEST.get_or_init(|| Request::parse(std::env::var("RELAXVQA_SIMD").ok().as_deref()))
 }
 
 /// 0: not chosen yet; otherwise 1 + the path's index.
 static PATH: AtomicU8 = AtomicU8::new(0);
 static CHOICE: OnceLock<SimdChoice> = OnceLock::new();
 
-fn cpu_has(feature: &str) -> bool {
+/// Whether this CPU has `feature`, of `avx2`, `fma` and `avx512f` (false
+/// for any other name, and on other architectures).
+pub fn cpu_has(feature: &str) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         match feature {
@@ -72,9 +109,8 @@ fn cpu_has(feature: &str) -> bool {
     }
 }
 
-/// Chooses from `forced` (the value of `RELAXVQA_SIMD`, if set) and what
-/// the CPU has.
-fn decide(forced: Option<&str>) -> (SimdPath, String) {
+/// Chooses from what `RELAXVQA_SIMD` asks and what the CPU has.
+fn decide(request: &Request) -> (SimdPath, String) {
     let best = if cpu_has("avx2") { SimdPath::Avx2 } else { SimdPath::Portable };
     let detected = match (best, cpu_has("avx512f")) {
         (SimdPath::Avx2, true) => {
@@ -83,16 +119,18 @@ fn decide(forced: Option<&str>) -> (SimdPath, String) {
         (SimdPath::Avx2, false) => "the CPU has AVX2",
         (SimdPath::Portable, _) => "the CPU has no AVX2",
     };
-    match forced.map(|f| f.trim().to_ascii_lowercase()) {
-        None => (best, format!("detected: {detected}")),
-        Some(f) if f.is_empty() || f == "auto" => (best, format!("detected: {detected}")),
-        Some(f) if f == "portable" => (SimdPath::Portable, "RELAXVQA_SIMD=portable".into()),
-        Some(f) if f == "avx2" && best == SimdPath::Avx2 => (SimdPath::Avx2, "RELAXVQA_SIMD=avx2".into()),
-        Some(f) if f == "avx2" => (best, "RELAXVQA_SIMD=avx2, but the CPU has no AVX2: portable copies".into()),
-        Some(f) if f == "avx512" => {
-            (best, format!("RELAXVQA_SIMD=avx512, but no AVX-512 copies are built: {} copies", best.as_str()))
+    match request {
+        Request::Auto => (best, format!("detected: {detected}")),
+        Request::Portable => (SimdPath::Portable, "RELAXVQA_SIMD=portable".into()),
+        Request::Avx2 if best == SimdPath::Avx2 => (SimdPath::Avx2, "RELAXVQA_SIMD=avx2".into()),
+        Request::Avx2 => (best, "RELAXVQA_SIMD=avx2, but the CPU has no AVX2: portable copies".into()),
+        Request::Avx512 => (
+            best,
+            format!("RELAXVQA_SIMD=avx512, but no AVX-512 copies of these kernels are built: {} copies", best.as_str()),
+        ),
+        Request::Unknown(f) => {
+            (best, format!("RELAXVQA_SIMD={f} is not one of auto, avx512, avx2, portable; {detected}"))
         }
-        Some(f) => (best, format!("RELAXVQA_SIMD={f} is not one of auto, avx2, portable; {detected}")),
     }
 }
 
@@ -100,12 +138,10 @@ fn decide(forced: Option<&str>) -> (SimdPath, String) {
 /// `RELAXVQA_SIMD` and the CPU).
 pub fn choice() -> &'static SimdChoice {
     CHOICE.get_or_init(|| {
-        let forced = std::env::var("RELAXVQA_SIMD").ok();
-        let (path, reason) = decide(forced.as_deref());
+        let (path, reason) = decide(request());
         let _ = PATH.compare_exchange(0, path as u8 + 1, Ordering::SeqCst, Ordering::SeqCst);
         let cpu = ["avx2", "fma", "avx512f"].into_iter().filter(|f| cpu_has(f)).collect();
-        let gemm = if cpu_has("fma") { "gemm's FMA (AVX2) kernels" } else { "gemm's scalar kernels" };
-        SimdChoice { path: path_of(PATH.load(Ordering::SeqCst)).as_str(), reason, cpu, gemm }
+        SimdChoice { path: path_of(PATH.load(Ordering::SeqCst)).as_str(), reason, cpu }
     })
 }
 
@@ -159,14 +195,17 @@ mod tests {
 
     #[test]
     fn a_forced_path_is_taken_only_when_the_cpu_runs_it() {
-        assert_eq!(decide(Some("portable")).0, SimdPath::Portable);
+        let d = |v: Option<&str>| decide(&Request::parse(v));
+        assert_eq!(d(Some("portable")).0, SimdPath::Portable);
         let best = if cpu_has("avx2") { SimdPath::Avx2 } else { SimdPath::Portable };
         for f in [None, Some("auto"), Some(""), Some("AVX2 "), Some("avx512"), Some("neon")] {
-            let (p, why) = decide(f);
+            let (p, why) = d(f);
             println!("{f:?}: {} ({why})", p.as_str());
             assert_eq!(p, best, "{f:?}");
         }
-        assert!(decide(Some("avx512")).1.contains("no AVX-512 copies are built"));
-        assert!(decide(Some("neon")).1.contains("not one of auto, avx2, portable"));
+        assert!(d(Some("avx512")).1.contains("no AVX-512 copies of these kernels"));
+        assert!(d(Some("neon")).1.contains("not one of auto, avx512, avx2, portable"));
+        assert_eq!(Request::parse(Some(" AVX512\n")), Request::Avx512);
+        assert_eq!(Request::parse(Some("sse")), Request::Unknown("sse".into()));
     }
 }

@@ -69,14 +69,39 @@ pub struct Inspection {
     pub simd: Simd,
 }
 
-/// Which vector instructions our kernels use in this process and why
-/// (`RELAXVQA_SIMD`, or what the CPU has), and whose kernels do the matrix
-/// products.
-pub use relaxvqa_image::simd::SimdChoice as Simd;
+/// Which vector instructions this process's kernels use and why: our own
+/// kernels' path (`RELAXVQA_SIMD`, or what the CPU has) and the matrix
+/// products' kernels (with the calibration where the CPU has AVX-512), so
+/// that every measurement can say what it measured.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Simd {
+    /// Our own kernels (flow rows, Winograd transforms, bias/GELU/softmax
+    /// rows): `portable` or `avx2`.
+    pub path: &'static str,
+    /// Why that path: detected, forced, or a forced path the CPU lacks.
+    pub reason: String,
+    /// What the CPU offers, of what matters here: `avx2`, `fma`, `avx512f`.
+    pub cpu: Vec<&'static str>,
+    /// The matrix products: `scalar`, `avx2` or `avx512`, why, and the
+    /// calibration's timings when one decided.
+    pub matmul: MatmulChoice,
+}
 
-/// This process's kernel path (chosen at the first call).
+/// The matrix products' kernels and why (part of [`Simd`]).
+pub use relaxvqa_model::backbone::matmul_kernels::MatmulChoice;
+
+/// This process's kernel paths (chosen at the first call; on a CPU with
+/// AVX-512 the first call may time the two matrix-product kernel sets, a
+/// few tens of milliseconds, once per machine).
 pub fn simd() -> Simd {
-    Simd { path: relaxvqa_image::simd::path().as_str(), ..relaxvqa_image::simd::choice().clone() }
+    use relaxvqa_model::backbone::matmul_kernels as matmul;
+    let ours = relaxvqa_image::simd::choice();
+    Simd {
+        path: relaxvqa_image::simd::path().as_str(),
+        reason: ours.reason.clone(),
+        cpu: ours.cpu.clone(),
+        matmul: MatmulChoice { kernels: matmul::current().as_str(), ..matmul::choice().clone() },
+    }
 }
 
 /// Opens `input` (a file, trusted or not, raw or not) and reports what it is;

@@ -87,7 +87,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use extract::{CancelToken, ExtractOptions, Features, Progress, ProgressFn, Provenance, FEATURE_LEN, VERSION};
 pub use head::{LoadedHead, OutputScale};
 pub use input::{FrameRate, Input, RawOptions, RawVideo, ReadSeek, Trust};
-pub use inspect::{inspect, simd, Inspection, Simd, VideoSummary};
+pub use inspect::{inspect, simd, Inspection, MatmulChoice, Simd, VideoSummary};
 pub use model::{probe, Model, ModelOptions, DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS};
 pub use score::{Score, ScoreOptions, Segment};
 

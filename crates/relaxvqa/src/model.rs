@@ -85,7 +85,13 @@ impl Model {
             tracing::warn!("synthetic backbone weights: features are for tests and benchmarks, not for quality scores");
         }
         let simd = crate::inspect::simd();
-        tracing::info!("kernels: {} ({}); matrix products: {}", simd.path, simd.reason, simd.gemm);
+        tracing::info!(
+            "kernels: {} ({}); matrix products: {} ({})",
+            simd.path,
+            simd.reason,
+            simd.matmul.kernels,
+            simd.matmul.reason
+        );
         if opts.batch_size == 0 {
             return Err(Error::invalid("batch size 0: give at least 1 image per network batch"));
         }

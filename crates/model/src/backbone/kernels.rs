@@ -9,6 +9,8 @@
 
 use rayon::prelude::*;
 
+use super::matmul_kernels::MatmulKernels;
+
 /// Floats a parallel row task covers at most: large enough to amortise the
 /// task, small enough to spread over the cores and stay in cache.
 const TASK_FLOATS: usize = 1 << 15;
@@ -72,12 +74,32 @@ pub(crate) fn split_batch(b: usize) -> Vec<(std::ops::Range<usize>, usize)> {
 }
 
 /// `dst = (accumulate ? dst : 0) + scale * a * b`, with `dst` row-major
-/// (`a.rows` x `b.cols`, rows `dst_rs` apart).
+/// (`a.rows` x `b.cols`, rows `dst_rs` apart), on this process's kernels
+/// ([`super::matmul_kernels`]).
 ///
 /// # Panics
 /// When the shapes do not agree or a view does not fit its slice: these are
 /// programming errors inside this crate, never consequences of input data.
 pub(crate) fn matmul(
+    dst: &mut [f32],
+    dst_rs: usize,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    accumulate: bool,
+    scale: f32,
+    threads: Threads,
+) {
+    matmul_with(super::matmul_kernels::current(), dst, dst_rs, a, b, accumulate, scale, threads)
+}
+
+/// [`matmul`] on the given kernels (the calibration and the tests compare
+/// them). `Avx2` runs gemm's FMA kernels through gemm's generic driver
+/// whenever the CPU has AVX2 and FMA; any other set is gemm's own pick,
+/// which is `Avx512` exactly on the CPUs that run it (callers ask for a
+/// set only when [`super::matmul_kernels::supported`] lists it).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_with(
+    kernels: MatmulKernels,
     dst: &mut [f32],
     dst_rs: usize,
     a: MatRef<'_>,
@@ -97,34 +119,91 @@ pub(crate) fn matmul(
         Threads::Pool => gemm::Parallelism::Rayon(0),
         Threads::One => gemm::Parallelism::None,
     };
-    // SAFETY: the asserts above prove that every index gemm touches,
-    // `i * rs + j * cs` for `i < rows`, `j < cols` of each operand, lies inside
-    // the operand's slice (k == 0 reads nothing from `a` or `b`). `dst` is a
-    // unique borrow, so it aliases neither `a` nor `b`, and gemm writes only
-    // to `dst`. All strides are below `isize::MAX` because they index live
-    // slices.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            dst_rs as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a.cs as isize,
-            a.rs as isize,
-            b.data.as_ptr(),
-            b.cs as isize,
-            b.rs as isize,
-            1.0,
-            scale,
-            false,
-            false,
-            false,
-            parallelism,
-        );
+    let (d, l, r) = (dst.as_mut_ptr(), a.data.as_ptr(), b.data.as_ptr());
+    let (lcs, lrs, rcs, rrs) = (a.cs as isize, a.rs as isize, b.cs as isize, b.rs as isize);
+    // gemm's FMA kernels, instantiated as gemm does for itself; the token
+    // exists only when the CPU has every feature they use.
+    let v3 = <gemm_common::simd::V3 as gemm_common::simd::MixedSimd<f32, f32, f32, f32>>::try_new();
+    match (kernels, v3) {
+        (MatmulKernels::Avx2, Some(simd)) => {
+            use gemm_f32::microkernel::fma::f32 as fma;
+            // SAFETY: as for `gemm::gemm` below (same pointers, strides and
+            // sizes, checked by the asserts above); the microkernels need AVX2
+            // and FMA, which the `V3` token proves the CPU has (its `try_new`
+            // detects them at run time). The const parameters are those gemm
+            // uses for its own f32 FMA instantiation: 8 lanes, MR = MR_DIV_N
+            // lanes, the microkernel table's own NR and MR_DIV_N.
+            unsafe {
+                gemm_common::gemm::gemm_basic_generic::<
+                    _,
+                    f32,
+                    8,
+                    { fma::MR_DIV_N * 8 },
+                    { fma::NR },
+                    { fma::MR_DIV_N },
+                    { fma::H_M },
+                    { fma::H_N },
+                >(
+                    simd,
+                    m,
+                    n,
+                    k,
+                    d,
+                    1,
+                    dst_rs as isize,
+                    accumulate,
+                    l,
+                    lcs,
+                    lrs,
+                    r,
+                    rcs,
+                    rrs,
+                    1.0,
+                    scale,
+                    false,
+                    false,
+                    false,
+                    |a, b, c| a * b + c,
+                    &fma::UKR,
+                    &fma::H_UKR,
+                    false,
+                    parallelism,
+                )
+            }
+        }
+        // gemm's own pick: AVX-512 where the CPU has it (the `x86-v4`
+        // feature), else FMA, else scalar.
+        _ => {
+            // SAFETY: the asserts above prove that every index gemm touches,
+            // `i * rs + j * cs` for `i < rows`, `j < cols` of each operand, lies
+            // inside the operand's slice (k == 0 reads nothing from `a` or `b`).
+            // `dst` is a unique borrow, so it aliases neither `a` nor `b`, and
+            // gemm writes only to `dst`. All strides are below `isize::MAX`
+            // because they index live slices.
+            unsafe {
+                gemm::gemm(
+                    m,
+                    n,
+                    k,
+                    d,
+                    1,
+                    dst_rs as isize,
+                    accumulate,
+                    l,
+                    lcs,
+                    lrs,
+                    r,
+                    rcs,
+                    rrs,
+                    1.0,
+                    scale,
+                    false,
+                    false,
+                    false,
+                    parallelism,
+                )
+            }
+        }
     }
 }
 

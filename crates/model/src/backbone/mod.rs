@@ -17,6 +17,8 @@
 
 mod input;
 mod kernels;
+pub mod matmul_kernels;
+mod matmul_wisdom;
 pub mod resnet;
 pub mod vit;
 mod winograd;
