@@ -19,6 +19,7 @@ pub struct CandleBackbones {
 impl CandleBackbones {
     /// Loads both networks' weights from `sources` onto `device`.
     pub fn load(sources: &WeightSources, device: &Device) -> Result<Self, FeatureError> {
+        let t0 = std::time::Instant::now();
         let load = |network: Network, source| load_state_dict(network, source).map_err(FeatureError::from);
         // The two networks are built at the same time: building is mostly
         // single-threaded work (reading, transposing, transforming filters).
@@ -33,6 +34,7 @@ impl CandleBackbones {
             },
         );
         let (resnet, vit) = (resnet?, vit?);
+        tracing::debug!("backbones built in {:.2} s", t0.elapsed().as_secs_f64());
         Ok(Self { resnet, vit, device: device.clone() })
     }
 }

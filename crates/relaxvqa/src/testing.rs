@@ -37,13 +37,23 @@ pub fn write_synthetic_head(path: &Path) -> crate::Result<()> {
     save_head_file(path, &hf).map_err(crate::Error::head(path.display().to_string()))
 }
 
-/// The synthetic head, written once per process to a temporary folder.
+/// The synthetic head, in the temporary folder under one name for every
+/// process of this version: written (atomically) only when missing, so doc
+/// tests, which run one process each, neither leave a 37 MB file behind per
+/// run nor race each other.
 pub fn head() -> String {
     static HEAD: OnceLock<PathBuf> = OnceLock::new();
     HEAD.get_or_init(|| {
-        let path = std::env::temp_dir().join(format!("relaxvqa-doc-head-{}.safetensors", std::process::id()));
-        if let Err(e) = write_synthetic_head(&path) {
-            eprintln!("cannot write the synthetic head: {e}");
+        let path = std::env::temp_dir().join(format!("relaxvqa-doc-head-{}.safetensors", crate::VERSION));
+        if !path.is_file() {
+            let tmp = path.with_extension(format!("{}.part", std::process::id()));
+            let written = write_synthetic_head(&tmp).and_then(|()| {
+                std::fs::rename(&tmp, &path).map_err(|e| crate::Error::invalid(format!("{}: {e}", path.display())))
+            });
+            if let Err(e) = written {
+                let _ = std::fs::remove_file(&tmp);
+                eprintln!("cannot write the synthetic head: {e}");
+            }
         }
         path
     })

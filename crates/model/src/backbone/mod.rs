@@ -20,6 +20,7 @@ mod kernels;
 pub mod matmul_kernels;
 mod matmul_wisdom;
 pub mod resnet;
+mod transpose;
 pub mod vit;
 mod winograd;
 

@@ -20,6 +20,7 @@ use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
 use super::kernels::{self, conv_out, im2col, matmul, rows_pass, split_batch, BufferPool, MatRef, Threads, Window};
+use super::transpose::transpose_with;
 use super::winograd::{Tile, WinogradConv};
 use super::{check_tensors, host_batch, weight, Backbone, BackboneError, Normalisation, INPUT_SIZE};
 use crate::StateDict;
@@ -113,17 +114,17 @@ impl Conv {
     /// Reads `{conv}.weight` (`[cout, cin, k, k]`), scaling each output
     /// channel by `scale` and taking `shift` as the bias.
     fn new(sd: &StateDict, conv: &str, scale: &[f64], shift: &[f64], cin: usize, k: usize) -> Self {
-        let src = weight(sd, &format!("{conv}.weight"));
         let cout = scale.len();
-        let mut w = vec![0f32; k * k * cin * cout];
-        for co in 0..cout {
-            for ci in 0..cin {
-                for t in 0..k * k {
-                    let v = f64::from(src[(co * cin + ci) * k * k + t]) * scale[co];
-                    w[(t * cin + ci) * cout + co] = v as f32;
-                }
-            }
-        }
+        // Source column ci * k * k + t (input channel, filter tap) becomes
+        // row t * cin + ci: taps outermost, as the im2col windows lie.
+        let taps = k * k;
+        let w = transpose_with(
+            weight(sd, &format!("{conv}.weight")),
+            cout,
+            cin * taps,
+            |j| (j % taps) * cin + j / taps,
+            |co, v| (f64::from(v) * scale[co]) as f32,
+        );
         Self { w, bias: shift.iter().map(|&s| s as f32).collect(), cin, cout, k, winograd: None }
     }
 

@@ -15,6 +15,7 @@ use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
 use super::kernels::{self, matmul, split_batch, MatRef, Threads};
+use super::transpose::transpose;
 use super::{check_tensors, host_batch, weight, Backbone, BackboneError, Normalisation, INPUT_SIZE};
 use crate::StateDict;
 
@@ -87,13 +88,7 @@ struct Linear {
 
 impl Linear {
     fn new(sd: &StateDict, prefix: &str, din: usize, dout: usize) -> Self {
-        let src = weight(sd, &format!("{prefix}.weight"));
-        let mut w = vec![0f32; din * dout];
-        for o in 0..dout {
-            for i in 0..din {
-                w[i * dout + o] = src[o * din + i];
-            }
-        }
+        let w = transpose(weight(sd, &format!("{prefix}.weight")), dout, din);
         Self { w, bias: weight(sd, &format!("{prefix}.bias")).to_vec(), din, dout }
     }
 
