@@ -17,13 +17,9 @@ use relaxvqa::{ErrorKind, Input};
 use crate::app::App;
 use crate::doc::PathRequest;
 use crate::error::ApiError;
-use crate::upload::{body_to_bytes, body_to_file, drain, resolve_media, TempFile};
-
-/// What a refused upload may still send before its answer (see [`drain`]).
-pub const REFUSED_BODY_BYTES: u64 = 1 << 20;
-
-/// How long a refused upload's remaining bytes are read for.
-pub const REFUSED_BODY_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+use crate::upload::{
+    body_to_bytes, body_to_file, drain, resolve_media, TempFile, REFUSED_BODY_BYTES, REFUSED_BODY_WAIT,
+};
 
 /// A video accepted for a job.
 pub struct Ingested {

@@ -82,7 +82,7 @@ async fn enqueue(app: &Arc<App>, segments: Option<&str>, req: Request) -> Result
     };
     let max = app.config.max_queue;
     if app.db(|s| s.active()).await? >= max {
-        crate::upload::drain(req.into_body(), crate::ingest::REFUSED_BODY_BYTES, crate::ingest::REFUSED_BODY_WAIT)
+        crate::upload::drain(req.into_body(), crate::upload::REFUSED_BODY_BYTES, crate::upload::REFUSED_BODY_WAIT)
             .await;
         return Err(queue_full(max));
     }

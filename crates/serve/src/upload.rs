@@ -34,6 +34,12 @@ async fn next_chunk(body: &mut Body, idle: Duration) -> Result<Option<Bytes>, Ap
     }
 }
 
+/// What a refused upload may still send before its answer (see [`drain`]).
+pub const REFUSED_BODY_BYTES: u64 = 1 << 20;
+
+/// How long a refused upload's remaining bytes are read for.
+pub const REFUSED_BODY_WAIT: Duration = Duration::from_millis(500);
+
 fn too_large(limit: u64) -> ApiError {
     ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the body is larger than the limit of {limit} bytes"))
 }
@@ -128,6 +134,10 @@ async fn write_body(body: &mut Body, file: &mut tokio::fs::File, limit: u64, idl
     while let Some(chunk) = next_chunk(body, idle).await? {
         written += chunk.len() as u64;
         if written > limit {
+            // The client may still be sending: read a little more of it, as
+            // for a body refused unread, so that the connection is not reset
+            // under the client before it reads the 413.
+            drain_from(body, REFUSED_BODY_BYTES, REFUSED_BODY_WAIT).await;
             return Err(too_large(limit));
         }
         file.write_all(&chunk).await.map_err(ApiError::internal)?;
@@ -141,12 +151,17 @@ async fn write_body(body: &mut Body, file: &mut tokio::fs::File, limit: u64, idl
 /// still sending, which then sees an error instead of the answer. A body
 /// announced larger than `most` is not read at all.
 pub async fn drain(mut body: Body, most: u64, wait: Duration) {
+    drain_from(&mut body, most, wait).await;
+}
+
+/// [`drain`] on a body already partly read.
+async fn drain_from(body: &mut Body, most: u64, wait: Duration) {
     if body.size_hint().lower() > most {
         return;
     }
     let _ = tokio::time::timeout(wait, async {
         let mut read = 0u64;
-        while let Some(Ok(frame)) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        while let Some(Ok(frame)) = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await {
             if let Ok(data) = frame.into_data() {
                 read += data.len() as u64;
                 if read > most {
