@@ -10,7 +10,8 @@
 //!   one product shaped like the networks' (a few tens of milliseconds) and
 //!   keeps the result in the user cache dir, like FFTW's wisdom
 //!   ([`super::matmul_wisdom`]); AVX-512 runs when it is at least 5% faster.
-//! - `scalar`: gemm's portable kernels, on a CPU without FMA.
+//! - `scalar`: gemm's own pick on a CPU without both AVX2 and FMA (its portable
+//!   kernels, or its FMA ones where a CPU has FMA but no AVX2).
 //!
 //! `RELAXVQA_SIMD=avx512|avx2` forces one (a path the CPU lacks is never
 //! taken); `portable` forces our own kernels' baseline copies and leaves the
@@ -37,7 +38,9 @@ use super::matmul_wisdom::{self, Calibration};
 /// A set of matrix-product kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatmulKernels {
-    /// gemm's portable kernels (a CPU without FMA).
+    /// Whatever gemm picks by itself on a CPU without both AVX2 and FMA
+    /// (its portable kernels, or its FMA ones on the rare CPU with FMA but
+    /// no AVX2).
     Scalar,
     /// gemm's FMA kernels on 256-bit vectors.
     Avx2,
@@ -90,11 +93,10 @@ static CHOICE: OnceLock<MatmulChoice> = OnceLock::new();
 /// The kernel sets this CPU runs, slowest first.
 pub fn supported() -> Vec<MatmulKernels> {
     let mut v = Vec::new();
-    if !cpu_has("fma") {
-        v.push(MatmulKernels::Scalar);
-    }
     if cpu_has("fma") && cpu_has("avx2") {
         v.push(MatmulKernels::Avx2);
+    } else {
+        v.push(MatmulKernels::Scalar);
     }
     if avx512_runs() {
         v.push(MatmulKernels::Avx512);
