@@ -25,8 +25,11 @@ fi
 
 cd "$ROOT"
 source "$ROOT/scripts/target_dir.sh"
-cargo build -q -p relaxvqa-cli
-cargo build -q -p relaxvqa-serve --example synthetic_head
+# The binary and the example exactly as the Rust tests built them: a plain
+# `cargo build -p relaxvqa-cli` resolves other features (the tests' dev
+# dependencies turn on `relaxvqa/testing`) and would compile the library
+# and everything above it a second time; after `cargo test` this is a no-op.
+cargo test -q --workspace --no-run
 (
   cd "$ROOT/python"
   VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" "$VENV/bin/maturin" develop --profile dev --quiet

@@ -14,8 +14,11 @@ MAX_TIME=${SCHEMATHESIS_MAX_TIME:-600}
 source scripts/target_dir.sh
 VENV=${SCHEMATHESIS_VENV:-$TARGET/schemathesis-venv}
 
-cargo build -q -p relaxvqa-cli
-cargo build -q -p relaxvqa-serve --example synthetic_head
+# The binary and the example exactly as the Rust tests built them: a plain
+# `cargo build -p relaxvqa-cli` resolves other features (the tests' dev
+# dependencies turn on `relaxvqa/testing`) and would compile the library
+# and everything above it a second time; after `cargo test` this is a no-op.
+cargo test -q --workspace --no-run
 BIN=$TARGET/debug/relaxvqa
 if [ ! -x "$VENV/bin/schemathesis" ]; then
   python3 -m venv "$VENV"
