@@ -17,9 +17,7 @@ use relaxvqa::{ErrorKind, Input};
 use crate::app::App;
 use crate::doc::PathRequest;
 use crate::error::ApiError;
-use crate::upload::{
-    body_to_bytes, body_to_file, drain, resolve_media, TempFile, REFUSED_BODY_BYTES, REFUSED_BODY_WAIT,
-};
+use crate::upload::{body_to_bytes, body_to_file, drain, resolve_media, TempFile};
 
 /// A video accepted for a job.
 pub struct Ingested {
@@ -57,7 +55,7 @@ pub async fn ingest(app: &Arc<App>, id: &str, req: Request) -> Result<Ingested, 
         // Refused before a byte of the body is read: a slow client cannot
         // hold more than `--max-uploads` files open.
         let Ok(permit) = Arc::clone(&app.uploads).try_acquire_owned() else {
-            drain(req.into_body(), REFUSED_BODY_BYTES, REFUSED_BODY_WAIT).await;
+            drain(req.into_body()).await;
             let mut e = ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("{} uploads are in progress already; try again later", app.config.max_uploads),

@@ -82,8 +82,7 @@ async fn enqueue(app: &Arc<App>, segments: Option<&str>, req: Request) -> Result
     };
     let max = app.config.max_queue;
     if app.db(|s| s.active()).await? >= max {
-        crate::upload::drain(req.into_body(), crate::upload::REFUSED_BODY_BYTES, crate::upload::REFUSED_BODY_WAIT)
-            .await;
+        crate::upload::drain(req.into_body()).await;
         return Err(queue_full(max));
     }
     let id = new_id()?;

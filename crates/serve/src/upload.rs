@@ -35,10 +35,10 @@ async fn next_chunk(body: &mut Body, idle: Duration) -> Result<Option<Bytes>, Ap
 }
 
 /// What a refused upload may still send before its answer (see [`drain`]).
-pub const REFUSED_BODY_BYTES: u64 = 1 << 20;
+const REFUSED_BODY_BYTES: u64 = 1 << 20;
 
 /// How long a refused upload's remaining bytes are read for.
-pub const REFUSED_BODY_WAIT: Duration = Duration::from_millis(500);
+const REFUSED_BODY_WAIT: Duration = Duration::from_millis(500);
 
 fn too_large(limit: u64) -> ApiError {
     ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the body is larger than the limit of {limit} bytes"))
@@ -137,7 +137,7 @@ async fn write_body(body: &mut Body, file: &mut tokio::fs::File, limit: u64, idl
             // The client may still be sending: read a little more of it, as
             // for a body refused unread, so that the connection is not reset
             // under the client before it reads the 413.
-            drain_from(body, REFUSED_BODY_BYTES, REFUSED_BODY_WAIT).await;
+            drain_from(body).await;
             return Err(too_large(limit));
         }
         file.write_all(&chunk).await.map_err(ApiError::internal)?;
@@ -146,20 +146,22 @@ async fn write_body(body: &mut Body, file: &mut tokio::fs::File, limit: u64, idl
 }
 
 /// Reads and drops what a client still sends of a body that is refused
-/// unread, at most `most` bytes for at most `wait`: answering and closing
-/// with the body unread would reset the connection under a client that is
-/// still sending, which then sees an error instead of the answer. A body
-/// announced larger than `most` is not read at all.
-pub async fn drain(mut body: Body, most: u64, wait: Duration) {
-    drain_from(&mut body, most, wait).await;
+/// unread, at most `REFUSED_BODY_BYTES` for at most
+/// `REFUSED_BODY_WAIT`: answering and closing with the body unread would
+/// reset the connection under a client that is still sending, which then
+/// sees an error instead of the answer. A body announced larger than that
+/// is not read at all.
+pub async fn drain(mut body: Body) {
+    drain_from(&mut body).await;
 }
 
 /// [`drain`] on a body already partly read.
-async fn drain_from(body: &mut Body, most: u64, wait: Duration) {
+async fn drain_from(body: &mut Body) {
+    let most = REFUSED_BODY_BYTES;
     if body.size_hint().lower() > most {
         return;
     }
-    let _ = tokio::time::timeout(wait, async {
+    let _ = tokio::time::timeout(REFUSED_BODY_WAIT, async {
         let mut read = 0u64;
         while let Some(Ok(frame)) = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await {
             if let Ok(data) = frame.into_data() {
