@@ -70,6 +70,12 @@ pub struct BackboneArgs {
 }
 
 impl BackboneArgs {
+    /// The decoder's limits: `--max-pixels` (the only one a file named on
+    /// the command line is held to) over the untrusted defaults.
+    pub fn limits(&self) -> relaxvqa::Limits {
+        relaxvqa::Limits { max_pixels: (self.max_pixels > 0).then_some(self.max_pixels), ..Default::default() }
+    }
+
     /// The model these flags describe, with `head` and `threads`.
     pub fn load(&self, head: Option<&str>, threads: Option<usize>) -> anyhow::Result<relaxvqa::Model> {
         use anyhow::Context;

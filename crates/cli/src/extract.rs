@@ -22,8 +22,8 @@ pub fn run(a: ExtractArgs, threads: Option<usize>) -> anyhow::Result<ExitCode> {
     let video = a.inputs[0].clone();
     let output = a.output.clone().unwrap_or_else(|| default_output(&video));
     relaxvqa::files::check_writable(&output)?;
+    probe(input(&video, &a.raw)?, &a.backbones.limits())?;
     let input = input(&video, &a.raw)?;
-    probe(&input)?;
     let model = a.backbones.load(None, threads)?;
     let pb = crate::output::bar(0, "samples", a.quiet || a.json);
     let opts = ExtractOptions {

@@ -15,8 +15,8 @@ pub fn run(a: ReportArgs, threads: Option<usize>) -> anyhow::Result<ExitCode> {
     relaxvqa::files::check_writable(&a.output)?;
     let window = parse_duration(&a.segments).with_context(|| format!("--segments {}", a.segments))?;
     let scale = a.head.scale.as_deref().map(parse_scale).transpose()?;
+    relaxvqa::probe(crate::extract::input(&a.video, &a.raw)?, &a.backbones.limits())?;
     let input = crate::extract::input(&a.video, &a.raw)?;
-    relaxvqa::probe(&input)?;
     let model = a.backbones.load(Some(&a.head.model), threads)?;
     if let Some(w) = model.head().and_then(|h| h.warning.as_ref()) {
         eprintln!("relaxvqa: warning: {w}");
@@ -28,6 +28,7 @@ pub fn run(a: ReportArgs, threads: Option<usize>) -> anyhow::Result<ExitCode> {
         image_width: a.image_width.max(16),
         scale,
         extract: ExtractOptions { progress: Some(crate::output::sample_progress(&pb)), ..Default::default() },
+        model_source: None,
     };
     let (html, score) = report(&model, input, &opts)?;
     pb.finish_and_clear();

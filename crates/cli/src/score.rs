@@ -41,7 +41,7 @@ pub fn run(a: ScoreArgs, threads: Option<usize>) -> anyhow::Result<ExitCode> {
     let single = batch.items().len() == 1;
     let model = if batch.needs_backbones() {
         if single {
-            relaxvqa::probe(&batch.task(0)?.input()?)?;
+            relaxvqa::probe(batch.task(0)?.input()?, &a.backbones.limits())?;
         }
         Some(a.backbones.load(None, threads)?)
     } else {

@@ -35,10 +35,10 @@ pub struct ExtractOptions {
     pub prepare_pool: Option<Arc<rayon::ThreadPool>>,
 }
 
-/// The default frame-size limit: 8K UHD (7680x4320). Peak memory grows
-/// with the frame size (see `docs/performance.md`); larger frames need the
-/// limit raised on purpose.
-pub const DEFAULT_MAX_PIXELS: u64 = 7680 * 4320;
+/// The default frame-size limit: 8K UHD (7680x4320), the decoder's own.
+/// Peak memory grows with the frame size (see `docs/performance.md`);
+/// larger frames need the limit raised on purpose.
+pub use relaxvqa_video::DEFAULT_MAX_PIXELS;
 
 /// Frames above this many pixels get one preparation worker instead of two:
 /// each worker holds a full-resolution optical-flow pyramid, so two of them

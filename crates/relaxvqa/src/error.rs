@@ -84,6 +84,10 @@ pub enum ErrorKind {
     /// media: a playlist or manifest, a container not on the accepted list,
     /// a URL ([`crate::Trust`]).
     Refused,
+    /// The video goes over one of the decoder's [`crate::Limits`] (frame
+    /// size, streams, duration, sampled frames): the message names the
+    /// limit and the option that raises it.
+    Limit,
     /// Backbone weights.
     Weights,
     /// The quality head (zoo, head file, scoring).
@@ -103,13 +107,12 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Video(v) if matches!(v.as_ref(), VideoError::Refused { .. }) => ErrorKind::Refused,
+            Error::Video(v) if matches!(v.as_ref(), VideoError::OverLimit { .. }) => ErrorKind::Limit,
             Error::Video(_) => ErrorKind::Decode,
             Error::Features(f) => match f.as_ref() {
                 FeatureError::Video(VideoError::Refused { .. }) => ErrorKind::Refused,
-                FeatureError::Video(_)
-                | FeatureError::NoFrames(_)
-                | FeatureError::TooLarge { .. }
-                | FeatureError::Image { .. } => ErrorKind::Decode,
+                FeatureError::Video(VideoError::OverLimit { .. }) | FeatureError::TooLarge { .. } => ErrorKind::Limit,
+                FeatureError::Video(_) | FeatureError::NoFrames(_) | FeatureError::Image { .. } => ErrorKind::Decode,
                 FeatureError::Weights(_) => ErrorKind::Weights,
                 FeatureError::Cancelled(_) => ErrorKind::Cancelled,
                 FeatureError::Write { .. } => ErrorKind::Io,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use relaxvqa_features::VideoFeatures;
 pub use relaxvqa_features::{CancelToken, DumpTensor, SampleFeatures, StageTimings, TensorData, FEATURE_LEN};
-pub use relaxvqa_video::DecodeReport;
 use relaxvqa_video::VideoInfo;
+pub use relaxvqa_video::{DecodeReport, Limit, Limits};
 use serde::{Deserialize, Serialize};
 
 /// The version of this library, recorded in every output.
@@ -42,6 +42,34 @@ pub struct ExtractOptions {
     pub cancel: CancelToken,
     /// Called as samples go through the networks.
     pub progress: Option<ProgressFn>,
+    /// What an untrusted input may make the decoder spend (frame size,
+    /// streams, duration, sampled frames; [`Limits::untrusted`] by
+    /// default). A trusted input keeps only the model's
+    /// [`crate::ModelOptions::max_pixels`]; an untrusted one gets the
+    /// smaller of the two frame-size limits.
+    pub limits: Limits,
+}
+
+impl ExtractOptions {
+    /// The decoder's limits for an input of this trust, under a model whose
+    /// frame-size limit is `model_max_pixels`.
+    pub(crate) fn decode_limits(&self, model_max_pixels: Option<u64>, trust: crate::Trust) -> Limits {
+        decode_limits(&self.limits, model_max_pixels, trust)
+    }
+}
+
+/// [`ExtractOptions::decode_limits`], for callers without options (probing).
+pub(crate) fn decode_limits(limits: &Limits, model_max_pixels: Option<u64>, trust: crate::Trust) -> Limits {
+    match trust {
+        crate::Trust::Trusted => Limits::trusted(model_max_pixels),
+        crate::Trust::Untrusted => {
+            let max_pixels = match (limits.max_pixels, model_max_pixels) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            Limits { max_pixels, ..limits.clone() }
+        }
+    }
 }
 
 impl std::fmt::Debug for ExtractOptions {
@@ -52,6 +80,7 @@ impl std::fmt::Debug for ExtractOptions {
             .field("decode_threads", &self.decode_threads)
             .field("cancelled", &self.cancel.is_cancelled())
             .field("progress", &self.progress.is_some())
+            .field("limits", &self.limits)
             .finish()
     }
 }

@@ -160,6 +160,14 @@ impl From<&str> for Input {
     }
 }
 
+/// Opens a local file that someone else named (an upload, a path a network
+/// client gave) for [`Input::reader`]: no symbolic link followed in its
+/// last component, no blocking on a FIFO or a device, nothing but a regular
+/// file, all checked on the opened descriptor.
+pub fn open_untrusted_file(path: &Path) -> Result<std::fs::File> {
+    Ok(relaxvqa_video::open_regular(path)?)
+}
+
 /// Parses `WxH` (a raw video's `--size`).
 fn parse_size(s: &str) -> Option<(u32, u32)> {
     s.split_once(['x', 'X'])

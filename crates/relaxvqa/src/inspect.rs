@@ -107,7 +107,13 @@ pub fn simd() -> Simd {
 /// Opens `input` (a file, trusted or not, raw or not) and reports what it is;
 /// with `count`, decodes every frame to count the samples exactly.
 pub fn inspect(input: Input, count: bool) -> Result<Inspection> {
-    let decode = DecodeOptions { threads: 0, raw: input.raw.clone(), trust: input.trust };
+    // Describing a trusted file refuses nothing; an untrusted one is held
+    // to the default limits, as extracting it would be.
+    let limits = match input.trust {
+        crate::Trust::Trusted => relaxvqa_video::Limits::none(),
+        crate::Trust::Untrusted => relaxvqa_video::Limits::untrusted(),
+    };
+    let decode = DecodeOptions { threads: 0, raw: input.raw.clone(), trust: input.trust, limits };
     let name = input.name();
     let dec = crate::open::open(input, &decode)?;
     let info = dec.info().clone();

@@ -84,13 +84,17 @@ pub mod synth;
 pub mod training;
 
 pub use error::{Error, ErrorKind, Result};
-pub use extract::{CancelToken, ExtractOptions, Features, Progress, ProgressFn, Provenance, FEATURE_LEN, VERSION};
+pub use extract::{
+    CancelToken, ExtractOptions, Features, Limit, Limits, Progress, ProgressFn, Provenance, FEATURE_LEN, VERSION,
+};
 pub use head::{LoadedHead, OutputScale};
-pub use input::{FrameRate, Input, RawOptions, RawVideo, ReadSeek, Trust};
+pub use input::{open_untrusted_file, FrameRate, Input, RawOptions, RawVideo, ReadSeek, Trust};
 pub use inspect::{inspect, simd, Inspection, MatmulChoice, Simd, VideoSummary};
 pub use model::{probe, Model, ModelOptions, DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS};
 pub use score::{Score, ScoreOptions, Segment};
 
+/// The decoder's resource limits and their defaults (`docs/security.md`).
+pub use relaxvqa_video::limits;
 /// Silences FFmpeg's own log lines (a front end's one-line errors say the
 /// same in its words); `RELAXVQA_LOG=debug` callers may leave it on.
 pub use relaxvqa_video::quiet_ffmpeg_log;

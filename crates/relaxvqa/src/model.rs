@@ -9,7 +9,7 @@ use candle_core::Device;
 pub use relaxvqa_features::DEFAULT_MAX_PIXELS;
 use relaxvqa_features::{extract_observed, CandleBackbones, Observer};
 use relaxvqa_model::weights::WeightSources;
-use relaxvqa_video::{DecodeOptions, VideoInfo};
+use relaxvqa_video::{DecodeOptions, Limits, VideoInfo};
 
 use crate::extract::{ExtractOptions, Features, Progress};
 use crate::head::LoadedHead;
@@ -150,7 +150,12 @@ impl Model {
         observer: &mut (dyn Observer + Send),
     ) -> Result<Features> {
         let name = input.name();
-        let decode = DecodeOptions { threads: opts.decode_threads, raw: input.raw.clone(), trust: input.trust };
+        let decode = DecodeOptions {
+            threads: opts.decode_threads,
+            raw: input.raw.clone(),
+            trust: input.trust,
+            limits: opts.decode_limits(self.max_pixels, input.trust),
+        };
         let fopts = relaxvqa_features::ExtractOptions {
             batch_size: self.batch_size,
             dump: opts.dump,
@@ -202,14 +207,25 @@ impl Model {
     }
 }
 
-/// Opens a local file's video and reads what the container says, without
-/// loading any network: a bad file (or, for an untrusted input, a refused
-/// container) fails in milliseconds. `None` for inputs that are not files.
-pub fn probe(input: &Input) -> Result<Option<VideoInfo>> {
-    let Some(path) = input.file() else { return Ok(None) };
-    let decode = DecodeOptions { threads: 1, raw: input.raw.clone(), trust: input.trust };
-    let dec = relaxvqa_video::open_with(path, &decode)?;
-    Ok(Some(relaxvqa_video::FrameSource::info(&dec).clone()))
+/// Opens a video and reads what the container says, without loading any
+/// network, and checks it against `limits` as decoding would (a trusted
+/// input against `limits.max_pixels` only): a bad file, a refused
+/// container or a video over a limit fails in milliseconds. An untrusted
+/// input whose container does not say how long it is has its packets
+/// counted (not decoded) against the duration and sampled-frame limits;
+/// see [`relaxvqa_video::probe`]. `None` for URLs and pipes, which
+/// cannot be read twice.
+pub fn probe(input: Input, limits: &Limits) -> Result<Option<VideoInfo>> {
+    if matches!(input.source, crate::input::Source::Url(_)) {
+        return Ok(None);
+    }
+    let decode = DecodeOptions {
+        threads: 1,
+        raw: input.raw.clone(),
+        trust: input.trust,
+        limits: crate::extract::decode_limits(limits, limits.max_pixels, input.trust),
+    };
+    Ok(Some(relaxvqa_video::probe(input.into_media(), &decode)?))
 }
 
 /// An observer that wants nothing but progress.

@@ -30,11 +30,23 @@ pub struct ReportOptions {
     pub scale: Option<OutputScale>,
     /// How to extract.
     pub extract: crate::ExtractOptions,
+    /// What the page and the score call the head's source instead of what
+    /// the head file records (which may name files of the machine that
+    /// made it): a service gives the head file's name and hash, so its
+    /// pages and JSON show the same redacted provenance.
+    pub model_source: Option<String>,
 }
 
 impl Default for ReportOptions {
     fn default() -> Self {
-        Self { window: 1.0, max_frames: 24, image_width: 320, scale: None, extract: Default::default() }
+        Self {
+            window: 1.0,
+            max_frames: 24,
+            image_width: 320,
+            scale: None,
+            extract: Default::default(),
+            model_source: None,
+        }
     }
 }
 
@@ -146,7 +158,10 @@ pub fn report(model: &Model, input: Input, opts: &ReportOptions) -> Result<(Stri
     let mut thumbs = Thumbnails::new(opts.max_frames, opts.image_width);
     let features = model.extract_observed(input, &extract, &mut thumbs)?;
     let sopts = ScoreOptions { segments: Some(opts.window), scale: opts.scale, extract };
-    let score = crate::score::score_features(head, &features, &sopts)?;
+    let mut score = crate::score::score_features(head, &features, &sopts)?;
+    if let Some(source) = &opts.model_source {
+        score.model_source = source.clone();
+    }
     let html = render(&score, &features, &thumbs.finish(), opts.window)?;
     Ok((html, score))
 }

@@ -115,10 +115,10 @@ pub fn parse_duration(s: &str) -> Result<f64> {
     let v: f64 = num
         .trim()
         .parse()
-        .map_err(|_| Error::invalid(format!("segments {s}: expected a positive duration such as 2s, 500ms or 1m")))?;
+        .map_err(|_| Error::invalid(format!("{s}: expected a positive duration such as 2s, 500ms or 1m")))?;
     check_window(v * mult).map_err(|_| {
         Error::invalid(format!(
-            "segments {s}: expected a finite duration of at least {}ms, such as 2s, 500ms or 1m",
+            "{s}: expected a finite duration of at least {}ms, such as 2s, 500ms or 1m",
             MIN_WINDOW * 1e3
         ))
     })

@@ -52,9 +52,31 @@ pub struct ServeArgs {
     /// Timeline window of a job that gives no `?segments=`.
     #[arg(long, default_value = "1s", value_name = "DURATION")]
     pub segments_default: String,
-    /// Fail a job that runs longer than this (e.g. 10m); none by default.
+    /// Fail a job that runs longer than this (e.g. 10m; opening and reading
+    /// its video included). Default: 60 s plus 3 s per sampled frame that
+    /// --max-sampled-frames allows (4,560 s for the default 1,500); `none`
+    /// for no limit.
     #[arg(long, value_name = "DURATION")]
     pub job_timeout: Option<String>,
+    /// Refuse videos whose frames have more pixels than this (422 at submit;
+    /// the decoder itself refuses to allocate a larger frame, whatever the
+    /// container says and whenever the size changes). Default 8K UHD.
+    #[arg(long, default_value_t = relaxvqa::DEFAULT_MAX_PIXELS, value_name = "N")]
+    pub max_pixels: u64,
+    /// Refuse containers with more streams than this (FFmpeg allows 1,000,
+    /// each costing memory while probing).
+    #[arg(long, default_value_t = relaxvqa::limits::DEFAULT_MAX_STREAMS, value_name = "N")]
+    pub max_streams: u32,
+    /// Refuse videos longer than this (422 at submit from the container, or
+    /// from its packets when it does not say; the job fails when decoding
+    /// finds more).
+    #[arg(long, default_value = "10m", value_name = "DURATION")]
+    pub max_duration: String,
+    /// Refuse videos with more sampled frames than this (about two a
+    /// second; the networks' work grows with them): at submit and while
+    /// decoding.
+    #[arg(long, default_value_t = relaxvqa::limits::DEFAULT_MAX_SAMPLED_FRAMES, value_name = "N")]
+    pub max_sampled_frames: u64,
     /// Longest a request may take, upload included.
     #[arg(long, default_value = "15m", value_name = "DURATION")]
     pub request_timeout: String,
@@ -97,6 +119,10 @@ impl ServeArgs {
             workers: 1,
             segments_default: "1s".into(),
             job_timeout: None,
+            max_pixels: relaxvqa::DEFAULT_MAX_PIXELS,
+            max_streams: relaxvqa::limits::DEFAULT_MAX_STREAMS,
+            max_duration: "10m".into(),
+            max_sampled_frames: relaxvqa::limits::DEFAULT_MAX_SAMPLED_FRAMES,
             request_timeout: "15m".into(),
             idle_timeout: "30s".into(),
             batch_size: relaxvqa::DEFAULT_BATCH_SIZE,
@@ -128,15 +154,16 @@ pub struct Config {
     pub max_uploads: usize,
     /// Largest upload, bytes.
     pub max_upload_bytes: u64,
-    /// Largest frame (width x height) a submitted video may have.
-    pub max_pixels: u64,
+    /// What a submitted video may make the decoder spend: frame size,
+    /// streams, duration, sampled frames (`docs/security.md`, "Limits").
+    pub limits: relaxvqa::Limits,
     /// Worker threads.
     pub workers: usize,
     /// Compute threads of the model (default: all cores).
     pub threads: Option<usize>,
     /// Default timeline window, seconds.
     pub segments_default: f64,
-    /// Per-job time limit.
+    /// Per-job time limit (derived from the limits unless given).
     pub job_timeout: Option<Duration>,
     /// Per-request time limit.
     pub request_timeout: Duration,
@@ -156,6 +183,13 @@ fn duration(flag: &str, s: &str) -> Result<Duration, ServeError> {
     let seconds = parse_duration(s).map_err(|e| ServeError::Config(format!("{flag}: {e}")))?;
     Duration::try_from_secs_f64(seconds)
         .map_err(|_| ServeError::Config(format!("{flag}: {s} is longer than this system can wait")))
+}
+
+/// `--job-timeout`'s default: 60 s to open, probe and load, plus 3 s per
+/// sampled frame the limits allow (a sampled 1080p frame takes 1.0-1.5 s
+/// of both networks and the flow on two cores: twice that is the margin).
+pub fn default_job_timeout(max_sampled_frames: u64) -> Duration {
+    Duration::from_secs(60u64.saturating_add(max_sampled_frames.saturating_mul(3)))
 }
 
 impl Config {
@@ -209,6 +243,22 @@ impl Config {
         }
         let segments_default =
             parse_duration(&a.segments_default).map_err(|e| ServeError::Config(format!("--segments-default: {e}")))?;
+        if a.max_pixels == 0 || a.max_streams == 0 || a.max_sampled_frames == 0 {
+            return Err(ServeError::Config(
+                "--max-pixels, --max-streams and --max-sampled-frames must be at least 1: a service takes no video without limits".into(),
+            ));
+        }
+        let limits = relaxvqa::Limits {
+            max_pixels: Some(a.max_pixels),
+            max_streams: Some(a.max_streams),
+            max_duration_s: Some(duration("--max-duration", &a.max_duration)?.as_secs_f64()),
+            max_sampled_frames: Some(a.max_sampled_frames),
+        };
+        let job_timeout = match a.job_timeout.as_deref().map(str::trim) {
+            Some("none") => None,
+            Some(s) => Some(duration("--job-timeout", s)?),
+            None => Some(default_job_timeout(a.max_sampled_frames)),
+        };
         Ok(Self {
             listen: a.listen,
             data_dir,
@@ -219,11 +269,11 @@ impl Config {
             max_queue: a.max_queue,
             max_uploads: a.max_uploads,
             max_upload_bytes: a.max_upload_bytes,
-            max_pixels: relaxvqa::ModelOptions::default().max_pixels.unwrap_or(u64::MAX),
+            limits,
             workers: a.workers,
             threads,
             segments_default,
-            job_timeout: a.job_timeout.as_deref().map(|s| duration("--job-timeout", s)).transpose()?,
+            job_timeout,
             request_timeout: duration("--request-timeout", &a.request_timeout)?,
             idle_timeout: duration("--idle-timeout", &a.idle_timeout)?,
             batch_size: a.batch_size,

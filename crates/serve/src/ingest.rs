@@ -3,9 +3,12 @@
 //! time, the rest refused before their bodies are read), a `{"path": ...}`
 //! is resolved under `--media-root`; then either is probed as an
 //! **untrusted** input, so a playlist, a manifest or a container off the
-//! accepted list is refused at once (415) and a file that is not a video we
-//! can read is refused too (422), before any job exists. The worker opens
-//! the same file with the same policy. See `docs/security.md`.
+//! accepted list is refused at once (415), and a file that is not a video we
+//! can read or that goes over a limit (frame size, streams, duration,
+//! sampled frames) is refused too (422), before any job exists. A path is
+//! opened once, beneath the root, and probed through that descriptor; the
+//! job records the file's identity, and the worker reads it only if it is
+//! still that file (`crate::media`). See `docs/security.md`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,7 +20,8 @@ use relaxvqa::{ErrorKind, Input};
 use crate::app::App;
 use crate::doc::PathRequest;
 use crate::error::ApiError;
-use crate::upload::{body_to_bytes, body_to_file, drain, resolve_media, TempFile};
+use crate::media::{open_media, FileId};
+use crate::upload::{body_to_bytes, body_to_file, drain, TempFile};
 
 /// A video accepted for a job.
 pub struct Ingested {
@@ -27,6 +31,8 @@ pub struct Ingested {
     pub name: String,
     /// The upload, removed if the job is not created.
     pub upload: Option<TempFile>,
+    /// A media-root file's identity, which the worker checks before reading.
+    pub id: Option<FileId>,
 }
 
 /// Takes the request's video for job `id`: stores or resolves it, then
@@ -48,9 +54,20 @@ pub async fn ingest(app: &Arc<App>, id: &str, req: Request) -> Result<Ingested, 
         let r: PathRequest = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::bad_request(format!("malformed JSON (expected {{\"path\": \"...\"}}): {e}")))?;
         let client_path = r.path.clone();
-        let file =
-            tokio::task::spawn_blocking(move || resolve_media(&root, &r.path)).await.map_err(ApiError::internal)??;
-        Ingested { file, name: client_path, upload: None }
+        let (name, limits) = (client_path.clone(), app.config.limits.clone());
+        let redact_root = root.display().to_string();
+        // Opened and probed on one blocking thread: the probe reads the
+        // descriptor that was checked, not the name again.
+        let (path, id, probed) = tokio::task::spawn_blocking(move || {
+            let m = open_media(&root, &r.path)?;
+            let input = Input::reader(name, std::io::BufReader::with_capacity(1 << 16, m.file));
+            Ok::<_, ApiError>((m.path, m.id, relaxvqa::probe(input, &limits)))
+        })
+        .await
+        .map_err(ApiError::internal)??;
+        let v = Ingested { file: path, name: client_path, upload: None, id: Some(id) };
+        check_probe(app, &v, probed, &redact_root)?;
+        return Ok(v);
     } else if mime.is_empty() || mime == "application/octet-stream" || mime.starts_with("video/") {
         // Refused before a byte of the body is read: a slow client cannot
         // hold more than `--max-uploads` files open.
@@ -68,7 +85,7 @@ pub async fn ingest(app: &Arc<App>, id: &str, req: Request) -> Result<Ingested, 
         let part =
             body_to_file(req.into_body(), &dir.join(format!("{id}.part")), app.config.max_upload_bytes, idle).await?;
         let stored = part.rename(dir.join(id)).await?;
-        Ingested { file: stored.path().to_owned(), name: format!("upload {id}"), upload: Some(stored) }
+        Ingested { file: stored.path().to_owned(), name: format!("upload {id}"), upload: Some(stored), id: None }
     } else {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -86,31 +103,36 @@ pub async fn ingest(app: &Arc<App>, id: &str, req: Request) -> Result<Ingested, 
     Ok(ingested)
 }
 
-/// Opens the video as the worker will (untrusted) and checks what the
-/// container says against the limits: 415 for a refused container, 422
-/// for anything else that cannot be scored.
+/// Opens the stored upload as the worker will (untrusted, under the
+/// service's limits) and checks it: see [`check_probe`].
 async fn probe(app: &Arc<App>, v: &Ingested) -> Result<(), ApiError> {
-    let file = v.file.clone();
-    let info = tokio::task::spawn_blocking(move || relaxvqa::probe(&Input::path(file).untrusted()))
+    let (file, limits) = (v.file.clone(), app.config.limits.clone());
+    let info = tokio::task::spawn_blocking(move || relaxvqa::probe(Input::path(file).untrusted(), &limits))
         .await
         .map_err(ApiError::internal)?;
+    check_probe(app, v, info, "")
+}
+
+/// 415 for a refused container, 422 for anything else that cannot be
+/// scored (not media, no video stream, over a limit: the message names the
+/// limit and the flag that raises it); server paths (the stored file, the
+/// media root) never appear in the answer.
+fn check_probe<T>(app: &Arc<App>, v: &Ingested, info: relaxvqa::Result<Option<T>>, root: &str) -> Result<(), ApiError> {
     let redact = app.redactor.with(&v.file.display().to_string(), &v.name);
-    match info {
-        Ok(Some(info)) => {
-            let pixels = u64::from(info.width) * u64::from(info.height);
-            let most = app.config.max_pixels;
-            if pixels > most {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    format!("{}: frames of {}x{} are over the limit of {most} pixels", v.name, info.width, info.height),
-                ));
-            }
-            Ok(())
+    let public = |text: &str| {
+        let t = redact.text(text);
+        if root.is_empty() {
+            t
+        } else {
+            t.replace(root, "<media root>")
         }
+    };
+    match info {
+        Ok(Some(_)) => Ok(()),
         Ok(None) => Err(ApiError::internal("probing a file gave no information")),
         Err(e) if e.kind() == ErrorKind::Refused => {
-            Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, redact.text(&e.to_string())))
+            Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, public(&e.to_string())))
         }
-        Err(e) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, redact.text(&e.to_string()))),
+        Err(e) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, public(&e.to_string()))),
     }
 }

@@ -11,8 +11,9 @@
 //!   `/openapi.json`), documented in [`openapi`];
 //! - [`store`]: the job table; [`workers`]: the threads that score;
 //! - [`ingest`]: every video a request brings, stored or resolved and
-//!   probed as untrusted input; [`upload`]: request bodies and media-root
-//!   paths; [`redact`]: no server path in answers; [`auth`]: tokens.
+//!   probed as untrusted input; [`upload`]: request bodies; [`media`]:
+//!   media-root files opened once, beneath the root; [`redact`]: no server
+//!   path in answers; [`auth`]: tokens.
 //!
 //! One process owns a data dir (an exclusive lock on `DATA_DIR/lock`).
 
@@ -25,6 +26,7 @@ pub mod doc;
 pub mod error;
 mod ids;
 pub mod ingest;
+pub mod media;
 pub mod metrics;
 pub mod openapi;
 pub mod queue;

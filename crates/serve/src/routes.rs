@@ -77,7 +77,7 @@ fn queue_full(max: usize) -> ApiError {
 /// Takes a request's video (upload or media-root path) and queues it.
 async fn enqueue(app: &Arc<App>, segments: Option<&str>, req: Request) -> Result<JobDoc, ApiError> {
     let window = match segments {
-        Some(s) => parse_duration(s).map_err(|e| ApiError::bad_request(e.to_string()))?,
+        Some(s) => parse_duration(s).map_err(|e| ApiError::bad_request(format!("segments {e}")))?,
         None => app.config.segments_default,
     };
     let max = app.config.max_queue;
@@ -93,6 +93,7 @@ async fn enqueue(app: &Arc<App>, segments: Option<&str>, req: Request) -> Result
         name: video.name.clone(),
         upload: video.upload.is_some(),
         segments: window,
+        identity: video.id.map(|i| i.to_string()),
     };
     // A refused insert drops the upload, which removes its file.
     if !app.db(move |s| s.insert_if_room(&job, max)).await? {
@@ -166,8 +167,10 @@ pub async fn score(
     let most = app.config.request_timeout.saturating_sub(Duration::from_secs(5)).max(Duration::from_secs(1));
     let wait = match q.wait.as_deref() {
         // A wait longer than a Duration holds (1e300s) is the longest wait.
-        Some(w) => Duration::try_from_secs_f64(parse_duration(w).map_err(|e| ApiError::bad_request(e.to_string()))?)
-            .unwrap_or(most),
+        Some(w) => {
+            Duration::try_from_secs_f64(parse_duration(w).map_err(|e| ApiError::bad_request(format!("wait {e}")))?)
+                .unwrap_or(most)
+        }
         None => Duration::from_secs(30),
     }
     .min(most);

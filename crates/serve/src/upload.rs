@@ -1,10 +1,9 @@
 //! Request bodies: a video streamed to a file of the data dir (never held
 //! whole in memory; refused with 413 as soon as it passes the limit, the
-//! partial file removed on every way out, a dropped request included), a
-//! small JSON body read with a cap, and `--media-root` paths resolved
-//! without escaping the root.
+//! partial file removed on every way out, a dropped request included), and
+//! a small JSON body read with a cap.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -185,63 +184,4 @@ pub async fn body_to_bytes(mut body: Body, limit: usize, idle: Duration) -> Resu
         out.extend_from_slice(&chunk);
     }
     Ok(out)
-}
-
-/// Resolves a client's `path` to a file under the canonical `root`: a
-/// relative path is taken from the root; `..` is refused; the result is
-/// canonicalized and must still lie under the root, so symbolic links out
-/// of it are refused too (403). A missing file is a 400.
-pub fn resolve_media(root: &Path, path: &str) -> Result<PathBuf, ApiError> {
-    let forbidden = |why: &str| ApiError::new(StatusCode::FORBIDDEN, format!("path {path:?}: {why}"));
-    if path.is_empty() || path.contains('\0') {
-        return Err(ApiError::bad_request("path: give a file name under the media root"));
-    }
-    let p = Path::new(path);
-    if p.components().any(|c| c == Component::ParentDir) {
-        return Err(forbidden("'..' is not allowed"));
-    }
-    let joined = if p.is_absolute() { p.to_path_buf() } else { root.join(p) };
-    if !joined.starts_with(root) {
-        return Err(forbidden("outside the media root"));
-    }
-    let canonical = joined
-        .canonicalize()
-        .map_err(|e| ApiError::bad_request(format!("path {path:?}: no readable file under the media root ({e})")))?;
-    if !canonical.starts_with(root) {
-        return Err(forbidden("resolves (through a symbolic link) outside the media root"));
-    }
-    if !canonical.is_file() {
-        return Err(ApiError::bad_request(format!("path {path:?}: not a file")));
-    }
-    Ok(canonical)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn media_paths_stay_under_the_root() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("media");
-        std::fs::create_dir_all(root.join("sub")).unwrap();
-        std::fs::write(root.join("sub/a.mp4"), b"x").unwrap();
-        std::fs::write(dir.path().join("secret.mp4"), b"x").unwrap();
-        let root = root.canonicalize().unwrap();
-        assert_eq!(resolve_media(&root, "sub/a.mp4").unwrap(), root.join("sub/a.mp4"));
-        let abs = root.join("sub/a.mp4");
-        assert!(resolve_media(&root, abs.to_str().unwrap()).is_ok());
-        let status = |p: &str| resolve_media(&root, p).unwrap_err().status;
-        assert_eq!(status("../secret.mp4"), StatusCode::FORBIDDEN);
-        assert_eq!(status("sub/../../secret.mp4"), StatusCode::FORBIDDEN);
-        assert_eq!(status(dir.path().join("secret.mp4").to_str().unwrap()), StatusCode::FORBIDDEN);
-        assert_eq!(status("/etc/passwd"), StatusCode::FORBIDDEN);
-        assert_eq!(status("missing.mp4"), StatusCode::BAD_REQUEST);
-        assert_eq!(status("sub"), StatusCode::BAD_REQUEST);
-        #[cfg(unix)]
-        {
-            std::os::unix::fs::symlink(dir.path().join("secret.mp4"), root.join("link.mp4")).unwrap();
-            assert_eq!(status("link.mp4"), StatusCode::FORBIDDEN);
-        }
-    }
 }

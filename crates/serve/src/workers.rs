@@ -31,6 +31,7 @@ use relaxvqa::report::{report, ReportOptions};
 use relaxvqa::{CancelToken, ErrorKind, ExtractOptions, Input};
 
 use crate::app::App;
+use crate::media::{reopen_media, FileId};
 use crate::queue::{Running, StopReason};
 use crate::store::{Job, JobStore, Status, StoreResult};
 
@@ -123,20 +124,32 @@ fn run_job(app: &App, job: Job) {
             Err(e) => tracing::error!("job {}: checking it after the claim: {e}", job.id),
         }
     }
-    tracing::info!("job {}: scoring {} ({}, attempt {})", job.id, job.input.display(), job.name, job.attempts);
+    // Client text in logs goes through Debug: a newline in a file name
+    // cannot forge a log line.
+    tracing::info!(job = %job.id, input = ?job.input, name = ?job.name, attempt = job.attempts, "scoring");
     let opts = ReportOptions {
         window: job.segments,
         extract: ExtractOptions {
             cancel: running.token.clone(),
             decode_threads: if app.config.workers > 1 { 1 } else { 0 },
+            limits: app.config.limits.clone(),
             ..Default::default()
         },
+        // The page and the JSON name the head the same way.
+        model_source: app.model_source.get().cloned(),
         ..Default::default()
     };
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        // Boxed: the library's error is large (clippy::result_large_err).
-        report(model, Input::path(&job.input).untrusted(), &opts).map_err(Box::new)
-    }));
+    let outcome = match open_job_input(app, &job) {
+        Err(why) => Ok(Err(Box::new(relaxvqa::Error::Invalid(format!("{}: {why}", job.name))))),
+        Ok(file) => std::panic::catch_unwind(AssertUnwindSafe(|| {
+            // The decoder reads the file opened and checked here, never the
+            // name again, and knows it by the client's name only (messages,
+            // provenance, page). Boxed: the library's error is large
+            // (clippy::result_large_err).
+            let input = Input::reader(job.name.clone(), std::io::BufReader::with_capacity(1 << 16, file));
+            report(model, input, &opts).map_err(Box::new)
+        })),
+    };
     app.queue.running().remove(&job.id);
     let seconds = running.started.elapsed().as_secs_f64();
     // The input is named as the client named it, never by its server path.
@@ -145,11 +158,7 @@ fn run_job(app: &App, job: Job) {
     let status = match outcome {
         Ok(Ok((html, mut score))) => {
             let html = public(&html);
-            score.provenance.input = job.name.clone();
             score.warnings = score.warnings.iter().map(|w| public(w)).collect();
-            if let Some(source) = app.model_source.get() {
-                score.model_source = source.clone();
-            }
             let sampled = score.provenance.sampled_frames;
             match finish_done(app, &job.id, attempt, &html, &score) {
                 Ok(true) => {
@@ -201,6 +210,18 @@ fn run_job(app: &App, job: Job) {
         }
     }
     app.finished.notify_waiters();
+}
+
+/// The job's video, opened for reading: an upload of ours as an untrusted
+/// file (no link followed, nothing but a regular file), a media-root file
+/// beneath the root and only while it is the file checked at submit.
+fn open_job_input(app: &App, job: &Job) -> Result<std::fs::File, String> {
+    if job.upload {
+        return relaxvqa::open_untrusted_file(&job.input).map_err(|e| e.to_string());
+    }
+    let root = app.config.media_root.as_deref().ok_or("the service now runs without --media-root")?;
+    let id: FileId = job.identity.as_deref().ok_or("the job records no file identity: submit it again")?.parse()?;
+    reopen_media(root, &job.input, id)
 }
 
 fn fail(app: &App, job: &Job, message: &str, kind: &str) -> Option<Status> {

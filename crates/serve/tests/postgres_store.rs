@@ -18,6 +18,7 @@ fn job(id: &str) -> NewJob {
         name: format!("upload {id}"),
         upload: true,
         segments: 1.0,
+        identity: None,
     }
 }
 

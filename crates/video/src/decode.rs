@@ -36,6 +36,7 @@ use ffmpeg_next as ff;
 use relaxvqa_image::RgbImage;
 
 use crate::decode_report::{DecodeReport, SizeChange};
+use crate::limits::{Limit, Limits};
 use crate::orient::{matrix_from_bytes, rotation_degrees, Orientation};
 use crate::policy::{self, Trust};
 use crate::sample::FrameRate;
@@ -58,7 +59,7 @@ pub struct RawVideo {
 }
 
 /// Options for [`open_with`]: defaults suit one video at a time.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct DecodeOptions {
     /// Decoder threads; 0 lets FFmpeg pick (one per core, as the CLI does).
     /// Set 1 when many videos are decoded in parallel.
@@ -70,6 +71,20 @@ pub struct DecodeOptions {
     /// read through our own I/O, must be one of the accepted containers and
     /// may not make FFmpeg open anything else; a URL is refused.
     pub trust: Trust,
+    /// What the input may make the decoder spend. An untrusted input gets
+    /// all of them; a trusted one only [`Limits::max_pixels`]. The default
+    /// is [`Limits::untrusted`].
+    pub limits: Limits,
+}
+
+impl DecodeOptions {
+    /// The limits in force for this input's trust.
+    pub fn effective_limits(&self) -> Limits {
+        match self.trust {
+            Trust::Untrusted => self.limits.clone(),
+            Trust::Trusted => Limits::trusted(self.limits.max_pixels),
+        }
+    }
 }
 
 /// Opens a video file for decoding with default options (see [`open_with`]).
@@ -198,9 +213,7 @@ pub fn open_input(input: MediaInput, options: &DecodeOptions) -> Result<VideoDec
         MediaInput::File(file) if untrusted => {
             // Read by us, not by FFmpeg's `file` protocol: nothing of the
             // name reaches FFmpeg but its extension, for probing.
-            check_file(&file)?;
-            let reader =
-                std::fs::File::open(&file).map_err(|cause| VideoError::Unreadable { path: path.to_owned(), cause })?;
+            let reader = crate::file::open_regular(&file)?;
             reader_opening(
                 path,
                 path.display().to_string(),
@@ -231,7 +244,8 @@ pub fn open_input(input: MediaInput, options: &DecodeOptions) -> Result<VideoDec
     };
     init().map_err(|cause| VideoError::NotMedia { path: path.to_owned(), cause })?;
 
-    let input = open_format(path, opening, options.raw.as_ref(), options.trust)?;
+    let limits = options.effective_limits();
+    let mut input = open_format(path, opening, options.raw.as_ref(), options.trust, &limits)?;
     let stream = input
         .streams()
         .find(|s| {
@@ -240,6 +254,7 @@ pub fn open_input(input: MediaInput, options: &DecodeOptions) -> Result<VideoDec
         })
         .ok_or_else(|| VideoError::NoVideoStream { path: path.to_owned() })?;
     let stream_index = stream.index();
+    let over = |(limit, found): (Limit, String)| VideoError::OverLimit { path: path.to_owned(), limit, found };
     let params = stream.parameters();
     let codec_id = params.id();
     let codec_name = codec_id.name().to_owned();
@@ -252,8 +267,13 @@ pub fn open_input(input: MediaInput, options: &DecodeOptions) -> Result<VideoDec
     // SAFETY: `ctx` owns a valid, not yet opened AVCodecContext; writing its
     // `thread_type` before `avcodec_open2` is how the C API is used (the CLI
     // keeps libavcodec's default, frame and slice threading together).
+    // `max_pixels` (the codec option of that name) makes the decoder refuse
+    // to allocate a frame over the limit, at whatever point of the stream.
     unsafe {
         (*ctx.as_mut_ptr()).thread_type = ffi::FF_THREAD_FRAME | ffi::FF_THREAD_SLICE;
+        if let Some(max) = limits.max_pixels {
+            (*ctx.as_mut_ptr()).max_pixels = i64::try_from(max).unwrap_or(i64::MAX);
+        }
     }
     let mut dec = ctx.decoder();
     dec.set_packet_time_base(stream.time_base());
@@ -287,6 +307,11 @@ pub fn open_input(input: MediaInput, options: &DecodeOptions) -> Result<VideoDec
         let size = unsafe { ffi::av_image_get_buffer_size(format, w, h, 1) };
         usize::try_from(size).ok()
     });
+    let time_base_s = if time_base.denominator() != 0 {
+        f64::from(time_base.numerator()) / f64::from(time_base.denominator())
+    } else {
+        0.0
+    };
     let info = VideoInfo {
         path: path.to_owned(),
         width,
@@ -298,8 +323,14 @@ pub fn open_input(input: MediaInput, options: &DecodeOptions) -> Result<VideoDec
         rotation: rotation_degrees(matrix.as_ref()),
         duration_seconds,
     };
+    discard_other_streams(&mut input, stream_index);
+    crate::probe::check_container(&info, &limits).map_err(over)?;
     Ok(VideoDecoder {
+        interval: info.frame_rate.interval(),
         info,
+        limits,
+        time_base_s,
+        first_timestamp: None,
         input,
         stream_index,
         decoder,
@@ -384,12 +415,89 @@ pub struct VideoDecoder {
     /// Receive errors in a row while draining.
     drain_errors: u32,
     report: DecodeReport,
+    /// The limits in force (see [`DecodeOptions::effective_limits`]).
+    limits: Limits,
+    /// The sampling interval `k`, when the frame rate gives one.
+    interval: Option<u64>,
+    /// Seconds per unit of the stream's timestamps (0 when unknown).
+    time_base_s: f64,
+    /// The first decoded frame's timestamp.
+    first_timestamp: Option<i64>,
 }
 
 impl VideoDecoder {
     /// Frames decoded so far.
     pub fn frames_decoded(&self) -> u64 {
         self.frames
+    }
+
+    fn over_limit(&self, (limit, found): (Limit, String)) -> VideoError {
+        VideoError::OverLimit { path: self.info.path.clone(), limit, found }
+    }
+
+    /// The limits checked on every decoded frame: its size (FFmpeg refuses
+    /// to allocate one over `max_pixels`; this catches a decoder that does
+    /// not ask), the stream time its timestamp reaches (or, without
+    /// timestamps, the frame count over the frame rate), and the frames
+    /// sampled so far.
+    fn check_frame(&mut self) -> Result<(), VideoError> {
+        let f = &self.decoded;
+        self.limits.check_pixels(f.width(), f.height()).map_err(|e| self.over_limit(e))?;
+        let seconds = match f.timestamp() {
+            Some(ts) if self.time_base_s > 0.0 => {
+                let first = *self.first_timestamp.get_or_insert(ts);
+                ts.saturating_sub(first) as f64 * self.time_base_s
+            }
+            _ => self.frames as f64 / self.info.frame_rate.as_f64().unwrap_or(f64::INFINITY),
+        };
+        self.limits.check_duration(seconds).map_err(|e| self.over_limit(e))?;
+        if let Some(k) = self.interval {
+            // Frame n (from 0) is the (n / k + 1)-th sampled frame when n % k == 0.
+            let sampled = (self.frames.saturating_sub(1)) / k + 1;
+            self.limits.check_sampled(sampled).map_err(|e| self.over_limit(e))?;
+        }
+        Ok(())
+    }
+
+    /// Reads the video stream's packets without decoding them, calling
+    /// `each` with the packets read so far and the stream time the last
+    /// one reaches (from its timestamps, when it has them), until the end
+    /// of the input or `each`'s first error. Used before decoding, to
+    /// measure a stream whose container does not say how long it is.
+    pub(crate) fn scan_packets(
+        &mut self,
+        mut each: impl FnMut(u64, Option<f64>) -> Result<(), VideoError>,
+    ) -> Result<(), VideoError> {
+        let (mut packets, mut first) = (0u64, None::<i64>);
+        loop {
+            let mut packet = Packet::empty();
+            match packet.read(&mut self.input) {
+                Ok(()) if packet.stream() == self.stream_index => {
+                    packets += 1;
+                    let seconds = packet.pts().or(packet.dts()).filter(|_| self.time_base_s > 0.0).map(|ts| {
+                        let first = *first.get_or_insert(ts);
+                        ts.saturating_sub(first) as f64 * self.time_base_s
+                    });
+                    each(packets, seconds)?;
+                }
+                Ok(()) => {}
+                Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {}
+                Err(_) => return Ok(()),
+            }
+        }
+    }
+
+    /// After a decode error: a size the decoder refused to allocate
+    /// (`max_pixels`) is the limit, not damage, and ends decoding.
+    fn check_refused_size(&self) -> Result<(), VideoError> {
+        // SAFETY: the decoder owns a valid, open AVCodecContext; reading two
+        // plain int fields.
+        let (w, h) = unsafe {
+            let ctx = self.decoder.as_ptr();
+            ((*ctx).width, (*ctx).height)
+        };
+        let (w, h) = (u32::try_from(w).unwrap_or(0), u32::try_from(h).unwrap_or(0));
+        self.limits.check_pixels(w, h).map_err(|e| self.over_limit(e))
     }
 
     fn decode_error(&self, cause: impl std::fmt::Display) -> VideoError {
@@ -424,6 +532,7 @@ impl VideoDecoder {
                         Ok(()) | Err(ff::Error::Eof) => Ok(()),
                         Err(e) if is_fatal(&e) => Err(self.decode_error(e)),
                         Err(_) => {
+                            self.check_refused_size()?;
                             if partial_raw {
                                 self.report.partial_frame_dropped = true;
                             } else if !corrupt {
@@ -447,7 +556,10 @@ impl VideoDecoder {
                     self.eof_sent = true;
                     return match self.decoder.send_eof() {
                         Ok(()) | Err(ff::Error::Eof) => Ok(()),
-                        Err(e) => Err(self.decode_error(e)),
+                        Err(e) => {
+                            self.check_refused_size()?;
+                            Err(self.decode_error(e))
+                        }
                     };
                 }
             }
@@ -541,6 +653,7 @@ impl VideoDecoder {
                     let number = self.frames;
                     self.frames += 1;
                     self.drain_errors = 0;
+                    self.check_frame()?;
                     let first = self.note_geometry(number);
                     let rgb = if want_rgb { Some(self.convert(number, first)?) } else { None };
                     return Ok(Some(Frame { number, rgb }));
@@ -558,6 +671,7 @@ impl VideoDecoder {
                     // The CLI reports "Error while decoding stream", drops
                     // what the decoder could not give and goes on with the
                     // next packet (or keeps draining).
+                    self.check_refused_size()?;
                     self.report.concealed_errors += 1;
                     if self.eof_sent {
                         self.drain_errors += 1;
@@ -968,6 +1082,7 @@ fn open_format(
     opening: Opening,
     raw: Option<&RawVideo>,
     trust: Trust,
+    limits: &Limits,
 ) -> Result<ff::format::context::Input, VideoError> {
     let mut options = Options::default();
     let mut format: *const ffi::AVInputFormat = ptr::null();
@@ -1006,6 +1121,10 @@ fn open_format(
         // Enforced by FFmpeg as well as by the probe below.
         options.set("format_whitelist", &policy::format_whitelist()).map_err(option_error)?;
         options.set("probesize", &policy::PROBE_SIZE.to_string()).map_err(option_error)?;
+    }
+    if let Some(max) = limits.max_streams {
+        // A demuxer fails to add a stream past this (FFmpeg's default 1,000).
+        options.set("max_streams", &max.to_string()).map_err(option_error)?;
     }
     // SAFETY: allocates an empty format context (null when out of memory).
     // Nothing below returns before avformat_open_input, which takes it.
@@ -1081,6 +1200,14 @@ fn open_format(
     let ret = unsafe { ffi::avformat_open_input(&mut ctx, url.as_ptr(), format, options.as_mut_ptr()) };
     if ret < 0 {
         // `ctx` is already freed; `io`, if any, is dropped here, after it.
+        // A demuxer reports a stream past `max_streams` as out of memory.
+        if let (Some(max), true) = (limits.max_streams, ret == ffi::AVERROR(ffi::ENOMEM)) {
+            return Err(VideoError::OverLimit {
+                path: path.to_owned(),
+                limit: Limit::Streams(max),
+                found: "a container that declares more streams (or memory ran out)".to_owned(),
+            });
+        }
         return Err(not_media(ret));
     }
     // SAFETY: avformat_open_input succeeded, so `ctx` is a valid, open input
@@ -1092,8 +1219,29 @@ fn open_format(
             None => ff::format::context::Input::wrap(ctx),
         }
     };
-    // SAFETY: the context is valid and open; null means no codec options.
-    let ret = unsafe { ffi::avformat_find_stream_info(ctx, ptr::null_mut()) };
+    // The decoders the stream probe opens get the frame-size limit too:
+    // one options dictionary per stream, as avformat_find_stream_info takes.
+    // SAFETY: the context is valid and open.
+    let streams = unsafe { (*ctx).nb_streams } as usize;
+    let mut per_stream: Vec<Options> = Vec::with_capacity(streams);
+    for _ in 0..streams {
+        let mut o = Options::default();
+        if let Some(max) = limits.max_pixels {
+            o.set("max_pixels", &max.min(i64::MAX as u64).to_string()).map_err(option_error)?;
+        }
+        per_stream.push(o);
+    }
+    let mut dicts: Vec<*mut ffi::AVDictionary> =
+        per_stream.iter_mut().map(|o| o.dict.take().map_or(ptr::null_mut(), |d| d.as_ptr())).collect();
+    // SAFETY: the context is valid and open; `dicts` holds one dictionary
+    // (or null) per stream that existed when it was made, which is what the
+    // function reads; it may replace each entry, and every entry left is
+    // handed back to an `Options` below, which frees it.
+    let ret =
+        unsafe { ffi::avformat_find_stream_info(ctx, if streams == 0 { ptr::null_mut() } else { dicts.as_mut_ptr() }) };
+    for (o, d) in per_stream.iter_mut().zip(dicts) {
+        o.dict = ptr::NonNull::new(d);
+    }
     if ret < 0 {
         return Err(not_media(ret));
     }
@@ -1136,6 +1284,22 @@ impl Drop for Options {
             let mut raw = d.as_ptr();
             // SAFETY: `raw` is the dictionary owned by `self`, not freed yet.
             unsafe { ffi::av_dict_free(&mut raw) };
+        }
+    }
+}
+
+/// Marks every stream but the chosen one discarded: the demuxer drops
+/// their packets, and no decoder is ever opened for them.
+fn discard_other_streams(input: &mut ff::format::context::Input, keep: usize) {
+    // SAFETY: `input` wraps a valid, open format context whose `streams`
+    // array holds `nb_streams` valid stream pointers; `discard` is a plain
+    // field the demuxer reads before returning each packet.
+    unsafe {
+        let ctx = input.as_mut_ptr();
+        for i in 0..(*ctx).nb_streams as usize {
+            if i != keep {
+                (**(*ctx).streams.add(i)).discard = ffi::AVDiscard::AVDISCARD_ALL;
+            }
         }
     }
 }

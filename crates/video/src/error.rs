@@ -136,6 +136,21 @@ pub enum VideoError {
         cause: String,
     },
 
+    /// The input goes over one of the decoder's [`crate::Limits`]: frames
+    /// too large, too many streams, too long, too many sampled frames.
+    /// Found when the input is opened (from the container or its packets)
+    /// or while decoding (a container can lie); nothing over the limit is
+    /// allocated or decoded.
+    #[error("{}: {found}: over the limit of {limit} (raise --{} to allow it)", path.display(), limit.option())]
+    OverLimit {
+        /// The input's name.
+        path: PathBuf,
+        /// The limit, with its value.
+        limit: crate::Limit,
+        /// What the input has (`frames of 15360x8640`, `a stream of 36000.0 s`).
+        found: String,
+    },
+
     /// An untrusted input was refused before FFmpeg read it as media: its
     /// container is not on the accepted list (a playlist or manifest that
     /// names other files or URLs, say). See [`crate::policy`].

@@ -28,6 +28,7 @@
 
 mod decode_report;
 mod error;
+pub mod limits;
 pub mod orient;
 pub mod sample;
 mod source;
@@ -36,10 +37,15 @@ mod stream;
 #[cfg(feature = "ffmpeg")]
 mod decode;
 #[cfg(feature = "ffmpeg")]
+mod file;
+#[cfg(feature = "ffmpeg")]
 pub mod policy;
+#[cfg(feature = "ffmpeg")]
+mod probe;
 
 pub use decode_report::{DecodeReport, SizeChange};
 pub use error::VideoError;
+pub use limits::{Limit, Limits, DEFAULT_MAX_PIXELS};
 pub use orient::Orientation;
 pub use sample::{frame_interval, FrameRate, Sampling};
 pub use source::{Frame, FrameSource, IterSource, VideoInfo};
@@ -51,7 +57,11 @@ pub use decode::{
     ReadSeek, VideoDecoder,
 };
 #[cfg(feature = "ffmpeg")]
+pub use file::open_regular;
+#[cfg(feature = "ffmpeg")]
 pub use policy::Trust;
+#[cfg(feature = "ffmpeg")]
+pub use probe::probe;
 
 /// The RGB frame type, re-exported so callers need not depend on
 /// `relaxvqa-image` just to name it.

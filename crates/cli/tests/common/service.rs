@@ -23,7 +23,16 @@ impl Serve {
 
     /// With `global` flags before `serve` and `extra` flags after it.
     pub fn start_with(data: &Path, head: &Path, global: &[&str], extra: &[&str]) -> Self {
-        let mut child = relaxvqa()
+        Self::start_logged(data, head, global, extra, None)
+    }
+
+    /// [`Serve::start_with`], logging at info level to `log` when given.
+    pub fn start_logged(data: &Path, head: &Path, global: &[&str], extra: &[&str], log: Option<&Path>) -> Self {
+        let mut cmd = relaxvqa();
+        if let Some(log) = log {
+            cmd.env("RELAXVQA_LOG", "info").stderr(std::fs::File::create(log).expect("creating the log file"));
+        }
+        let mut child = cmd
             .args(global)
             .args(["serve", "--listen", "127.0.0.1:0", "--weights", "synthetic"])
             .arg("--data-dir")

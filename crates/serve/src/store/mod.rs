@@ -138,6 +138,9 @@ pub struct Job {
     pub name: String,
     /// Whether `input` is an upload of ours (removed when the job ends).
     pub upload: bool,
+    /// A media-root file's identity (`DEV:INO:CTIME_NS`) as checked at submit: the
+    /// worker reads the file only while it is still that one.
+    pub identity: Option<String>,
     /// The timeline window, seconds.
     pub segments: f64,
     /// The library's `Score` as JSON, when done.
@@ -166,6 +169,8 @@ pub struct NewJob {
     pub upload: bool,
     /// The timeline window, seconds.
     pub segments: f64,
+    /// A media-root file's identity (`DEV:INO:CTIME_NS`) as checked at submit.
+    pub identity: Option<String>,
 }
 
 /// What `DELETE` found.

@@ -30,10 +30,11 @@ use super::{Cancel, Job, JobStore, NewJob, Status, StoreError, StoreResult};
 
 /// The schema, one migration per version, applied in order and recorded in
 /// `relaxvqa_migrations`. Never edit a released entry: add one.
-const MIGRATIONS: [(i32, &str, &str); 1] = [(
-    1,
-    "jobs table with leases",
-    "CREATE TABLE relaxvqa_jobs (
+const MIGRATIONS: [(i32, &str, &str); 2] = [
+    (
+        1,
+        "jobs table with leases",
+        "CREATE TABLE relaxvqa_jobs (
         seq          BIGSERIAL PRIMARY KEY,
         id           TEXT NOT NULL UNIQUE,
         status       TEXT NOT NULL CHECK (status IN ('queued','running','done','failed','cancelled')),
@@ -53,7 +54,9 @@ const MIGRATIONS: [(i32, &str, &str); 1] = [(
         owner        TEXT
     );
     CREATE INDEX relaxvqa_jobs_status ON relaxvqa_jobs (status, seq);",
-)];
+    ),
+    (2, "media-root file identity", "ALTER TABLE relaxvqa_jobs ADD COLUMN identity TEXT"),
+];
 
 /// The advisory lock key of migrations and of the queue-size check
 /// (`relaxvqa` in ASCII, as a number).
@@ -64,7 +67,7 @@ const INSERT_LOCK: i64 = MIGRATION_LOCK + 1;
 const NOW: &str = "extract(epoch from clock_timestamp())::double precision";
 
 const COLUMNS: &str =
-    "id, status, created, started, finished, input, upload, segments, result, error, error_kind, attempts, interrupted, name";
+    "id, status, created, started, finished, input, upload, segments, result, error, error_kind, attempts, interrupted, name, identity";
 
 /// Idle connections kept for reuse.
 const POOL: usize = 8;
@@ -170,6 +173,7 @@ fn row_to_job(r: &Row) -> Job {
         attempts: u32::try_from(attempts).unwrap_or(0),
         interrupted: u32::try_from(interrupted).unwrap_or(0),
         name: r.get(13),
+        identity: r.get(14),
     }
 }
 
@@ -198,10 +202,10 @@ impl JobStore for PostgresStore {
             }
             tx.execute(
                 &format!(
-                    "INSERT INTO relaxvqa_jobs (id, status, created, input, name, upload, segments)
-                     VALUES ($1, 'queued', {NOW}, $2, $3, $4, $5)"
+                    "INSERT INTO relaxvqa_jobs (id, status, created, input, name, upload, segments, identity)
+                     VALUES ($1, 'queued', {NOW}, $2, $3, $4, $5, $6)"
                 ),
-                &[&job.id, &job.input.to_string_lossy().as_ref(), &job.name, &job.upload, &job.segments],
+                &[&job.id, &job.input.to_string_lossy().as_ref(), &job.name, &job.upload, &job.segments, &job.identity],
             )?;
             tx.commit()?;
             Ok(true)

@@ -34,10 +34,10 @@ CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
 
 /// Columns added after the first release, with their definitions: added to
 /// an older database when it is opened.
-const ADDED_COLUMNS: [(&str, &str); 1] = [("name", "TEXT")];
+const ADDED_COLUMNS: [(&str, &str); 2] = [("name", "TEXT"), ("identity", "TEXT")];
 
 const COLUMNS: &str =
-    "id, status, created, started, finished, input, upload, segments, result, error, error_kind, attempts, interrupted, name";
+    "id, status, created, started, finished, input, upload, segments, result, error, error_kind, attempts, interrupted, name, identity";
 
 /// The job table in a SQLite file.
 pub struct SqliteStore {
@@ -103,9 +103,9 @@ impl JobStore for SqliteStore {
             return Ok(false);
         }
         tx.execute(
-            "INSERT INTO jobs (id, status, created, input, upload, segments, name)
-             VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6)",
-            params![job.id, now(), job.input.to_string_lossy(), job.upload, job.segments, job.name],
+            "INSERT INTO jobs (id, status, created, input, upload, segments, name, identity)
+             VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![job.id, now(), job.input.to_string_lossy(), job.upload, job.segments, job.name, job.identity],
         )?;
         tx.commit()?;
         Ok(true)
@@ -244,6 +244,7 @@ fn row_to_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
         error_kind: r.get(10)?,
         attempts: r.get(11)?,
         interrupted: r.get(12)?,
+        identity: r.get(14)?,
     })
 }
 
@@ -258,6 +259,7 @@ mod tests {
             name: format!("upload {id}"),
             upload: true,
             segments: 1.0,
+            identity: None,
         }
     }
 
