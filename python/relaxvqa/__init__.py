@@ -27,6 +27,7 @@ from ._errors import (
     Error,
     FileError,
     InputError,
+    LimitError,
     ModelError,
     RefusedError,
     WeightsError,
@@ -60,6 +61,7 @@ __all__ = [
     "Error",
     "DecodeError",
     "RefusedError",
+    "LimitError",
     "WeightsError",
     "ModelError",
     "InputError",
@@ -281,6 +283,23 @@ class _CancelRelay:
 _PathOrData = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, Any]
 
 
+def _probe_first(input: Any, max_pixels: Optional[int], kwargs: "dict[str, Any]") -> None:
+    """Opens a path or bytes and checks them against the limits before a
+    model is loaded for them, so that a bad file or a decompression bomb
+    fails in milliseconds and costs no memory. File objects are checked by
+    the extraction itself (reading one twice may not be possible)."""
+    if hasattr(input, "read"):
+        return
+    _native.probe(
+        input,
+        max_pixels,
+        kwargs.get("size"),
+        kwargs.get("pix_fmt"),
+        kwargs.get("fps"),
+        kwargs.get("name"),
+    )
+
+
 def extract(
     input: _PathOrData,
     *,
@@ -293,6 +312,7 @@ def extract(
     """One video's 35,203 features (float64 NumPy array) with a model loaded
     for this call only: ``Model(weights=...).extract(input, **kwargs)``.
     Load a ``Model`` once for several videos."""
+    _probe_first(input, max_pixels, kwargs)
     model = Model(weights=weights, threads=threads, batch_size=batch_size, max_pixels=max_pixels)
     return model.extract(input, **kwargs)
 
@@ -308,6 +328,7 @@ def extract_features(
 ) -> Features:
     """``Model(weights=...).extract_features(input, **kwargs)`` with a model
     loaded for this call only."""
+    _probe_first(input, max_pixels, kwargs)
     model = Model(weights=weights, threads=threads, batch_size=batch_size, max_pixels=max_pixels)
     return model.extract_features(input, **kwargs)
 
@@ -325,6 +346,7 @@ def extract_to_file(
     """Writes the feature file ``relaxvqa extract VIDEO -o OUTPUT`` writes
     (``dump=True``: every intermediate, as ``--dump all``), with a model
     loaded for this call only; returns the ``Features``."""
+    _probe_first(input, max_pixels, kwargs)
     model = Model(weights=weights, threads=threads, batch_size=batch_size, max_pixels=max_pixels)
     return model.extract_to_file(input, output, **kwargs)
 
@@ -342,5 +364,6 @@ def score(
     """One video's quality ``Score`` with a model loaded for this call only:
     ``Model(head=..., weights=...).score(input, **kwargs)`` (``segments``,
     ``scale``, ...)."""
+    _probe_first(input, max_pixels, kwargs)
     model = Model(head=head, weights=weights, threads=threads, batch_size=batch_size, max_pixels=max_pixels)
     return model.score(input, **kwargs)

@@ -31,6 +31,10 @@ class RefusedError(DecodeError):
     """Bytes or a file object refused before they were read as media: a
     playlist or manifest, or a container not on the accepted list."""
 
+class LimitError(DecodeError):
+    """The video goes over a decoder limit (frame size; for bytes and file
+    objects also streams, duration and sampled frames)."""
+
 class WeightsError(Error):
     """The backbone weights could not be found, downloaded or read."""
 

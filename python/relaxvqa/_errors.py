@@ -6,6 +6,7 @@ __all__ = [
     "Error",
     "DecodeError",
     "RefusedError",
+    "LimitError",
     "WeightsError",
     "ModelError",
     "InputError",
@@ -28,6 +29,14 @@ class RefusedError(DecodeError):
     """Bytes or a file object refused before they were read as media: a
     playlist or manifest (HLS, DASH, ffconcat) that names other files or URLs,
     or a container not on the accepted list (``docs/security.md``)."""
+
+
+class LimitError(DecodeError):
+    """The video goes over one of the decoder's limits: frames larger than
+    ``max_pixels`` (any input), or, for bytes and file objects, more streams,
+    a longer duration or more sampled frames than the untrusted-input
+    defaults allow (``docs/security.md``, "Limits"). The message names the
+    limit."""
 
 
 class WeightsError(Error):
@@ -53,6 +62,6 @@ class CancelledError(Error):
     """The work was cancelled through a ``CancelToken``."""
 
 # Tracebacks and reprs name them as users import them.
-for _cls in (Error, DecodeError, RefusedError, WeightsError, ModelError, InputError, FileError, CancelledError):
+for _cls in (Error, DecodeError, RefusedError, LimitError, WeightsError, ModelError, InputError, FileError, CancelledError):
     _cls.__module__ = "relaxvqa"
 del _cls

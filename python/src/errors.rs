@@ -16,6 +16,7 @@ fn class_name(kind: ErrorKind) -> &'static str {
     match kind {
         ErrorKind::Decode => "DecodeError",
         ErrorKind::Refused => "RefusedError",
+        ErrorKind::Limit => "LimitError",
         ErrorKind::Weights => "WeightsError",
         ErrorKind::Model => "ModelError",
         ErrorKind::Input => "InputError",

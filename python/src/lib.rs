@@ -41,6 +41,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<results::Features>()?;
     m.add_function(wrap_pyfunction!(heads, m)?)?;
     m.add_function(wrap_pyfunction!(parse_duration, m)?)?;
+    m.add_function(wrap_pyfunction!(probe, m)?)?;
     batch::register(m)?;
     Ok(())
 }
@@ -49,6 +50,27 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
 #[pyfunction]
 fn heads() -> Vec<&'static str> {
     relaxvqa::published::list().0.into_iter().map(|h| h.name).collect()
+}
+
+/// Opens a path or bytes and checks them against the decoder's limits
+/// (``max_pixels``; the untrusted-input limits for bytes) without loading
+/// a model; raises the error extraction would raise. For the module-level
+/// functions, which call it before they load a model.
+#[pyfunction]
+#[pyo3(signature = (input, max_pixels, size = None, pix_fmt = None, fps = None, name = None))]
+fn probe(
+    py: Python<'_>,
+    input: &Bound<'_, PyAny>,
+    max_pixels: Option<u64>,
+    size: Option<String>,
+    pix_fmt: Option<String>,
+    fps: Option<Bound<'_, PyAny>>,
+    name: Option<String>,
+) -> PyResult<()> {
+    let raw = input::raw_options(size, pix_fmt, fps)?;
+    let converted = input::to_input(input, name, raw)?;
+    let limits = relaxvqa::Limits { max_pixels, ..Default::default() };
+    py.detach(move || relaxvqa::probe(converted.input, &limits).map(drop)).map_err(|e| errors::to_py(py, e))
 }
 
 /// Seconds in a window length such as ``"2s"``, ``"500ms"``, ``"1m"`` or

@@ -68,3 +68,62 @@ def test_playlists_from_bytes_and_files_are_refused(model, tmp_path, canary):
     assert hits == [], "no request reached the loopback server"
     # The same clip's own bytes are a real video and extract.
     assert model.extract(secret.read_bytes()).shape == (relaxvqa.FEATURE_LEN,)
+
+
+def png_bomb(path) -> bytes:
+    """A 2 MB PNG of 16000x16000 16-bit RGBA: 2 GiB once decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    width = height = 16000
+    z = zlib.compressobj(9)
+    row = b"\0" * (1 + width * 8)
+    idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    data = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 6, 0, 0, 0))
+            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    path.write_bytes(data)
+    return data
+
+
+def test_a_png_bomb_is_refused_before_it_costs_memory(tmp_path):
+    """``relaxvqa.extract(bytes)`` of the bomb raises ``LimitError``'s parent
+    ``DecodeError`` naming the frame limit, in a process whose peak memory
+    stays under 1 GiB (the decoder never allocates the frame; the model is
+    not even loaded)."""
+    import sys
+
+    bomb = tmp_path / "bomb.png"
+    png_bomb(bomb)
+    code = (
+        "import resource, sys, relaxvqa\n"
+        "data = open(sys.argv[1], 'rb').read()\n"
+        "try:\n"
+        "    relaxvqa.extract(data, weights='synthetic')\n"
+        "    print('NOT REFUSED')\n"
+        "except relaxvqa.DecodeError as e:\n"
+        "    print(type(e).__name__, e)\n"
+        "print('maxrss_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(bomb)], capture_output=True, text=True, timeout=120)
+    print(out.stdout, out.stderr)
+    assert out.returncode == 0, out.stderr
+    assert "NOT REFUSED" not in out.stdout
+    assert "max-pixels" in out.stdout
+    rss = int(out.stdout.split("maxrss_kib")[1])
+    print(f"peak RSS {rss / 1024:.0f} MiB")
+    assert rss < 1 << 20, f"peak RSS {rss} KiB"
+
+
+def test_untrusted_bytes_are_held_to_the_duration_limit(model, tmp_path):
+    """Eleven minutes of a tiny video as bytes: ``LimitError`` (a
+    ``DecodeError``) naming ``--max-duration``, before any frame is decoded."""
+    clip = tmp_path / "long.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=gray:s=32x32:r=2", "-t", "660",
+                    "-c:v", "libx264", "-preset", "ultrafast", str(clip)], check=True)
+    with pytest.raises(relaxvqa.LimitError, match="max-duration") as e:
+        model.extract(clip.read_bytes())
+    print(e.value)
+    assert isinstance(e.value, relaxvqa.DecodeError)

@@ -54,10 +54,11 @@ fn a_killed_replica_loses_no_job() {
     let dir = tempfile::tempdir().unwrap();
     let head = synthetic_head_file(dir.path());
     let data = dir.path().join("data");
-    // A alone takes the first (longer) job, so that it is the one killed
-    // while it runs; B starts after.
+    // A alone takes the first (longer: 60 sampled frames) job, so that it
+    // is the one killed while it runs, however fast the machine; B starts
+    // after.
     let a = replica(&data, &head, &pg);
-    let mut files = vec![video("testsrc2_noise")];
+    let mut files = vec![test_clip(dir.path(), "long.mp4", 720, 0)];
     let mut ids = vec![a.submit(&files[0])];
     a.wait_status(&ids[0], "running", Duration::from_secs(60));
     let b = replica(&data, &head, &pg);

@@ -314,7 +314,18 @@ fn media_files_swapped_after_submit_are_not_read() {
     }
     // The worker goes on: the next job is scored.
     let good = path_job("d.mp4");
-    assert_eq!(s.wait_final(&good, Duration::from_secs(120))["status"], "done");
+    let doc = s.wait_final(&good, Duration::from_secs(120));
+    assert_eq!(doc["status"], "done");
+    // The page and the JSON name the head and the video the same way, and
+    // neither names a path of the server.
+    let (code, page) = get(&format!("{}{}", s.base, doc["report"].as_str().unwrap()));
+    assert_eq!(code, 200);
+    let page = page.as_str().unwrap();
+    let source = doc["model_source"].as_str().unwrap();
+    assert!(source.starts_with("head file synthetic_head.safetensors (sha256 "), "{source}");
+    assert!(page.contains(source), "the report names the head otherwise than the JSON ({source})");
+    assert!(!page.contains(dir.path().to_str().unwrap()), "a server path in the report");
+    assert_eq!(doc["provenance"]["input"], "d.mp4");
     assert_eq!(s.wait_final(&forged_job, Duration::from_secs(120))["status"], "done");
     assert_eq!(s.metric("relaxvqa_running_jobs"), 0.0);
     // Submit-time checks: a FIFO and a link are refused at once.

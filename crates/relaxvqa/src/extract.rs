@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use relaxvqa_features::VideoFeatures;
 pub use relaxvqa_features::{CancelToken, DumpTensor, SampleFeatures, StageTimings, TensorData, FEATURE_LEN};
+pub use relaxvqa_video::DecodeReport;
+use relaxvqa_video::Limits;
 use relaxvqa_video::VideoInfo;
-pub use relaxvqa_video::{DecodeReport, Limit, Limits};
 use serde::{Deserialize, Serialize};
 
 /// The version of this library, recorded in every output.

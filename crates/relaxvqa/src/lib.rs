@@ -84,9 +84,7 @@ pub mod synth;
 pub mod training;
 
 pub use error::{Error, ErrorKind, Result};
-pub use extract::{
-    CancelToken, ExtractOptions, Features, Limit, Limits, Progress, ProgressFn, Provenance, FEATURE_LEN, VERSION,
-};
+pub use extract::{CancelToken, ExtractOptions, Features, Progress, ProgressFn, Provenance, FEATURE_LEN, VERSION};
 pub use head::{LoadedHead, OutputScale};
 pub use input::{open_untrusted_file, FrameRate, Input, RawOptions, RawVideo, ReadSeek, Trust};
 pub use inspect::{inspect, simd, Inspection, MatmulChoice, Simd, VideoSummary};
@@ -98,6 +96,7 @@ pub use relaxvqa_video::limits;
 /// Silences FFmpeg's own log lines (a front end's one-line errors say the
 /// same in its words); `RELAXVQA_LOG=debug` callers may leave it on.
 pub use relaxvqa_video::quiet_ffmpeg_log;
+pub use relaxvqa_video::Limits;
 
 #[cfg(feature = "testing")]
 #[doc(hidden)]

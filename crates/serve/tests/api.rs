@@ -54,10 +54,14 @@ fn api_contract_security_and_errors() {
     assert_eq!(r.0, 400, "{r:?}");
     assert!(r.1["error"].as_str().unwrap().contains("malformed JSON"), "{r:?}");
     assert_eq!(s.post_json("/v1/jobs", "{\"file\": \"x\"}").0, 400, "unknown field");
-    assert_eq!(s.post_bytes("/v1/jobs?segments=fast", b"x").0, 400);
-    // Query parameters are read from the query, as documented.
+    let r = s.post_bytes("/v1/jobs?segments=fast", b"x");
+    assert_eq!(r.0, 400);
+    assert!(r.1["error"].as_str().unwrap().starts_with("segments fast:"), "{r:?}");
+    // Query parameters are read from the query, as documented, and a bad
+    // one is named as itself.
     let r = s.post_bytes("/v1/score?wait=forever", b"x");
     assert_eq!(r.0, 400, "{r:?}");
+    assert!(r.1["error"].as_str().unwrap().starts_with("wait forever:"), "{r:?}");
     // A wait no Duration can hold is the longest wait, not a dropped
     // connection (found by schemathesis: the handler panicked).
     let r = s.post_bytes("/v1/score?wait=1e300s", b"x");

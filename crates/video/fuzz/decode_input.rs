@@ -48,8 +48,8 @@ pub fn decode(data: &[u8]) -> Outcome {
     let trust = if data.len().is_multiple_of(2) { Trust::Untrusted } else { Trust::Trusted };
     let mut outcome = Outcome::default();
     let (options, bytes) = match raw_options(data) {
-        Some((raw, rest)) => (DecodeOptions { threads: 1, raw: Some(raw), trust }, rest),
-        None => (DecodeOptions { threads: 1, raw: None, trust }, data),
+        Some((raw, rest)) => (DecodeOptions { threads: 1, raw: Some(raw), trust, limits: Default::default() }, rest),
+        None => (DecodeOptions { threads: 1, raw: None, trust, limits: Default::default() }, data),
     };
     let Ok(dec) = open_input(MediaInput::bytes("fuzz-input", bytes.to_vec()), &options) else {
         return outcome;

@@ -324,7 +324,7 @@ pub fn open_input(input: MediaInput, options: &DecodeOptions) -> Result<VideoDec
         duration_seconds,
     };
     discard_other_streams(&mut input, stream_index);
-    crate::probe::check_container(&info, &limits).map_err(over)?;
+    limits.check_container(&info).map_err(over)?;
     Ok(VideoDecoder {
         interval: info.frame_rate.interval(),
         info,

@@ -13,6 +13,8 @@
 
 use std::fmt;
 
+use crate::source::VideoInfo;
+
 /// The largest frame decoded by default: 8K UHD (7680x4320), 33.2 million
 /// pixels. Larger frames are refused before a frame buffer is allocated.
 pub const DEFAULT_MAX_PIXELS: u64 = 7680 * 4320;
@@ -101,6 +103,26 @@ impl Limits {
             Some(max) if sampled > max => Err((Limit::SampledFrames(max), format!("{sampled} sampled frames"))),
             _ => Ok(()),
         }
+    }
+
+    /// The container's own figures against the limits: frame size, duration,
+    /// and sampled frames from the frame count (or duration times frame rate).
+    pub(crate) fn check_container(&self, info: &VideoInfo) -> Result<(), (Limit, String)> {
+        self.check_pixels(info.width, info.height)?;
+        if let Some(seconds) = info.duration_seconds {
+            self.check_duration(seconds)?;
+        }
+        if let Some(k) = info.frame_rate.interval() {
+            let frames = if info.frame_count > 0 {
+                Some(info.frame_count)
+            } else {
+                info.duration_seconds.zip(info.frame_rate.as_f64()).map(|(d, r)| (d * r).floor() as u64)
+            };
+            if let Some(n) = frames {
+                self.check_sampled(n.div_ceil(k))?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -6,29 +6,9 @@
 //! day of decoding.
 
 use crate::decode::{open_input, DecodeOptions, MediaInput};
-use crate::limits::{Limit, Limits};
+use crate::limits::Limit;
 use crate::source::{FrameSource, VideoInfo};
 use crate::VideoError;
-
-/// The container's own figures against the limits: frame size, duration,
-/// and sampled frames from the frame count (or duration times frame rate).
-pub(crate) fn check_container(info: &VideoInfo, limits: &Limits) -> Result<(), (Limit, String)> {
-    limits.check_pixels(info.width, info.height)?;
-    if let Some(seconds) = info.duration_seconds {
-        limits.check_duration(seconds)?;
-    }
-    if let Some(k) = info.frame_rate.interval() {
-        let frames = if info.frame_count > 0 {
-            Some(info.frame_count)
-        } else {
-            info.duration_seconds.zip(info.frame_rate.as_f64()).map(|(d, r)| (d * r).floor() as u64)
-        };
-        if let Some(n) = frames {
-            limits.check_sampled(n.div_ceil(k))?;
-        }
-    }
-    Ok(())
-}
 
 /// Opens `input` and checks it against `options`' limits without decoding
 /// more than the stream probe does: what a service does at submit. On top

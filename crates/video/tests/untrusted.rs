@@ -95,3 +95,49 @@ fn accepted_containers_decode_the_same_frames_trusted_or_not() {
 fn name(p: &Path) -> String {
     p.file_name().unwrap().to_string_lossy().into_owned()
 }
+
+/// The duration and sampled-frame limits hold while decoding, where a
+/// container that says nothing (a raw H.264 stream, 60 frames at 2 fps)
+/// cannot be checked at open; the probe counts its packets instead and
+/// refuses it before any frame is decoded. A trusted open of the same file
+/// is held to none of them.
+#[test]
+fn limits_hold_while_decoding() {
+    use relaxvqa_video::{probe, Limit, Limits};
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("thirty_seconds.h264");
+    let st = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=32x32:r=2", "-t", "30", "-c:v", "libx264"])
+        .args(["-preset", "ultrafast", "-f", "h264"])
+        .arg(&raw)
+        .status()
+        .expect("the ffmpeg tool");
+    assert!(st.success());
+    let decode_all = |limits: Limits, trust: Trust| -> Result<u64, VideoError> {
+        let o = DecodeOptions { threads: 1, trust, limits, ..Default::default() };
+        let mut dec = open_input(MediaInput::File(raw.clone()), &o)?;
+        let mut n = 0;
+        while dec.next_frame(false)?.is_some() {
+            n += 1;
+        }
+        Ok(n)
+    };
+    let duration = Limits { max_duration_s: Some(10.0), ..Limits::untrusted() };
+    let e = decode_all(duration.clone(), Trust::Untrusted).unwrap_err();
+    println!("duration while decoding: {e}");
+    assert!(matches!(e, VideoError::OverLimit { limit: Limit::Duration(_), .. }), "{e:?}");
+    let sampled = Limits { max_sampled_frames: Some(5), ..Limits::untrusted() };
+    let e = decode_all(sampled.clone(), Trust::Untrusted).unwrap_err();
+    println!("sampled frames while decoding: {e}");
+    assert!(matches!(e, VideoError::OverLimit { limit: Limit::SampledFrames(5), .. }), "{e:?}");
+    assert!(e.to_string().contains("--max-sampled-frames"), "{e}");
+    // The probe finds both from the packets alone.
+    for limits in [duration.clone(), sampled] {
+        let o = DecodeOptions { threads: 1, trust: Trust::Untrusted, limits, ..Default::default() };
+        let e = probe(MediaInput::File(raw.clone()), &o).unwrap_err();
+        println!("probe: {e}");
+        assert!(matches!(e, VideoError::OverLimit { .. }), "{e:?}");
+    }
+    // Trusted: the whole stream.
+    assert_eq!(decode_all(duration, Trust::Trusted).unwrap(), 60);
+}
