@@ -128,7 +128,10 @@ fn score_args(
     scale: Option<String>,
 ) -> PyResult<(Option<f64>, Option<OutputScale>)> {
     let segments = match segments.filter(|s| !s.is_none()) {
-        Some(s) => Some(parse_duration(&s.str()?.to_string()).map_err(|e| to_py(py, e))?),
+        Some(s) => Some(
+            parse_duration(&s.str()?.to_string())
+                .map_err(|e| to_py(py, relaxvqa::Error::Invalid(format!("segments {e}"))))?,
+        ),
         None => None,
     };
     Ok((segments, scale.as_deref().map(parse_scale).transpose().map_err(|e| to_py(py, e))?))

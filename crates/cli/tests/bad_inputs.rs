@@ -316,3 +316,47 @@ fn cut_short_and_partial_raw_inputs_give_features_with_warnings() {
     assert_eq!(j["frames"], 26);
     assert_eq!(j["decode"]["partial_frame_dropped"], true);
 }
+
+/// `relaxvqa extract` of a decompression bomb (a 2 MB PNG of 16000x16000
+/// 16-bit RGBA, 2 GiB decoded) and of a raw H.264 stream that switches
+/// from 64x64 to 15360x8640: one line naming the frame limit, exit 1, no
+/// output, and the bomb refused before the networks load, under 1 GiB at
+/// its peak (`os.wait4`'s `ru_maxrss` of the command, through a small
+/// Python parent).
+#[test]
+fn decompression_bombs_are_refused_before_they_cost_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = relaxvqa_fixtures::bombs::png_bomb(dir.path());
+    let out = dir.path().join("bomb.safetensors");
+    let measured = run(Command::new("python3")
+        .args([
+            "-c",
+            "import os, subprocess, sys\n\
+             p = subprocess.Popen(sys.argv[1:], stderr=subprocess.PIPE)\n\
+             _, status, usage = os.wait4(p.pid, 0)\n\
+             sys.stderr.write(p.stderr.read().decode())\n\
+             print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)",
+        ])
+        .arg(env!("CARGO_BIN_EXE_relaxvqa"))
+        .arg("extract")
+        .arg(&bomb)
+        .args(["--weights", "synthetic", "-o"])
+        .arg(&out)
+        .env("RELAXVQA_LOG", "error"));
+    let text = String::from_utf8_lossy(&measured.stdout);
+    let mut fields = text.split_whitespace();
+    let code: i32 = fields.next().unwrap().parse().unwrap();
+    let peak_kib: u64 = fields.next().unwrap().parse().unwrap();
+    let e = stderr(&measured);
+    println!("exit {code}, peak {} MiB: {e}", peak_kib >> 10);
+    assert_eq!(code, 1);
+    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+    assert!(e.contains("--max-pixels"), "{e}");
+    assert!(peak_kib < 1 << 20, "peak {peak_kib} KiB");
+    assert!(!out.exists());
+
+    let switch = relaxvqa_fixtures::bombs::h264_size_switch(dir.path());
+    let o = run(relaxvqa().arg("extract").arg(&switch).args(["--weights", "synthetic", "-o"]).arg(&out));
+    fails_with(&o, "frames of 15360x8640: over the limit of 33177600 pixels a frame (raise --max-pixels");
+    assert!(!out.exists());
+}

@@ -209,7 +209,6 @@ fn load_model(app: &Arc<App>, stop: &Arc<watch::Sender<bool>>) -> Result<(), Ser
                 threads: c.threads,
                 batch_size: c.batch_size,
                 max_pixels: c.limits.max_pixels,
-                ..Default::default()
             };
             match Model::load(opts) {
                 Ok(m) => {

@@ -10,6 +10,10 @@ use crate::limits::Limit;
 use crate::source::{FrameSource, VideoInfo};
 use crate::VideoError;
 
+/// The longest the packets of a stream are counted for (a few seconds per
+/// gigabyte is the usual cost).
+const SCAN_TIME: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Opens `input` and checks it against `options`' limits without decoding
 /// more than the stream probe does: what a service does at submit. On top
 /// of [`open_input`]'s checks, the stream probe must have sized the frames
@@ -36,7 +40,17 @@ pub fn probe(input: MediaInput, options: &DecodeOptions) -> Result<VideoInfo, Vi
         let rate = info.frame_rate.as_f64();
         let k = info.frame_rate.interval();
         let over = |(limit, found): (Limit, String)| VideoError::OverLimit { path: info.path.clone(), limit, found };
+        let start = std::time::Instant::now();
         dec.scan_packets(|packets, seconds| {
+            if start.elapsed() > SCAN_TIME {
+                return Err(VideoError::NotMedia {
+                    path: info.path.clone(),
+                    cause: format!(
+                        "its length could not be measured within {} s ({packets} packets read)",
+                        SCAN_TIME.as_secs()
+                    ),
+                });
+            }
             let seconds = seconds.or_else(|| rate.map(|r| packets as f64 / r));
             if let Some(s) = seconds {
                 limits.check_duration(s).map_err(over)?;
