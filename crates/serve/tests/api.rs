@@ -238,6 +238,40 @@ fn score_waits_and_delete_cancels() {
     assert_eq!(s.delete(&format!("/v1/jobs/{running}")).0, 200, "cancelling twice is fine");
 }
 
+/// `--job-timeout` stops a job that runs too long (it fails with kind
+/// `timeout`, naming the flag), the worker takes the next job; and the
+/// default time-out is derived from `--max-sampled-frames`.
+#[test]
+fn a_job_past_the_time_limit_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = args(&dir.path().join("data"));
+    assert_eq!(
+        relaxvqa_serve::Config::from_args(&a, Some(2)).unwrap().job_timeout,
+        Some(Duration::from_secs(60 + 3 * 1500)),
+        "the default"
+    );
+    a.job_timeout = Some("1s".into());
+    let s = TestServer::start(a);
+    let long = relaxvqa_fixtures::test_clip(dir.path(), "long.mp4", 480, 0);
+    let id = s.submit_file(&long);
+    let t0 = Instant::now();
+    let doc = loop {
+        let d = s.get(&format!("/v1/jobs/{id}")).1;
+        if d["status"] == "failed" || d["status"] == "done" {
+            break d;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "{d}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    println!("after {:.2} s: {doc}", t0.elapsed().as_secs_f64());
+    assert_eq!(doc["status"], "failed");
+    assert_eq!(doc["error_kind"], "timeout");
+    assert!(doc["error"].as_str().unwrap().contains("--job-timeout"), "{doc}");
+    let tiny = tiny_clip(dir.path());
+    let r = s.post_bytes("/v1/score?wait=60s", &std::fs::read(&tiny).unwrap());
+    assert_eq!(r.1["status"], "done", "the next job: {r:?}");
+}
+
 /// 50 concurrent submissions against `--max-queue 4`: every accepted job
 /// ends done, every refusal is a 429 (queue full) or a 503 (more than
 /// `--max-uploads` bodies at once) with `Retry-After`.
