@@ -76,6 +76,23 @@ fn fetch_refuses_a_wrong_blob_and_a_missing_file() {
     assert!(String::from_utf8_lossy(&o.stderr).contains(head.file.blob_id));
 }
 
+/// The authors' own head format given to `score --model`: one line that
+/// says how to convert it, not a safetensors parse error.
+#[test]
+fn a_pth_head_says_how_to_convert_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pth = fixture("head/head_plain_64.pth");
+    let o = run(relaxvqa(dir.path())
+        .args(["score", "--weights", "synthetic", "--model"])
+        .arg(&pth)
+        .arg(relaxvqa_fixtures::video("testsrc2_noise")));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+    assert!(e.contains("PyTorch checkpoint") && e.contains("relaxvqa models convert --head"), "{e}");
+    assert!(!e.contains("safetensors: header"), "{e}");
+}
+
 #[test]
 fn convert_writes_our_head_format() {
     let dir = tempfile::tempdir().unwrap();

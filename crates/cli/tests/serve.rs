@@ -338,4 +338,6 @@ fn media_files_swapped_after_submit_are_not_read() {
     let forged_lines: Vec<&str> = text.lines().filter(|l| l.starts_with("2026-01-01T00:00:00Z")).collect();
     assert!(forged_lines.is_empty(), "a client's file name forged log lines: {forged_lines:?}");
     assert!(text.contains("forged line"), "the path job's name is not in the log at all:\n{text}");
+    // Written to a file: no terminal colour escapes.
+    assert!(!text.contains('\u{1b}'), "ANSI escapes in a log file:\n{text}");
 }

@@ -11,6 +11,15 @@ use relaxvqa_model::zoo::{self, Zoo};
 
 use crate::{Error, Result};
 
+/// Whether `path` is a PyTorch checkpoint (a zip archive, or a legacy
+/// pickle): what the authors publish their heads as.
+fn is_torch_checkpoint(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    let read = std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic));
+    let pickle = magic[0] == 0x80 && (2..=5).contains(&magic[1]);
+    read.is_ok() && path.extension().is_none_or(|e| e != "safetensors") && (magic == *b"PK\x03\x04" || pickle)
+}
+
 /// The head used when none is named: the authors' KoNViD-1k head.
 pub const DEFAULT_HEAD: &str = zoo::DEFAULT_HEAD;
 
@@ -33,6 +42,13 @@ impl LoadedHead {
     /// name, fetched into the cache when missing.
     pub fn load(spec: &str) -> Result<Self> {
         let path = Path::new(spec);
+        if path.is_file() && is_torch_checkpoint(path) {
+            return Err(Error::invalid(format!(
+                "{spec}: a PyTorch checkpoint (the authors' head format), not a head file: convert it once, \
+                 with its imputer and scaler, by `relaxvqa models convert --head {spec} --imputer IMPUTER.pkl \
+                 --scaler SCALER.pkl --scale 1-5 -o head.safetensors`, and pass head.safetensors"
+            )));
+        }
         if path.is_file() || spec.ends_with(".safetensors") {
             let hf = load_head_file(path).map_err(Error::head(spec))?;
             let source = if hf.source.is_empty() { path.display().to_string() } else { hf.source.clone() };
