@@ -1,6 +1,7 @@
 //! Throughput and latency of the service against `relaxvqa score` on the
 //! fixture videos (synthetic weights, 2 compute threads), printed as
-//! Markdown for docs/performance-service.md.
+//! Markdown for `docs/performance.md` ("Performance: `relaxvqa serve` against
+//! `relaxvqa score`").
 //!
 //! `cargo run -p relaxvqa-serve --example bench_service -- target/debug/relaxvqa [RUNS]`
 //!
