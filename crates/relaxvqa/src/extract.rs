@@ -55,20 +55,15 @@ impl ExtractOptions {
     /// The decoder's limits for an input of this trust, under a model whose
     /// frame-size limit is `model_max_pixels`.
     pub(crate) fn decode_limits(&self, model_max_pixels: Option<u64>, trust: crate::Trust) -> Limits {
-        decode_limits(&self.limits, model_max_pixels, trust)
-    }
-}
-
-/// [`ExtractOptions::decode_limits`], for callers without options (probing).
-pub(crate) fn decode_limits(limits: &Limits, model_max_pixels: Option<u64>, trust: crate::Trust) -> Limits {
-    match trust {
-        crate::Trust::Trusted => Limits::trusted(model_max_pixels),
-        crate::Trust::Untrusted => {
-            let max_pixels = match (limits.max_pixels, model_max_pixels) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            Limits { max_pixels, ..limits.clone() }
+        match trust {
+            crate::Trust::Trusted => Limits::trusted(model_max_pixels),
+            crate::Trust::Untrusted => {
+                let max_pixels = match (self.limits.max_pixels, model_max_pixels) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                Limits { max_pixels, ..self.limits.clone() }
+            }
         }
     }
 }

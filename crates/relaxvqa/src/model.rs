@@ -223,7 +223,9 @@ pub fn probe(input: Input, limits: &Limits) -> Result<Option<VideoInfo>> {
         threads: 1,
         raw: input.raw.clone(),
         trust: input.trust,
-        limits: crate::extract::decode_limits(limits, limits.max_pixels, input.trust),
+        // A trusted input is held to `max_pixels` alone: the decoder's
+        // own reading of the limits by trust.
+        limits: limits.clone(),
     };
     Ok(Some(relaxvqa_video::probe(input.into_media(), &decode)?))
 }

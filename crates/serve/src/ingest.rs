@@ -55,7 +55,6 @@ pub async fn ingest(app: &Arc<App>, id: &str, req: Request) -> Result<Ingested, 
             .map_err(|e| ApiError::bad_request(format!("malformed JSON (expected {{\"path\": \"...\"}}): {e}")))?;
         let client_path = r.path.clone();
         let (name, limits) = (client_path.clone(), app.config.limits.clone());
-        let redact_root = root.display().to_string();
         // Opened and probed on one blocking thread: the probe reads the
         // descriptor that was checked, not the name again.
         let (path, id, probed) = tokio::task::spawn_blocking(move || {
@@ -66,7 +65,7 @@ pub async fn ingest(app: &Arc<App>, id: &str, req: Request) -> Result<Ingested, 
         .await
         .map_err(ApiError::internal)??;
         let v = Ingested { file: path, name: client_path, upload: None, id: Some(id) };
-        check_probe(app, &v, probed, &redact_root)?;
+        check_probe(app, &v, probed)?;
         return Ok(v);
     } else if mime.is_empty() || mime == "application/octet-stream" || mime.starts_with("video/") {
         // Refused before a byte of the body is read: a slow client cannot
@@ -110,23 +109,16 @@ async fn probe(app: &Arc<App>, v: &Ingested) -> Result<(), ApiError> {
     let info = tokio::task::spawn_blocking(move || relaxvqa::probe(Input::path(file).untrusted(), &limits))
         .await
         .map_err(ApiError::internal)?;
-    check_probe(app, v, info, "")
+    check_probe(app, v, info)
 }
 
 /// 415 for a refused container, 422 for anything else that cannot be
 /// scored (not media, no video stream, over a limit: the message names the
 /// limit and the flag that raises it); server paths (the stored file, the
-/// media root) never appear in the answer.
-fn check_probe<T>(app: &Arc<App>, v: &Ingested, info: relaxvqa::Result<Option<T>>, root: &str) -> Result<(), ApiError> {
+/// data dir, the media root) never appear in the answer.
+fn check_probe<T>(app: &Arc<App>, v: &Ingested, info: relaxvqa::Result<Option<T>>) -> Result<(), ApiError> {
     let redact = app.redactor.with(&v.file.display().to_string(), &v.name);
-    let public = |text: &str| {
-        let t = redact.text(text);
-        if root.is_empty() {
-            t
-        } else {
-            t.replace(root, "<media root>")
-        }
-    };
+    let public = |text: &str| redact.text(text);
     match info {
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(ApiError::internal("probing a file gave no information")),
