@@ -146,7 +146,10 @@ fn memory(pid: u32, field: &str) -> u64 {
 }
 
 /// POSTs a body to /v1/jobs, again while the service answers 503 (too many
-/// uploads at once); the status and the document.
+/// uploads at once); the status and the document. A refused body over
+/// 1 MiB is not read: the service answers 503 and closes, and a client that
+/// sends the whole body first (ureq has no `Expect: 100-continue`) sees the
+/// connection closed under it instead, which is retried the same way.
 fn post_job(base: &str, ctype: &str, body: &[u8]) -> (u16, Value) {
     let t0 = Instant::now();
     loop {
@@ -154,6 +157,12 @@ fn post_job(base: &str, ctype: &str, body: &[u8]) -> (u16, Value) {
         let resp = match r {
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => r,
+            Err(ureq::Error::Transport(e))
+                if e.kind() == ureq::ErrorKind::Io && t0.elapsed() < Duration::from_secs(120) =>
+            {
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
             Err(e) => panic!("POST: {e}"),
         };
         let code = resp.status();
