@@ -121,6 +121,38 @@ fn every_fixture_frame_matches_the_cli() {
     }
 }
 
+/// The codecs user video comes in, in the containers the service accepts
+/// (the real-upload test's 8, then AV1 in MP4 and WebM, HEVC and VP9):
+/// relaxvqa's own FFmpeg (ffmpeg/build.sh, linked by default) decodes every
+/// frame as the system's `ffmpeg` does, byte for byte.
+#[test]
+fn user_codecs_and_containers_decode_as_the_system_ffmpeg_does() {
+    quiet();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut clips = relaxvqa_fixtures::attack::containers(d);
+    let src = "testsrc2=size=96x64:rate=24,noise=alls=10:allf=t";
+    let av1 = ["-frames:v", "12", "-pix_fmt", "yuv420p", "-c:v", "libaom-av1", "-cpu-used", "8", "-row-mt", "1"];
+    clips.push(make(d, "av1.mp4", src, &av1));
+    clips.push(make(d, "av1.webm", src, &av1));
+    clips.push(make(
+        d,
+        "hevc.mp4",
+        src,
+        &["-frames:v", "12", "-pix_fmt", "yuv420p", "-c:v", "libx265", "-x265-params", "log-level=error"],
+    ));
+    clips.push(make(
+        d,
+        "vp9.webm",
+        src,
+        &["-frames:v", "12", "-pix_fmt", "yuv420p", "-c:v", "libvpx-vp9", "-deadline", "realtime"],
+    ));
+    for clip in &clips {
+        let diff = compare_with_cli(clip, "rgb24");
+        assert_eq!(diff, 0, "{}", clip.display());
+    }
+}
+
 #[test]
 fn eight_bit_formats_and_colour_tags_match_the_cli() {
     quiet();

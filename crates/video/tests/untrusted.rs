@@ -141,3 +141,82 @@ fn limits_hold_while_decoding() {
     // Trusted: the whole stream.
     assert_eq!(decode_all(duration, Trust::Trusted).unwrap(), 60);
 }
+
+/// FFmpeg's names of what the linked FFmpeg registered: demuxers, decoders
+/// and input protocols.
+#[cfg(not(feature = "system-ffmpeg"))]
+fn registered() -> [std::collections::BTreeSet<String>; 3] {
+    use ffmpeg_next::ffi;
+    use std::ffi::CStr;
+    let name = |p: *const std::ffi::c_char| {
+        // SAFETY: FFmpeg's component names are static NUL-terminated strings.
+        unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+    };
+    let (mut demuxers, mut decoders, mut protocols) =
+        (std::collections::BTreeSet::new(), std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
+    let mut it = std::ptr::null_mut();
+    // SAFETY: the iterators take an opaque cursor that starts null and return
+    // pointers to FFmpeg's static component tables, or null at the end.
+    unsafe {
+        while let Some(d) = ffi::av_demuxer_iterate(&mut it).as_ref() {
+            let n: String = name(d.name);
+            // The configure name is the first of FFmpeg's names.
+            demuxers.insert(n.split(',').next().unwrap_or_default().to_owned());
+        }
+        it = std::ptr::null_mut();
+        while let Some(c) = ffi::av_codec_iterate(&mut it).as_ref() {
+            if ffi::av_codec_is_decoder(c) != 0 {
+                decoders.insert(name(c.name));
+            }
+        }
+        it = std::ptr::null_mut();
+        loop {
+            let p = ffi::avio_enum_protocols(&mut it, 0);
+            if p.is_null() {
+                break;
+            }
+            protocols.insert(name(p));
+        }
+    }
+    [demuxers, decoders, protocols]
+}
+
+/// What is not compiled in cannot be reached by a hostile file: the linked
+/// FFmpeg (relaxvqa's own, ffmpeg/build.sh) registers exactly the demuxers,
+/// decoders and protocols of ffmpeg/components.txt, and none of the usual
+/// others (audio, network, devices, other image formats).
+#[test]
+#[cfg(not(feature = "system-ffmpeg"))]
+fn only_the_listed_ffmpeg_components_are_compiled_in() {
+    let list =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ffmpeg/components.txt")).unwrap();
+    let listed = |kind: &str| -> std::collections::BTreeSet<String> {
+        let line = list.lines().find_map(|l| l.strip_prefix(kind).filter(|r| r.starts_with(' '))).unwrap();
+        // FFmpeg's runtime names, where they differ from configure's.
+        line.split_whitespace()
+            .map(|n| match n {
+                "mpegps" => "mpeg".to_owned(),
+                "msmpeg4v3" => "msmpeg4".to_owned(),
+                n => n.strip_prefix("image_").unwrap_or(n).to_owned(),
+            })
+            .collect()
+    };
+    let [demuxers, decoders, protocols] = registered();
+    println!(
+        "demuxers ({}): {demuxers:?}\ndecoders ({}): {decoders:?}\nprotocols: {protocols:?}",
+        demuxers.len(),
+        decoders.len()
+    );
+    assert_eq!(demuxers, listed("demuxer"));
+    assert_eq!(decoders, listed("decoder"));
+    assert_eq!(protocols, listed("protocol"));
+    for absent in ["mxf", "wav", "mp3", "dash", "sdp", "rtsp", "nut", "dv", "image_exr_pipe", "exr_pipe"] {
+        assert!(!demuxers.contains(absent), "{absent}");
+    }
+    for absent in ["aac", "mp3", "cinepak", "dvvideo", "exr", "jpeg2000", "h264_cuvid", "av1"] {
+        assert!(!decoders.contains(absent), "{absent}");
+    }
+    for absent in ["http", "https", "tcp", "udp", "rtmp", "data", "concat", "subfile"] {
+        assert!(!protocols.contains(absent), "{absent}");
+    }
+}
