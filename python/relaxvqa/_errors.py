@@ -27,7 +27,7 @@ class DecodeError(Error):
 
 class RefusedError(DecodeError):
     """Bytes or a file object refused before they were read as media: a
-    playlist or manifest (HLS, DASH, ffconcat) that names other files or URLs,
+    playlist (HLS, ffconcat) that names other files or URLs,
     or a container not on the accepted list (``docs/security.md``)."""
 
 

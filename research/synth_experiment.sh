@@ -3,13 +3,13 @@
 # extract features with synthetic backbone weights, then run the split
 # protocol with source contents held out, timing every stage.
 #
-# usage: scripts/synth_experiment.sh [WORK_DIR] [SPLITS] [EPOCHS]
+# usage: research/synth_experiment.sh [WORK_DIR] [SPLITS] [EPOCHS]
 # env:   RELAXVQA (binary, default target/release/relaxvqa), SYNTH_ARGS (extra
 #        synth-dataset flags, e.g. "--duration 2 --size 224x224"), THREADS
 #        (--threads for every stage, default: all cores), SKIP_SYNTH=1 (reuse
 #        an existing WORK_DIR/data), FOLDS (cross-validation folds, default 5)
 # The 25-content run of docs/learnability.md: SYNTH_ARGS="--scenes 4 --duration 1"
-# THREADS=2 FOLDS=3 scripts/synth_experiment.sh DIR 21 120
+# THREADS=2 FOLDS=3 research/synth_experiment.sh DIR 21 120
 set -euo pipefail
 work=${1:-/tmp/relaxvqa-synth}
 splits=${2:-21}
