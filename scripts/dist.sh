@@ -61,13 +61,15 @@ tar -C "$WORK" -czf "dist/$name.tar.gz" "$name"
 
 say "the wheel (relaxvqa._native and the command)"
 # The command rides in the wheel's .data/scripts (installed into the
-# environment's bin/, as ruff and uv carry theirs), the licences in the package.
-staged=python/relaxvqa.data/scripts
-rm -rf python/relaxvqa.data python/relaxvqa/licenses
+# environment's bin/, as ruff and uv carry theirs), the licences in the
+# package. maturin takes `MODULE.data` beside the package when it exists
+# (here only while this script runs: a source build carries no command).
+staged=python/relaxvqa._native.data/scripts
+rm -rf python/relaxvqa._native.data python/relaxvqa/licenses
 mkdir -p "$staged"
 install -m 755 "$bin" "$staged/relaxvqa"
 cp -r "$licenses" python/relaxvqa/licenses
-cleanup_stage() { rm -rf "$ROOT/python/relaxvqa.data" "$ROOT/python/relaxvqa/licenses" "$WORK"; }
+cleanup_stage() { rm -rf "$ROOT/python/relaxvqa._native.data" "$ROOT/python/relaxvqa/licenses" "$WORK"; }
 trap cleanup_stage EXIT
 rm -f dist/relaxvqa-*.whl
 maturin build --quiet -m python/Cargo.toml "${zigbuild[@]}" -o dist
