@@ -35,7 +35,9 @@ fi
 export PATH="$TOOLS/bin:$PATH"
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+# The work folder, and what the wheel step stages in python/, go on any exit.
+cleanup() { rm -rf "$WORK" "$ROOT/python/relaxvqa._native.data" "$ROOT/python/relaxvqa/licenses"; }
+trap cleanup EXIT
 zigbuild=(--profile dist --zig --compatibility manylinux_2_28 --target "$TARGET" --features static-ffmpeg)
 
 say "the command (relaxvqa-cli, profile dist, zig for glibc 2.28)"
@@ -48,7 +50,7 @@ bin=$(find "$WORK/bin-wheel/x" -path '*.data/scripts/relaxvqa' -type f)
 licenses="$WORK/licenses"
 mkdir -p "$licenses"
 cp -L target/ffmpeg/share/licenses/* "$licenses/"
-cp LICENSE* "$licenses/" 2>/dev/null || true
+cp LICENSE-MIT LICENSE-APACHE "$licenses/"
 
 say "the archive"
 name="relaxvqa-$version-$TARGET"
@@ -69,8 +71,6 @@ rm -rf python/relaxvqa._native.data python/relaxvqa/licenses
 mkdir -p "$staged"
 install -m 755 "$bin" "$staged/relaxvqa"
 cp -r "$licenses" python/relaxvqa/licenses
-cleanup_stage() { rm -rf "$ROOT/python/relaxvqa._native.data" "$ROOT/python/relaxvqa/licenses" "$WORK"; }
-trap cleanup_stage EXIT
 rm -f dist/relaxvqa-*.whl
 maturin build --quiet -m python/Cargo.toml "${zigbuild[@]}" -o dist
 ls -l dist/ >&2

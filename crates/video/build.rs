@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 fn main() {
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
-    println!("cargo:rerun-if-env-changed=CARGO_FEATURE_SYSTEM_FFMPEG");
     if std::env::var_os("CARGO_FEATURE_FFMPEG").is_none() {
         return;
     }
