@@ -45,4 +45,4 @@ for p in "${runs[@]}"; do
   printf 'median %-8s %.2f s\n' "$p" "$med"
 done
 # (That every path meets the parity bars, and our kernels' two paths agree
-# bit for bit, is a test: crates/relaxvqa/tests/simd_paths.rs.)
+# bit for bit, is a test: crates/relaxvqa/tests/integration/simd_paths.rs.)

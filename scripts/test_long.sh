@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export RELAXVQA_ROBUSTNESS_CASES=${RELAXVQA_ROBUSTNESS_CASES:-60000}
 export RELAXVQA_ROBUSTNESS_SECONDS=${RELAXVQA_ROBUSTNESS_SECONDS:-600}
-cargo test -p relaxvqa-video --test robustness -- --nocapture
-cargo test -p relaxvqa-formats --test robustness -- --nocapture
+cargo test -p relaxvqa-video --test integration robustness -- --nocapture
+cargo test -p relaxvqa-formats --test integration robustness -- --nocapture
 SCHEMATHESIS_EXAMPLES=${SCHEMATHESIS_EXAMPLES:-200} bash scripts/test_service.sh
 echo "test_long.sh: all passed"

@@ -20,7 +20,7 @@ if [ ! -x "$VENV/bin/python" ]; then
     exit 1
   }
 fi
-# Ray (the package's `ray` extra) for the cluster tests in tests/test_ray.py.
+# Ray (the package's `ray` extra) for the cluster tests in python/tests/test_ray.py.
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check "maturin>=1.9.4,<2" pytest numpy "ray[data]>=2.40"
 
 cd "$ROOT"

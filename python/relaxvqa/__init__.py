@@ -20,18 +20,8 @@ import os
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Iterable, Iterator, Optional, Tuple, Union
 
-from . import _native
-from ._errors import (
-    CancelledError,
-    DecodeError,
-    Error,
-    FileError,
-    InputError,
-    LimitError,
-    ModelError,
-    RefusedError,
-    WeightsError,
-)
+from . import _errors, _native
+from ._errors import *  # noqa: F403 (the exception classes: _errors.__all__)
 from ._native import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_HEAD,
@@ -58,15 +48,7 @@ __all__ = [
     "Features",
     "Score",
     "Segment",
-    "Error",
-    "DecodeError",
-    "RefusedError",
-    "LimitError",
-    "WeightsError",
-    "ModelError",
-    "InputError",
-    "FileError",
-    "CancelledError",
+    *_errors.__all__,
     "FEATURE_LEN",
     "DEFAULT_HEAD",
     "DEFAULT_MAX_PIXELS",

@@ -16,13 +16,13 @@ impl Backbones for NoNets {
         Ok(images
             .iter()
             .map(|_| ResNetOutput {
-                layer_stack: vec![0.0; layout::RESNET_LAYER_STACK],
-                pool: vec![0.0; layout::RESNET_POOL],
+                layer_stack: vec![0.0; layout::LAYER_STACK_LEN],
+                pool: vec![0.0; layout::RESNET_POOL_LEN],
             })
             .collect())
     }
     fn vit(&self, images: &[&RgbImage]) -> Result<Vec<Vec<f32>>, FeatureError> {
-        Ok(images.iter().map(|_| vec![0.0; layout::VIT_POOL]).collect())
+        Ok(images.iter().map(|_| vec![0.0; layout::VIT_POOL_LEN]).collect())
     }
 }
 

@@ -18,7 +18,7 @@ use relaxvqa_image::RgbImage;
 
 use crate::accumulate::Accumulator;
 use crate::dump::{DumpTensor, TensorData};
-use crate::layout::{RESNET_LAYER_STACK, RESNET_POOL, VIT_POOL};
+use crate::layout::{LAYER_STACK_LEN, RESNET_POOL_LEN, VIT_POOL_LEN};
 use crate::options::{ExtractOptions, SampleFeatures, StageTimings};
 use crate::prepare::Prepared;
 use crate::{Backbones, FeatureError, Observer, ResNetOutput, SampleImages};
@@ -228,18 +228,18 @@ fn check_outputs(res: &[ResNetOutput], vit: &[Vec<f32>], images: usize) -> Resul
     if vit.len() != images {
         return Err(wrong("vit", format!("{} outputs for {images} images", vit.len())));
     }
-    if let Some(r) = res.iter().find(|r| r.layer_stack.len() != RESNET_LAYER_STACK || r.pool.len() != RESNET_POOL) {
+    if let Some(r) = res.iter().find(|r| r.layer_stack.len() != LAYER_STACK_LEN || r.pool.len() != RESNET_POOL_LEN) {
         return Err(wrong(
             "resnet50",
             format!(
-                "an output of {} + {} values, expected {RESNET_LAYER_STACK} + {RESNET_POOL}",
+                "an output of {} + {} values, expected {LAYER_STACK_LEN} + {RESNET_POOL_LEN}",
                 r.layer_stack.len(),
                 r.pool.len()
             ),
         ));
     }
-    if let Some(v) = vit.iter().find(|v| v.len() != VIT_POOL) {
-        return Err(wrong("vit", format!("an output of {} values, expected {VIT_POOL}", v.len())));
+    if let Some(v) = vit.iter().find(|v| v.len() != VIT_POOL_LEN) {
+        return Err(wrong("vit", format!("an output of {} values, expected {VIT_POOL_LEN}", v.len())));
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 /// The error a network implementation reports, kept whole so callers can
-/// look at its cause (a candle error, an out-of-memory, ...).
+/// look at its cause (a wrong input size, an out-of-memory, ...).
 pub type NetworkCause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What can stop a video's feature extraction.

@@ -9,7 +9,6 @@
 
 mod accumulate;
 mod backbones;
-mod backbones_candle;
 mod cancel;
 mod consume;
 mod dump;
@@ -20,8 +19,7 @@ mod observe;
 mod options;
 mod prepare;
 
-pub use backbones::{Backbones, ResNetOutput};
-pub use backbones_candle::CandleBackbones;
+pub use backbones::{Backbones, CpuBackbones, ResNetOutput};
 pub use cancel::CancelToken;
 pub use dump::{write_safetensors, DumpTensor, TensorData};
 pub use error::{FeatureError, NetworkCause};

@@ -7,7 +7,7 @@
 //!   the CPU lacks is never taken (it would stop the process with an illegal
 //!   instruction): the choice falls back and says why. [`request`] is the
 //!   parsed variable, for the matrix products' own choice (the model crate's
-//!   `matmul_kernels`), which reads the same variable.
+//!   `backbone::matmul`), which reads the same variable.
 //! - Every path gives the same numbers: the AVX2 copies are the portable
 //!   bodies compiled with 8-lane vectors and no FMA contraction, so they do
 //!   the same IEEE operations in the same order (tests compare them bit for

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use candle_core::{Device, Tensor};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput};
 use relaxvqa_image::RgbImage;
-use relaxvqa_model::backbone::{images_to_tensor, Backbone, ResNet50, VitB16};
+use relaxvqa_model::backbone::{
+    resnet50_expected_tensors, vit_b16_expected_tensors, ImageBatch, Normalisation, ResNet50, VitB16,
+};
 use relaxvqa_model::synthetic::synthetic_state_dict;
 
 fn batches() -> Vec<usize> {
@@ -45,10 +47,9 @@ fn wanted(part: &str) -> bool {
     std::env::var("RELAXVQA_BENCH_NETS").map_or(true, |v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case(part)))
 }
 
-fn bench_network<B: Backbone>(c: &mut Criterion) {
-    let sd = synthetic_state_dict(&B::expected_tensors());
-    let net = B::from_state_dict(&sd, &Device::Cpu).expect("build network");
-    let mut group = c.benchmark_group(B::NAME);
+/// Benchmarks one network, `run` being its forward pass.
+fn bench_network(c: &mut Criterion, name: &str, norm: Normalisation, gflop_per_image: f64, run: impl Fn(&ImageBatch)) {
+    let mut group = c.benchmark_group(name);
     // Seconds per iteration: flat sampling, the minimum of 10 samples.
     group
         .sample_size(10)
@@ -57,31 +58,32 @@ fn bench_network<B: Backbone>(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(10));
     for b in batches() {
         let images: Vec<RgbImage> = (0..b).map(image).collect();
-        let batch: Tensor = images_to_tensor(&images, B::NORMALISATION, &Device::Cpu).expect("batch");
+        let refs: Vec<&RgbImage> = images.iter().collect();
+        let batch = ImageBatch::from_images(&refs, norm).expect("batch");
         // A few timed passes for direct figures next to criterion's: wall
         // clock, and process CPU time (less sensitive to other processes
         // sharing the cores; 2 x CPU-time throughput estimates an idle
         // 2-core machine).
-        net.run(&batch).expect("warm-up");
+        run(&batch);
         let passes = (16 / b).clamp(2, 8);
         let (start, cpu0) = (Instant::now(), cpu_seconds());
         for _ in 0..passes {
-            net.run(&batch).expect("forward");
+            run(&batch);
         }
         let wall = start.elapsed().as_secs_f64();
         let cpu = cpu_seconds() - cpu0;
         let images = (b * passes) as f64;
         println!(
             "{} batch {b}: {:.2} images/s, {:.0} GFLOP/s wall; {:.0} GFLOP per CPU-second ({} passes)",
-            B::NAME,
+            name,
             images / wall,
-            images * B::GFLOP_PER_IMAGE / wall,
-            images * B::GFLOP_PER_IMAGE / cpu,
+            images * gflop_per_image / wall,
+            images * gflop_per_image / cpu,
             passes
         );
         group.throughput(Throughput::Elements(b as u64));
         group.bench_with_input(BenchmarkId::new("batch", b), &batch, |bench, batch| {
-            bench.iter(|| net.run(batch).expect("forward"));
+            bench.iter(|| run(batch));
         });
     }
     group.finish();
@@ -89,18 +91,24 @@ fn bench_network<B: Backbone>(c: &mut Criterion) {
 
 fn resnet(c: &mut Criterion) {
     if wanted("resnet") {
-        bench_network::<ResNet50>(c);
+        let net = ResNet50::from_state_dict(&synthetic_state_dict(&resnet50_expected_tensors())).expect("build");
+        bench_network(c, ResNet50::NAME, ResNet50::NORMALISATION, ResNet50::GFLOP_PER_IMAGE, |b| {
+            net.forward(b).expect("forward");
+        });
     }
 }
 
 fn vit(c: &mut Criterion) {
     if wanted("vit") {
-        bench_network::<VitB16>(c);
+        let net = VitB16::from_state_dict(&synthetic_state_dict(&vit_b16_expected_tensors())).expect("build");
+        bench_network(c, VitB16::NAME, VitB16::NORMALISATION, VitB16::GFLOP_PER_IMAGE, |b| {
+            net.forward(b).expect("forward");
+        });
     }
 }
 
-/// The matrix product both networks are built on, alone (candle's CPU
-/// matmul, the same `gemm` crate), on a ViT MLP shape: the yardstick that
+/// A matrix product alone (candle's CPU matmul, on the same `gemm` crate
+/// the networks call), on a ViT MLP shape: the yardstick that
 /// says how close the networks come to their own ceiling under the load
 /// present when the benchmark runs.
 fn gemm_yardstick(c: &mut Criterion) {

@@ -1,6 +1,8 @@
-//! The networks and the head of ReLaX-VQA in candle: weights (real, local or
-//! synthetic), ResNet-50 layer stacking, DINO ViT-B/16 pooling, and the
-//! imputer + scaler + MLP head that maps a feature vector to a score.
+//! The networks and the head of ReLaX-VQA: weights (real, local or
+//! synthetic), ResNet-50 layer stacking and DINO ViT-B/16 pooling (on the
+//! host, plain buffers and `gemm` products), and the imputer + scaler + MLP
+//! head that maps a feature vector to a score (candle, which also trains
+//! it).
 
 pub mod backbone;
 pub mod head;

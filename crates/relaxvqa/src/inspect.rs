@@ -88,13 +88,13 @@ pub struct Simd {
 }
 
 /// The matrix products' kernels and why (part of [`Simd`]).
-pub use relaxvqa_model::backbone::matmul_kernels::MatmulChoice;
+pub use relaxvqa_model::backbone::matmul::MatmulChoice;
 
 /// This process's kernel paths (chosen at the first call; on a CPU with
 /// AVX-512 the first call may time the two matrix-product kernel sets, a
 /// few tens of milliseconds, once per machine).
 pub fn simd() -> Simd {
-    use relaxvqa_model::backbone::matmul_kernels as matmul;
+    use relaxvqa_model::backbone::matmul;
     let ours = relaxvqa_image::simd::choice();
     Simd {
         path: relaxvqa_image::simd::path().as_str(),

@@ -5,9 +5,8 @@
 
 use std::sync::Arc;
 
-use candle_core::Device;
 pub use relaxvqa_features::DEFAULT_MAX_PIXELS;
-use relaxvqa_features::{extract_observed, CandleBackbones, Observer};
+use relaxvqa_features::{extract_observed, CpuBackbones, Observer};
 use relaxvqa_model::weights::WeightSources;
 use relaxvqa_video::{DecodeOptions, Limits, VideoInfo};
 
@@ -55,7 +54,7 @@ impl Default for ModelOptions {
 /// Both backbones, an optional head and the thread pools: everything a
 /// video needs, loaded once.
 pub struct Model {
-    backbones: CandleBackbones,
+    backbones: CpuBackbones,
     head: Option<LoadedHead>,
     pool: rayon::ThreadPool,
     prepare_pool: Arc<rayon::ThreadPool>,
@@ -109,7 +108,7 @@ impl Model {
         };
         let (pool, prepare_pool) = (pool("compute")?, Arc::new(pool("prepare")?));
         let head = opts.head.as_deref().map(LoadedHead::load).transpose()?;
-        let backbones = pool.install(|| CandleBackbones::load(&sources, &Device::Cpu))?;
+        let backbones = pool.install(|| CpuBackbones::load(&sources))?;
         Ok(Self {
             backbones,
             head,

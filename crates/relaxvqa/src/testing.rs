@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use relaxvqa_model::head::{head_tensor_shapes, save_head_file, HeadFile, OutputScale, RELAXVQA_FEATURES};
+use relaxvqa_model::head::{head_tensor_shapes, save_head_file, HeadFile, OutputScale, FEATURE_LEN};
 use relaxvqa_model::StateDict;
 
 /// The repository's test data (`tests/data`, see its README).
@@ -23,7 +23,7 @@ pub fn clip() -> PathBuf {
 /// fixture `synthetic_head_scores.json` was computed with.
 pub fn write_synthetic_head(path: &Path) -> crate::Result<()> {
     let mut sd = StateDict::new();
-    for (name, shape) in head_tensor_shapes(RELAXVQA_FEATURES) {
+    for (name, shape) in head_tensor_shapes(FEATURE_LEN) {
         let t = relaxvqa_model::synthetic::synthetic_tensor(&name, &shape);
         sd.insert(name, t);
     }

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
-use relaxvqa_model::head::{read_head_weights, HeadFile, OutputScale, RELAXVQA_FEATURES};
+use relaxvqa_model::head::{read_head_weights, HeadFile, OutputScale, FEATURE_LEN};
 use relaxvqa_train::preprocess::{evaluate_splits, head_file, Preprocessing};
 use relaxvqa_train::protocol::select_by_cv;
 pub use relaxvqa_train::protocol::{CvOutcome, Selection, SplitsReport};
@@ -145,9 +145,9 @@ pub struct InitHead {
 /// which must take the 35,203 ReLaX-VQA features.
 pub fn read_init(path: &Path) -> Result<InitHead> {
     let w = read_head_weights(path).map_err(Error::head("--init"))?;
-    if w.input_width != RELAXVQA_FEATURES {
+    if w.input_width != FEATURE_LEN {
         return Err(Error::invalid(format!(
-            "--init {}: the head takes {} features, not the {RELAXVQA_FEATURES} of ReLaX-VQA",
+            "--init {}: the head takes {} features, not the {FEATURE_LEN} of ReLaX-VQA",
             path.display(),
             w.input_width
         )));

@@ -1,5 +1,5 @@
 //! The one function both the cargo-fuzz target (`fuzz_targets/decode.rs`)
-//! and the stable robustness test (`tests/robustness.rs`) run: arbitrary
+//! and the stable robustness test (`tests/integration/robustness.rs`) run: arbitrary
 //! bytes through `open_input` (as `MediaInput::bytes`) and `SampledFrames`
 //! to the end. Any input must end in frames or a `VideoError`, never a
 //! panic or a crash. Inputs of even length take the untrusted path (the

@@ -19,7 +19,7 @@
 //! The FFmpeg decoder applies these with the CLI's own filters, on the
 //! decoded planes before the RGB conversion; [`Orientation::apply`] turns an
 //! RGB frame, which gives the same bytes for 8-bit 4:2:0 sources of even
-//! size but not for deep or odd-sized ones (see `tests/decode.rs`).
+//! size but not for deep or odd-sized ones (see `tests/integration/decode.rs`).
 
 use relaxvqa_image::RgbImage;
 

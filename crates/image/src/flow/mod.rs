@@ -6,7 +6,7 @@
 //! error against OpenCV 4.9 about 1e-5 pixel), and [`flow_to_rgb`] replays
 //! the authors' `cartToPolar` / `normalize` / HSV code operation by operation
 //! (byte-identical to the reference flow images but for 2 bytes, see
-//! `tests/flow.rs`).
+//! `tests/integration/flow.rs`).
 
 mod farneback;
 mod flow_image;

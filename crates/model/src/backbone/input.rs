@@ -1,8 +1,7 @@
-//! The one place where image buffers become tensors: u8 RGB to [0, 1] f32,
-//! then (for ResNet-50 only) ImageNet mean/std normalisation, stacked into a
-//! `[B, 3, H, W]` batch (spec section 2).
+//! The one place where images become network input: u8 RGB to [0, 1] f32,
+//! then (for ResNet-50 only) ImageNet mean/std normalisation, stacked into
+//! one channels-first batch (spec section 2).
 
-use candle_core::{Device, Tensor};
 use relaxvqa_image::RgbImage;
 
 use super::BackboneError;
@@ -23,35 +22,68 @@ pub enum Normalisation {
     UnitRange,
 }
 
-/// Stacks same-sized RGB images into one f32 `[B, 3, H, W]` tensor on
-/// `device`, scaled and normalised as `norm` says.
-///
-/// The arithmetic follows torchvision (`ToTensor` divides by 255 in f32,
-/// `Normalize` subtracts the mean and divides by the std in f32), so the
-/// values equal PyTorch's bit for bit.
-pub fn images_to_tensor(images: &[RgbImage], norm: Normalisation, device: &Device) -> Result<Tensor, BackboneError> {
-    let (w, h) = images.first().map_or((0, 0), |i| (i.width(), i.height()));
-    if let Some((index, img)) = images.iter().enumerate().find(|(_, i)| i.width() != w || i.height() != h) {
-        return Err(BackboneError::MixedSizes {
-            index,
-            width: w,
-            height: h,
-            found_w: img.width(),
-            found_h: img.height(),
-        });
-    }
-    let plane = w * h;
-    let mut data = vec![0f32; images.len() * 3 * plane];
-    for (img, out) in images.iter().zip(data.chunks_exact_mut(3 * plane.max(1))) {
-        for (p, px) in img.as_bytes().chunks_exact(3).enumerate() {
-            for ch in 0..3 {
-                let v = f32::from(px[ch]) / 255.0;
-                out[ch * plane + p] = match norm {
-                    Normalisation::ImageNet => (v - IMAGENET_MEAN[ch]) / IMAGENET_STD[ch],
-                    Normalisation::UnitRange => v,
-                };
+/// Same-sized RGB images as a network reads them: f32, `[B, 3, H, W]`
+/// row-major (channels first, as PyTorch's batches), scaled and normalised.
+/// Built once per batch on the host; a backbone reads it without copying.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageBatch {
+    images: usize,
+    width: usize,
+    height: usize,
+    data: Vec<f32>,
+}
+
+impl ImageBatch {
+    /// Stacks `images` (all of one size) as `norm` says.
+    ///
+    /// The arithmetic follows torchvision (`ToTensor` divides by 255 in f32,
+    /// `Normalize` subtracts the mean and divides by the std in f32), so the
+    /// values equal PyTorch's bit for bit.
+    pub fn from_images(images: &[&RgbImage], norm: Normalisation) -> Result<Self, BackboneError> {
+        let (width, height) = images.first().map_or((0, 0), |i| (i.width(), i.height()));
+        if let Some((index, img)) = images.iter().enumerate().find(|(_, i)| i.width() != width || i.height() != height)
+        {
+            return Err(BackboneError::MixedSizes {
+                index,
+                width,
+                height,
+                found_w: img.width(),
+                found_h: img.height(),
+            });
+        }
+        let plane = width * height;
+        let mut data = vec![0f32; images.len() * 3 * plane];
+        for (img, out) in images.iter().zip(data.chunks_exact_mut(3 * plane.max(1))) {
+            for (p, px) in img.as_bytes().chunks_exact(3).enumerate() {
+                for ch in 0..3 {
+                    let v = f32::from(px[ch]) / 255.0;
+                    out[ch * plane + p] = match norm {
+                        Normalisation::ImageNet => (v - IMAGENET_MEAN[ch]) / IMAGENET_STD[ch],
+                        Normalisation::UnitRange => v,
+                    };
+                }
             }
         }
+        Ok(Self { images: images.len(), width, height, data })
     }
-    Ok(Tensor::from_vec(data, (images.len(), 3, h, w), device)?)
+
+    /// The number of images.
+    pub fn len(&self) -> usize {
+        self.images
+    }
+
+    /// Whether the batch holds no image.
+    pub fn is_empty(&self) -> bool {
+        self.images == 0
+    }
+
+    /// The images' width and height.
+    pub fn size(&self) -> (usize, usize) {
+        (self.width, self.height)
+    }
+
+    /// The values, `[B, 3, H, W]` row-major.
+    pub fn as_slice(&self) -> &[f32] {
+        &self.data
+    }
 }

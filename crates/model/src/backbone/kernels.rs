@@ -1,58 +1,15 @@
 //! Host (CPU) compute kernels shared by the two backbones.
 //!
-//! candle's CPU `conv2d` reaches a fraction of what its matrix product does,
-//! so both networks run as a handful of large matrix products (the `gemm`
-//! crate, the one candle itself uses) over channels-last f32 buffers, with
-//! the cheap per-element work (bias, ReLU, residual, LayerNorm, softmax,
+//! Both networks run as a handful of large matrix products (`matmul`) over
+//! channels-last f32 buffers, with the cheap per-element work (bias, ReLU, residual, LayerNorm, softmax,
 //! GELU) done in parallel passes over rows. Everything here works on plain
 //! slices, checks its bounds, and is split across the rayon pool.
 
 use rayon::prelude::*;
 
-use super::matmul_kernels::MatmulKernels;
-
 /// Floats a parallel row task covers at most: large enough to amortise the
 /// task, small enough to spread over the cores and stay in cache.
 const TASK_FLOATS: usize = 1 << 15;
-
-/// A read-only strided matrix over a slice.
-#[derive(Clone, Copy)]
-pub(crate) struct MatRef<'a> {
-    pub data: &'a [f32],
-    pub rows: usize,
-    pub cols: usize,
-    /// Distance between rows, in elements.
-    pub rs: usize,
-    /// Distance between columns, in elements.
-    pub cs: usize,
-}
-
-impl<'a> MatRef<'a> {
-    /// A row-major matrix with rows `rs` apart.
-    pub fn new(data: &'a [f32], rows: usize, cols: usize, rs: usize) -> Self {
-        Self { data, rows, cols, rs, cs: 1 }
-    }
-
-    /// The transpose (a view, nothing moves).
-    pub fn t(self) -> Self {
-        Self { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
-    }
-
-    /// True when every element index lies inside `data`.
-    fn in_bounds(&self) -> bool {
-        self.rows == 0 || self.cols == 0 || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
-    }
-}
-
-/// Whether a product may use the whole thread pool or must stay on the
-/// calling thread (because it already runs inside a parallel task).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Threads {
-    /// All rayon threads.
-    Pool,
-    /// The calling thread only.
-    One,
-}
 
 /// How a forward pass splits a batch of `b` images over the rayon threads:
 /// `(images, parts)` runs those images in `parts` equal parts in parallel,
@@ -71,140 +28,6 @@ pub(crate) fn split_batch(b: usize) -> Vec<(std::ops::Range<usize>, usize)> {
         out.push((even..b, 1));
     }
     out
-}
-
-/// `dst = (accumulate ? dst : 0) + scale * a * b`, with `dst` row-major
-/// (`a.rows` x `b.cols`, rows `dst_rs` apart), on this process's kernels
-/// ([`super::matmul_kernels`]).
-///
-/// # Panics
-/// When the shapes do not agree or a view does not fit its slice: these are
-/// programming errors inside this crate, never consequences of input data.
-pub(crate) fn matmul(
-    dst: &mut [f32],
-    dst_rs: usize,
-    a: MatRef<'_>,
-    b: MatRef<'_>,
-    accumulate: bool,
-    scale: f32,
-    threads: Threads,
-) {
-    matmul_with(super::matmul_kernels::current(), dst, dst_rs, a, b, accumulate, scale, threads)
-}
-
-/// [`matmul`] on the given kernels (the calibration and the tests compare
-/// them). `Avx2` runs gemm's FMA kernels through gemm's generic driver
-/// whenever the CPU has AVX2 and FMA; any other set is gemm's own pick,
-/// which is `Avx512` exactly on the CPUs that run it (callers ask for a
-/// set only when [`super::matmul_kernels::supported`] lists it).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn matmul_with(
-    kernels: MatmulKernels,
-    dst: &mut [f32],
-    dst_rs: usize,
-    a: MatRef<'_>,
-    b: MatRef<'_>,
-    accumulate: bool,
-    scale: f32,
-    threads: Threads,
-) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert_eq!(k, b.rows, "inner dimensions differ");
-    assert!(a.in_bounds() && b.in_bounds(), "matrix view out of bounds");
-    if m == 0 || n == 0 {
-        return;
-    }
-    assert!(n <= dst_rs && (m - 1) * dst_rs + n <= dst.len(), "destination too small");
-    let parallelism = match threads {
-        Threads::Pool => gemm::Parallelism::Rayon(0),
-        Threads::One => gemm::Parallelism::None,
-    };
-    let (d, l, r) = (dst.as_mut_ptr(), a.data.as_ptr(), b.data.as_ptr());
-    let (lcs, lrs, rcs, rrs) = (a.cs as isize, a.rs as isize, b.cs as isize, b.rs as isize);
-    // gemm's FMA kernels, instantiated as gemm does for itself; the token
-    // exists only when the CPU has every feature they use.
-    let v3 = <gemm_common::simd::V3 as gemm_common::simd::MixedSimd<f32, f32, f32, f32>>::try_new();
-    match (kernels, v3) {
-        (MatmulKernels::Avx2, Some(simd)) => {
-            use gemm_f32::microkernel::fma::f32 as fma;
-            // SAFETY: as for `gemm::gemm` below (same pointers, strides and
-            // sizes, checked by the asserts above); the microkernels need AVX2
-            // and FMA, which the `V3` token proves the CPU has (its `try_new`
-            // detects them at run time). The const parameters are those gemm
-            // uses for its own f32 FMA instantiation: 8 lanes, MR = MR_DIV_N
-            // lanes, the microkernel table's own NR and MR_DIV_N.
-            unsafe {
-                gemm_common::gemm::gemm_basic_generic::<
-                    _,
-                    f32,
-                    8,
-                    { fma::MR_DIV_N * 8 },
-                    { fma::NR },
-                    { fma::MR_DIV_N },
-                    { fma::H_M },
-                    { fma::H_N },
-                >(
-                    simd,
-                    m,
-                    n,
-                    k,
-                    d,
-                    1,
-                    dst_rs as isize,
-                    accumulate,
-                    l,
-                    lcs,
-                    lrs,
-                    r,
-                    rcs,
-                    rrs,
-                    1.0,
-                    scale,
-                    false,
-                    false,
-                    false,
-                    |a, b, c| a * b + c,
-                    &fma::UKR,
-                    &fma::H_UKR,
-                    false,
-                    parallelism,
-                )
-            }
-        }
-        // gemm's own pick: AVX-512 where the CPU has it (the `x86-v4`
-        // feature), else FMA, else scalar.
-        _ => {
-            // SAFETY: the asserts above prove that every index gemm touches,
-            // `i * rs + j * cs` for `i < rows`, `j < cols` of each operand, lies
-            // inside the operand's slice (k == 0 reads nothing from `a` or `b`).
-            // `dst` is a unique borrow, so it aliases neither `a` nor `b`, and
-            // gemm writes only to `dst`. All strides are below `isize::MAX`
-            // because they index live slices.
-            unsafe {
-                gemm::gemm(
-                    m,
-                    n,
-                    k,
-                    d,
-                    1,
-                    dst_rs as isize,
-                    accumulate,
-                    l,
-                    lcs,
-                    lrs,
-                    r,
-                    rcs,
-                    rrs,
-                    1.0,
-                    scale,
-                    false,
-                    false,
-                    false,
-                    parallelism,
-                )
-            }
-        }
-    }
 }
 
 /// Activation buffers kept between forward passes.
@@ -620,21 +443,6 @@ mod tests {
         // gelu(x) ~ x for large x, ~0 for very negative x, 0 at 0.
         assert_eq!(gelu(0.0), 0.0);
         assert!((gelu(6.0) - 6.0).abs() < 1e-6 && gelu(-6.0).abs() < 1e-6);
-    }
-
-    #[test]
-    fn matmul_matches_naive() {
-        let (m, k, n) = (5, 7, 3);
-        let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
-        let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
-        let mut d = vec![1.0f32; m * n];
-        matmul(&mut d, n, MatRef::new(&a, m, k, k), MatRef::new(&b, k, n, n), true, 2.0, Threads::One);
-        for i in 0..m {
-            for j in 0..n {
-                let s: f32 = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
-                assert!((d[i * n + j] - (1.0 + 2.0 * s)).abs() < 1e-5);
-            }
-        }
     }
 
     #[test]

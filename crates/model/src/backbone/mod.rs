@@ -2,32 +2,26 @@
 //!
 //! Both networks are built from a [`StateDict`] with PyTorch names, check
 //! every tensor they need up front ([`BackboneError::Weights`] lists what is
-//! missing or misshapen), and take a batch of images as a candle tensor
-//! `[B, 3, 224, 224]` made by [`images_to_tensor`], the one place where image
-//! buffers become tensors.
+//! missing or misshapen), take an [`ImageBatch`] (the one place where images
+//! become network input) and return plain rows, one per image.
 //!
 //! The forward passes compute on the host with channels-last matrix products
-//! (the `gemm` crate that candle's CPU backend uses, see `kernels`), several
-//! times faster than candle's CPU convolution: BatchNorm folded at load time,
-//! im2col for spatial kernels, bias/ReLU/residual/tap sums in one pass per
-//! convolution. Inputs may live on any candle device (they are read back to
-//! the host) and outputs are placed on the device the network was built
-//! for; a GPU forward pass would be a separate implementation behind a
-//! feature flag.
+//! (the `gemm` crate, see `matmul`), several times faster than a direct
+//! convolution: BatchNorm folded at load time, im2col or Winograd for
+//! spatial kernels, bias/ReLU/residual/tap sums in one pass per convolution.
+//! A GPU forward pass would be a second implementation of the pipeline's
+//! backbone interface (`relaxvqa_features::Backbones`), not a change here.
 
 mod input;
 mod kernels;
-pub mod matmul_kernels;
-mod matmul_wisdom;
+pub mod matmul;
 pub mod resnet;
 mod transpose;
 pub mod vit;
 mod winograd;
 
-use candle_core::{Device, Tensor};
-
-pub use input::{images_to_tensor, Normalisation};
-pub use resnet::{resnet50_expected_tensors, ResNet50, ResNetOutput, LAYER_STACK_LEN, RESNET_POOL_LEN};
+pub use input::{ImageBatch, Normalisation};
+pub use resnet::{resnet50_expected_tensors, ResNet50, LAYER_STACK_LEN, RESNET_POOL_LEN};
 pub use vit::{vit_b16_expected_tensors, VitB16, VIT_POOL_LEN};
 
 use crate::StateDict;
@@ -89,13 +83,15 @@ pub enum BackboneError {
         /// Every missing or misshapen tensor.
         problems: Vec<WeightProblem>,
     },
-    /// The input batch is not `[B, 3, 224, 224]`.
-    #[error("{network} takes a batch of shape [B, 3, 224, 224], got {found:?}")]
-    InputShape {
+    /// The input images are not 224x224.
+    #[error("{network} takes 224x224 images, got {width}x{height}")]
+    InputSize {
         /// Which network was run.
         network: &'static str,
-        /// The shape given.
-        found: Vec<usize>,
+        /// The images' width.
+        width: usize,
+        /// The images' height.
+        height: usize,
     },
     /// Images of one batch differ in size.
     #[error("image {index} is {found_w}x{found_h}, the batch's first is {width}x{height}")]
@@ -111,9 +107,6 @@ pub enum BackboneError {
         /// Size of the offending image.
         found_h: usize,
     },
-    /// A tensor operation failed (device transfer, dtype conversion, ...).
-    #[error(transparent)]
-    Candle(#[from] candle_core::Error),
 }
 
 /// Checks that `sd` has every `(name, shape)` of `expected`, naming all that
@@ -145,34 +138,26 @@ pub(crate) fn weight<'a>(sd: &'a StateDict, name: &str) -> &'a [f32] {
     sd.get(name).map_or(&[], |t| t.data.as_slice())
 }
 
-/// Reads a `[B, 3, 224, 224]` batch into host memory, returning `B`.
-pub(crate) fn host_batch(network: &'static str, batch: &Tensor) -> Result<(usize, Vec<f32>), BackboneError> {
-    let dims = batch.dims().to_vec();
-    if dims.len() != 4 || dims[1] != 3 || dims[2] != INPUT_SIZE || dims[3] != INPUT_SIZE {
-        return Err(BackboneError::InputShape { network, found: dims });
-    }
-    let data = batch.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-    Ok((dims[0], data))
+/// What one ResNet-50 pass gives for one image.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResNetOutput {
+    /// The 13,120-value layer stack: spatial means of `conv1` (before
+    /// `bn1`), `layer1[0..=2]`, `layer2[0..=3]`, `layer3[0..=3]` and
+    /// `layer4[0..=2]`, in that order.
+    pub layer_stack: Vec<f32>,
+    /// The 2,051-value pool: the 2048 global-average-pool outputs, then
+    /// their mean, max and population standard deviation.
+    pub pool: Vec<f32>,
 }
 
-/// What both backbones share, so that drivers, tests and benchmarks can treat
-/// them alike: how to build one, what input it takes and what it costs.
-pub trait Backbone: Sized + Send + Sync {
-    /// Human-readable name, used in errors and reports.
-    const NAME: &'static str;
-    /// The normalisation its input batch must have.
-    const NORMALISATION: Normalisation;
-    /// Forward cost per 224x224 image, in GFLOP (2 per multiply-add).
-    const GFLOP_PER_IMAGE: f64;
-    /// What one forward pass returns.
-    type Output;
-
-    /// The `(name, shape)` of every state-dict tensor the network reads.
-    fn expected_tensors() -> Vec<(String, Vec<usize>)>;
-
-    /// Builds the network, checking every tensor first.
-    fn from_state_dict(sd: &StateDict, device: &Device) -> Result<Self, BackboneError>;
-
-    /// One forward pass over a `[B, 3, 224, 224]` batch.
-    fn run(&self, batch: &Tensor) -> Result<Self::Output, BackboneError>;
+/// A batch's values, checked to be 224x224 images: `(images, values)`.
+pub(crate) fn host_batch<'a>(
+    network: &'static str,
+    batch: &'a ImageBatch,
+) -> Result<(usize, &'a [f32]), BackboneError> {
+    let (width, height) = batch.size();
+    if !batch.is_empty() && (width, height) != (INPUT_SIZE, INPUT_SIZE) {
+        return Err(BackboneError::InputSize { network, width, height });
+    }
+    Ok((batch.len(), batch.as_slice()))
 }

@@ -15,14 +15,13 @@
 //! im2col; bias, ReLU, residual add and the spatial sums of a tap share one
 //! pass after each product.
 
-use candle_core::{Device, Tensor};
-
 use rayon::prelude::*;
 
-use super::kernels::{self, conv_out, im2col, matmul, rows_pass, split_batch, BufferPool, MatRef, Threads, Window};
+use super::kernels::{self, conv_out, im2col, rows_pass, split_batch, BufferPool, Window};
+use super::matmul::{matmul, MatRef, Threads};
 use super::transpose::transpose_with;
 use super::winograd::{Tile, WinogradConv};
-use super::{check_tensors, host_batch, weight, Backbone, BackboneError, Normalisation, INPUT_SIZE};
+use super::{check_tensors, host_batch, weight, BackboneError, ImageBatch, Normalisation, ResNetOutput, INPUT_SIZE};
 use crate::StateDict;
 
 /// Length of the layer stack: 64 + 3x256 + 4x512 + 4x1024 + 3x2048.
@@ -44,17 +43,6 @@ const IM2COL_BUDGET: usize = 1 << 22;
 const TILE_FLOATS: usize = 1 << 15;
 /// Name used in errors.
 const NAME: &str = "ResNet-50";
-
-/// The outputs of one ResNet-50 forward pass.
-#[derive(Debug)]
-pub struct ResNetOutput {
-    /// `[B, 13120]`: spatial means of `conv1` (before `bn1`), `layer1[0..=2]`,
-    /// `layer2[0..=3]`, `layer3[0..=3]` and `layer4[0..=2]`, in that order.
-    pub layer_stack: Tensor,
-    /// `[B, 2051]`: the 2048 global-average-pool outputs, then their mean,
-    /// max and population standard deviation.
-    pub pool: Tensor,
-}
 
 /// The `(name, shape)` of every tensor ResNet-50 reads, in torchvision
 /// naming; `fc.*` is left out since the classifier is never computed.
@@ -377,14 +365,13 @@ pub struct ResNet50 {
     stages: Vec<Vec<Bottleneck>>,
     /// Activation buffers reused across forward passes.
     buffers: BufferPool,
-    device: Device,
 }
 
 impl ResNet50 {
     /// Builds the network from torchvision-named weights, checking first that
     /// every tensor of [`resnet50_expected_tensors`] is present with its
-    /// shape. Outputs are placed on `device`.
-    pub fn from_state_dict(sd: &StateDict, device: &Device) -> Result<Self, BackboneError> {
+    /// shape.
+    pub fn from_state_dict(sd: &StateDict) -> Result<Self, BackboneError> {
         check_tensors(NAME, sd, &resnet50_expected_tensors())?;
         let (scale, shift) = bn_affine(sd, "bn1");
         let conv1 = Conv::new(sd, "conv1", &[1.0; 64], &[0.0; 64], 3, 7);
@@ -407,19 +394,29 @@ impl ResNet50 {
             bn1_shift: shift.iter().map(|&v| v as f32).collect(),
             stages,
             buffers: BufferPool::default(),
-            device: device.clone(),
         })
     }
 
-    /// One forward pass over a `[B, 3, 224, 224]` batch normalised with
-    /// [`Normalisation::ImageNet`], giving both the layer stack and the pool.
-    pub fn forward(&self, batch: &Tensor) -> Result<ResNetOutput, BackboneError> {
+    /// Name used in errors and reports.
+    pub const NAME: &'static str = NAME;
+    /// The normalisation its input batch must have.
+    pub const NORMALISATION: Normalisation = Normalisation::ImageNet;
+    /// Forward cost per 224x224 image, in GFLOP (2 per multiply-add).
+    pub const GFLOP_PER_IMAGE: f64 = 8.2;
+
+    /// One forward pass over a batch of 224x224 images normalised with
+    /// [`Normalisation::ImageNet`]: the layer stack and the pool of each.
+    pub fn forward(&self, batch: &ImageBatch) -> Result<Vec<ResNetOutput>, BackboneError> {
         let (b, input) = host_batch(NAME, batch)?;
-        let (stack, pool) = self.forward_host(b, &input);
-        Ok(ResNetOutput {
-            layer_stack: Tensor::from_vec(stack, (b, LAYER_STACK_LEN), &self.device)?,
-            pool: Tensor::from_vec(pool, (b, RESNET_POOL_LEN), &self.device)?,
-        })
+        if b == 0 {
+            return Ok(Vec::new());
+        }
+        let (stack, pool) = self.forward_host(b, input);
+        Ok(stack
+            .chunks_exact(LAYER_STACK_LEN)
+            .zip(pool.chunks_exact(RESNET_POOL_LEN))
+            .map(|(s, p)| ResNetOutput { layer_stack: s.to_vec(), pool: p.to_vec() })
+            .collect())
     }
 
     /// The forward pass on host buffers: `input` is `[b, 3, 224, 224]`;
@@ -545,25 +542,6 @@ pub(crate) fn mean_max_std(v: &[f32]) -> (f32, f32, f32) {
     (mean as f32, max, var.sqrt() as f32)
 }
 
-impl Backbone for ResNet50 {
-    const NAME: &'static str = NAME;
-    const NORMALISATION: Normalisation = Normalisation::ImageNet;
-    const GFLOP_PER_IMAGE: f64 = 8.2;
-    type Output = ResNetOutput;
-
-    fn expected_tensors() -> Vec<(String, Vec<usize>)> {
-        resnet50_expected_tensors()
-    }
-
-    fn from_state_dict(sd: &StateDict, device: &Device) -> Result<Self, BackboneError> {
-        ResNet50::from_state_dict(sd, device)
-    }
-
-    fn run(&self, batch: &Tensor) -> Result<ResNetOutput, BackboneError> {
-        self.forward(batch)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -581,7 +559,7 @@ mod tests {
     fn missing_tensor_is_named() {
         let mut sd = crate::synthetic::synthetic_state_dict(&resnet50_expected_tensors());
         sd.remove("layer3.5.bn2.running_var");
-        let err = ResNet50::from_state_dict(&sd, &Device::Cpu).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = ResNet50::from_state_dict(&sd).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("layer3.5.bn2.running_var"), "{err}");
     }
 
@@ -591,7 +569,7 @@ mod tests {
         // thread, single-threaded products), then one image sharing the
         // products. Each must match that image run alone, bit for bit.
         let sd = crate::synthetic::synthetic_state_dict(&resnet50_expected_tensors());
-        let net = ResNet50::from_state_dict(&sd, &Device::Cpu).expect("synthetic weights fit");
+        let net = ResNet50::from_state_dict(&sd).expect("synthetic weights fit");
         let image = 3 * INPUT_SIZE * INPUT_SIZE;
         let input: Vec<f32> = (0..5 * image).map(|i| ((i * 7919) % 509) as f32 / 254.5 - 1.0).collect();
         let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("thread pool");

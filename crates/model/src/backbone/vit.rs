@@ -11,12 +11,12 @@
 //! LayerNorm pass that reads the residual stream anyway, and attention runs
 //! per (image, head) on strided views of the qkv buffer, in parallel.
 
-use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
-use super::kernels::{self, matmul, split_batch, MatRef, Threads};
+use super::kernels::{self, split_batch};
+use super::matmul::{matmul, MatRef, Threads};
 use super::transpose::transpose;
-use super::{check_tensors, host_batch, weight, Backbone, BackboneError, Normalisation, INPUT_SIZE};
+use super::{check_tensors, host_batch, weight, BackboneError, ImageBatch, Normalisation, INPUT_SIZE};
 use crate::StateDict;
 
 /// Length of the ViT pool: mean, max and std of 768 channels.
@@ -139,14 +139,13 @@ pub struct VitB16 {
     pos: Vec<f32>,
     blocks: Vec<Block>,
     norm: Norm,
-    device: Device,
 }
 
 impl VitB16 {
     /// Builds the network from DINO/timm-named weights, checking first that
     /// every tensor of [`vit_b16_expected_tensors`] is present with its
-    /// shape. Outputs are placed on `device`.
-    pub fn from_state_dict(sd: &StateDict, device: &Device) -> Result<Self, BackboneError> {
+    /// shape.
+    pub fn from_state_dict(sd: &StateDict) -> Result<Self, BackboneError> {
         check_tensors(NAME, sd, &vit_b16_expected_tensors())?;
         let blocks = (0..DEPTH)
             .map(|i| {
@@ -169,16 +168,24 @@ impl VitB16 {
             pos: pos_all[DIM..].to_vec(),
             blocks,
             norm: Norm::new(sd, "norm"),
-            device: device.clone(),
         })
     }
 
-    /// One forward pass over a `[B, 3, 224, 224]` batch scaled to [0, 1]
-    /// ([`Normalisation::UnitRange`]), giving the `[B, 2304]` pool.
-    pub fn forward_pool(&self, batch: &Tensor) -> Result<Tensor, BackboneError> {
+    /// Name used in errors and reports.
+    pub const NAME: &'static str = NAME;
+    /// The normalisation its input batch must have.
+    pub const NORMALISATION: Normalisation = Normalisation::UnitRange;
+    /// Forward cost per 224x224 image, in GFLOP (2 per multiply-add).
+    pub const GFLOP_PER_IMAGE: f64 = 35.1;
+
+    /// One forward pass over a batch of 224x224 images scaled to [0, 1]
+    /// ([`Normalisation::UnitRange`]): the 2,304-value pool of each.
+    pub fn forward(&self, batch: &ImageBatch) -> Result<Vec<Vec<f32>>, BackboneError> {
         let (b, input) = host_batch(NAME, batch)?;
-        let pool = self.forward_host(b, &input);
-        Ok(Tensor::from_vec(pool, (b, VIT_POOL_LEN), &self.device)?)
+        if b == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(self.forward_host(b, input).chunks_exact(VIT_POOL_LEN).map(<[f32]>::to_vec).collect())
     }
 
     /// The forward pass on host buffers: `input` is `[b, 3, 224, 224]`.
@@ -328,25 +335,6 @@ fn pool_patches(tokens: &[f32], out: &mut [f32]) {
     }
 }
 
-impl Backbone for VitB16 {
-    const NAME: &'static str = NAME;
-    const NORMALISATION: Normalisation = Normalisation::UnitRange;
-    const GFLOP_PER_IMAGE: f64 = 35.1;
-    type Output = Tensor;
-
-    fn expected_tensors() -> Vec<(String, Vec<usize>)> {
-        vit_b16_expected_tensors()
-    }
-
-    fn from_state_dict(sd: &StateDict, device: &Device) -> Result<Self, BackboneError> {
-        VitB16::from_state_dict(sd, device)
-    }
-
-    fn run(&self, batch: &Tensor) -> Result<Tensor, BackboneError> {
-        self.forward_pool(batch)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,7 +351,7 @@ mod tests {
             s.1 = vec![1, 577, DIM];
         }
         let sd = crate::synthetic::synthetic_state_dict(&specs);
-        let err = VitB16::from_state_dict(&sd, &Device::Cpu).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = VitB16::from_state_dict(&sd).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("pos_embed") && err.contains("577"), "{err}");
     }
 
@@ -372,7 +360,7 @@ mod tests {
         // Five images on two threads: two parts of two images, then one image
         // sharing the products; each must match itself alone, bit for bit.
         let sd = crate::synthetic::synthetic_state_dict(&vit_b16_expected_tensors());
-        let net = VitB16::from_state_dict(&sd, &Device::Cpu).expect("synthetic weights fit");
+        let net = VitB16::from_state_dict(&sd).expect("synthetic weights fit");
         let image = 3 * INPUT_SIZE * INPUT_SIZE;
         let input: Vec<f32> = (0..5 * image).map(|i| ((i * 7919) % 509) as f32 / 509.0).collect();
         let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("thread pool");

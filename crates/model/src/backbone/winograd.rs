@@ -19,7 +19,8 @@
 
 use rayon::prelude::*;
 
-use super::kernels::{matmul, BufferPool, MatRef, Threads};
+use super::kernels::BufferPool;
+use super::matmul::{matmul, MatRef, Threads};
 
 /// Transformed floats of one group of images at most (`V` and `M` each):
 /// bigger batches run in groups so that the buffers stay bounded.

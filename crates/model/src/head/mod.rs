@@ -41,8 +41,9 @@ pub const HIDDEN1: usize = 256;
 pub const HIDDEN2: usize = 128;
 /// BatchNorm1d epsilon of the authors' model (PyTorch's default).
 pub const BN_EPS: f64 = 1e-5;
-/// The feature width of ReLaX-VQA (spec section 5).
-pub const RELAXVQA_FEATURES: usize = 35_203;
+/// The length of ReLaX-VQA's feature vector, the head's input width
+/// (spec section 5; `relaxvqa_features::layout` lays its blocks out).
+pub const FEATURE_LEN: usize = 35_203;
 
 /// The state-dict names of the head's weights, in the authors' module order.
 ///

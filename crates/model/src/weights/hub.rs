@@ -67,6 +67,14 @@ fn write_record(record_path: &std::path::Path, hub: &HubFile, commit: String, by
     cache::write_record(record_path, &rec);
 }
 
+/// A cached file that is not what was expected: removed with its record
+/// (so the next run downloads it again), and the error that says so.
+fn bad_hash(path: PathBuf, record_path: &std::path::Path, expected: &Expected, actual: String) -> WeightsError {
+    let removed = cache::remove_cached(&path);
+    cache::remove_record(record_path);
+    WeightsError::BadHash { path, algorithm: expected.algorithm(), expected: expected.shown(), actual, removed }
+}
+
 fn read(path: &std::path::Path) -> Result<Vec<u8>, WeightsError> {
     std::fs::read(path).map_err(|source| WeightsError::Io { path: path.to_path_buf(), source })
 }
@@ -98,15 +106,7 @@ pub fn cached_hub_file(hub: &HubFile, cfg: &WeightsConfig) -> Result<Option<Veri
         return Ok(Some(VerifiedFile { path, bytes, sha256, verified: false }));
     };
     if let Err(actual) = expected.check(&bytes, &sha256) {
-        let removed = cache::remove_cached(&path);
-        cache::remove_record(&record_path);
-        return Err(WeightsError::BadHash {
-            path,
-            algorithm: expected.algorithm(),
-            expected: expected.shown(),
-            actual,
-            removed,
-        });
+        return Err(bad_hash(path, &record_path, &expected, actual));
     }
     if record.is_none() {
         write_record(&record_path, hub, commit, &bytes, &sha256);
@@ -157,15 +157,7 @@ pub fn download_hub_file(hub: &HubFile, cfg: &WeightsConfig, hint: &str) -> Resu
     };
     let check = expected.check(&bytes, &sha256).and_then(|()| if size_ok { Ok(()) } else { Err(sha256.clone()) });
     if let Err(actual) = check {
-        let removed = cache::remove_cached(&path);
-        cache::remove_record(&record_path);
-        return Err(WeightsError::BadHash {
-            path,
-            algorithm: expected.algorithm(),
-            expected: expected.shown(),
-            actual,
-            removed,
-        });
+        return Err(bad_hash(path, &record_path, &expected, actual));
     }
     write_record(&record_path, hub, commit, &bytes, &sha256);
     tracing::info!("{}: downloaded and verified (SHA-256 {sha256})", path.display());
