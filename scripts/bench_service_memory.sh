@@ -10,12 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/target_dir.sh
 cargo build -q --release -p relaxvqa-cli
-cargo test -q -p relaxvqa-serve --no-run
+cargo test -q --workspace --no-run
 bin=$TARGET/release/relaxvqa
 work=$(mktemp -d)
 trap 'kill "${pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$work"
-"$TARGET/debug/examples/synthetic_head" head.safetensors
+"$TARGET/debug/synthetic_head" head.safetensors
 ff() { ffmpeg -nostdin -loglevel error -y "$@"; }
 ff -f lavfi -i "testsrc2=size=1920x1080:rate=25" -vf "noise=alls=12:allf=t,format=yuv420p" -t 10 -c:v libx264 -crf 23 hd.mp4
 python3 - <<'PY'

@@ -35,5 +35,5 @@ cargo test -q --workspace --no-run
   VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" "$VENV/bin/maturin" develop --profile dev --quiet
 )
 cd "$ROOT/python"
-RELAXVQA_SYNTHETIC_HEAD=${RELAXVQA_SYNTHETIC_HEAD:-$TARGET/debug/examples/synthetic_head} \
+RELAXVQA_SYNTHETIC_HEAD=${RELAXVQA_SYNTHETIC_HEAD:-$TARGET/debug/synthetic_head} \
   RELAXVQA_CLI=${RELAXVQA_CLI:-$TARGET/debug/relaxvqa} exec "$VENV/bin/python" -m pytest --durations=10 "${@:-tests}"

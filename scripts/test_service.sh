@@ -33,7 +33,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$TARGET/debug/examples/synthetic_head" "$work/head.safetensors"
+"$TARGET/debug/synthetic_head" "$work/head.safetensors"
 mkdir -p "$work/media"
 cp tests/data/videos/testsrc2_static.mp4 "$work/media/static.mp4"
 token="schemathesis-$(date +%s%N)"

@@ -38,12 +38,12 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 def write_synthetic_head(path: Path) -> None:
     """Writes the test head (synthetic weights, the KoNViD-1k imputer and
-    scaler of tests/data) with the workspace's ``synthetic_head`` example
-    (``RELAXVQA_SYNTHETIC_HEAD``, else target/debug/examples): a test helper,
-    so it is not in the package."""
-    exe = Path(os.environ.get("RELAXVQA_SYNTHETIC_HEAD", REPO / "target" / "debug" / "examples" / "synthetic_head"))
+    scaler of tests/data) with relaxvqa-fixtures' ``synthetic_head`` program
+    (``RELAXVQA_SYNTHETIC_HEAD``, else target/debug): a test helper, so it
+    is not in the package."""
+    exe = Path(os.environ.get("RELAXVQA_SYNTHETIC_HEAD", REPO / "target" / "debug" / "synthetic_head"))
     if not exe.is_file():
-        pytest.fail(f"{exe}: build it first (cargo build -p relaxvqa-serve --example synthetic_head)")
+        pytest.fail(f"{exe}: build it first (cargo test --workspace --no-run builds it)")
     r = subprocess.run([str(exe), str(path)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
 

@@ -10,6 +10,7 @@ mod models;
 mod output;
 mod report;
 mod score;
+mod serve;
 mod synth;
 mod train;
 
@@ -73,7 +74,7 @@ fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
         args::Command::Train(a) => train::run(a),
         args::Command::Eval(a) => eval::run(a),
         args::Command::SynthDataset(a) => synth::run(a),
-        args::Command::Serve(a) => relaxvqa_serve::run(a, threads),
+        args::Command::Serve(a) => serve::run(a, threads),
     }
 }
 

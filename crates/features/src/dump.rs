@@ -6,6 +6,8 @@ use std::path::Path;
 
 use safetensors::tensor::{Dtype, TensorView};
 
+use relaxvqa_model::sorted_safetensors::serialize_sorted;
+
 use crate::FeatureError;
 
 /// The values of a dumped tensor, in its own dtype.
@@ -67,12 +69,21 @@ pub fn write_safetensors(
             (k.clone(), d, t.shape.clone(), b)
         })
         .collect();
+    // Checked as safetensors checks a view (shape against bytes); metadata
+    // is written with its keys sorted: the same features, the same bytes.
     let views = encoded
         .iter()
         .map(|(k, d, s, b)| TensorView::new(*d, s.clone(), b).map(|v| (k.clone(), v)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| werr(e.to_string()))?;
-    let bytes = safetensors::serialize(views, metadata).map_err(|e| werr(e.to_string()))?;
+    let bytes = match metadata {
+        None => safetensors::serialize(views, None).map_err(|e| e.to_string()),
+        Some(m) => {
+            drop(views);
+            serialize_sorted(encoded, &m.into_iter().collect()).map_err(|e| e.to_string())
+        }
+    }
+    .map_err(werr)?;
     write_atomic(path, &bytes)
 }
 

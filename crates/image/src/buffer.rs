@@ -1,33 +1,44 @@
-//! Typed image buffers: row-major, interleaved, no padding.
+//! Typed image buffers: row-major, interleaved, no padding. One generic
+//! type, [`ImageBuffer`] (as image-rs's `ImageBuffer<P, C>`), with the
+//! three the pipeline uses as aliases: [`RgbImage`], [`GrayImage`] and
+//! [`FlowField`].
 
 use crate::ImageError;
 
-/// An 8-bit RGB image, row-major, 3 interleaved bytes per pixel (R, G, B).
-#[derive(Clone, PartialEq, Eq)]
-pub struct RgbImage {
+/// A `width x height` image of `C` interleaved samples of type `T` per
+/// pixel, row-major, no padding.
+#[derive(Clone, PartialEq)]
+pub struct ImageBuffer<T, const C: usize> {
     width: usize,
     height: usize,
-    data: Vec<u8>,
+    data: Vec<T>,
 }
 
-impl std::fmt::Debug for RgbImage {
+/// An 8-bit RGB image, 3 interleaved bytes per pixel (R, G, B).
+pub type RgbImage = ImageBuffer<u8, 3>;
+
+/// An 8-bit single-channel image.
+pub type GrayImage = ImageBuffer<u8, 1>;
+
+/// A dense optical-flow field: per pixel `(dx, dy)` in pixels, interleaved
+/// (the layout of OpenCV's `CV_32FC2` and of the fixtures' `flow`).
+pub type FlowField = ImageBuffer<f32, 2>;
+
+impl<T: Eq, const C: usize> Eq for ImageBuffer<T, C> {}
+
+impl<T, const C: usize> std::fmt::Debug for ImageBuffer<T, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RgbImage({}x{})", self.width, self.height)
+        write!(f, "ImageBuffer<{}, {C}>({}x{})", std::any::type_name::<T>(), self.width, self.height)
     }
 }
 
-impl RgbImage {
-    /// Wraps `data` (length `width * height * 3`), refusing a wrong length.
-    pub fn from_vec(width: usize, height: usize, data: Vec<u8>) -> Result<Self, ImageError> {
-        if width.checked_mul(height).and_then(|n| n.checked_mul(3)) != Some(data.len()) {
-            return Err(ImageError::BadBufferLength { width, height, channels: 3, len: data.len() });
+impl<T, const C: usize> ImageBuffer<T, C> {
+    /// Wraps `data` (length `width * height * C`), refusing a wrong length.
+    pub fn from_vec(width: usize, height: usize, data: Vec<T>) -> Result<Self, ImageError> {
+        if width.checked_mul(height).and_then(|n| n.checked_mul(C)) != Some(data.len()) {
+            return Err(ImageError::BadBufferLength { width, height, channels: C, len: data.len() });
         }
         Ok(Self { width, height, data })
-    }
-
-    /// An all-zero (black) image.
-    pub fn zeros(width: usize, height: usize) -> Self {
-        Self { width, height, data: vec![0; width * height * 3] }
     }
 
     /// Width in pixels.
@@ -40,103 +51,46 @@ impl RgbImage {
         self.height
     }
 
-    /// The interleaved bytes, row-major.
+    /// The interleaved samples, row-major.
+    pub fn as_slice(&self) -> &[T] {
+        &self.data
+    }
+
+    /// Mutable access to the interleaved samples.
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        &mut self.data
+    }
+
+    /// Gives back the interleaved samples.
+    pub fn into_vec(self) -> Vec<T> {
+        self.data
+    }
+
+    /// One row of `width * C` samples.
+    ///
+    /// # Panics
+    /// When `y >= height`, as slice indexing does.
+    pub fn row(&self, y: usize) -> &[T] {
+        &self.data[y * self.width * C..(y + 1) * self.width * C]
+    }
+}
+
+impl<T: Clone + Default, const C: usize> ImageBuffer<T, C> {
+    /// An all-zero image (black; a still flow field).
+    pub fn zeros(width: usize, height: usize) -> Self {
+        Self { width, height, data: vec![T::default(); width * height * C] }
+    }
+}
+
+impl<const C: usize> ImageBuffer<u8, C> {
+    /// The interleaved bytes, row-major (what [`ImageBuffer::as_slice`]
+    /// gives, under the name byte-oriented callers read best).
     pub fn as_bytes(&self) -> &[u8] {
         &self.data
     }
 
     /// Mutable access to the interleaved bytes.
     pub fn as_bytes_mut(&mut self) -> &mut [u8] {
-        &mut self.data
-    }
-
-    /// Gives back the interleaved bytes.
-    pub fn into_vec(self) -> Vec<u8> {
-        self.data
-    }
-
-    /// One row of `width * 3` bytes.
-    ///
-    /// # Panics
-    /// When `y >= height`, as slice indexing does.
-    pub fn row(&self, y: usize) -> &[u8] {
-        &self.data[y * self.width * 3..(y + 1) * self.width * 3]
-    }
-}
-
-/// An 8-bit single-channel image, row-major.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct GrayImage {
-    width: usize,
-    height: usize,
-    data: Vec<u8>,
-}
-
-impl GrayImage {
-    /// Wraps `data` (length `width * height`), refusing a wrong length.
-    pub fn from_vec(width: usize, height: usize, data: Vec<u8>) -> Result<Self, ImageError> {
-        if width.checked_mul(height) != Some(data.len()) {
-            return Err(ImageError::BadBufferLength { width, height, channels: 1, len: data.len() });
-        }
-        Ok(Self { width, height, data })
-    }
-
-    /// Width in pixels.
-    pub fn width(&self) -> usize {
-        self.width
-    }
-
-    /// Height in pixels.
-    pub fn height(&self) -> usize {
-        self.height
-    }
-
-    /// The bytes, row-major.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.data
-    }
-}
-
-/// A dense optical-flow field: per pixel `(dx, dy)` in pixels, interleaved,
-/// row-major (the layout of OpenCV's `CV_32FC2` and of the fixtures' `flow`).
-#[derive(Clone, PartialEq, Debug)]
-pub struct FlowField {
-    width: usize,
-    height: usize,
-    data: Vec<f32>,
-}
-
-impl FlowField {
-    /// Wraps `data` (length `width * height * 2`), refusing a wrong length.
-    pub fn from_vec(width: usize, height: usize, data: Vec<f32>) -> Result<Self, ImageError> {
-        if width.checked_mul(height).and_then(|n| n.checked_mul(2)) != Some(data.len()) {
-            return Err(ImageError::BadBufferLength { width, height, channels: 2, len: data.len() });
-        }
-        Ok(Self { width, height, data })
-    }
-
-    /// An all-zero field.
-    pub fn zeros(width: usize, height: usize) -> Self {
-        Self { width, height, data: vec![0.0; width * height * 2] }
-    }
-
-    /// Width in pixels.
-    pub fn width(&self) -> usize {
-        self.width
-    }
-
-    /// Height in pixels.
-    pub fn height(&self) -> usize {
-        self.height
-    }
-
-    /// Interleaved `(dx, dy)` values, row-major.
-    pub fn as_slice(&self) -> &[f32] {
-        &self.data
-    }
-
-    /// Mutable interleaved values.
-    pub fn as_mut_slice(&mut self) -> &mut [f32] {
         &mut self.data
     }
 }

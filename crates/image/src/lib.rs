@@ -8,7 +8,7 @@ pub mod error;
 pub mod fragment;
 pub mod gray;
 
-pub use buffer::{FlowField, GrayImage, RgbImage};
+pub use buffer::{FlowField, GrayImage, ImageBuffer, RgbImage};
 pub use error::ImageError;
 pub mod flow;
 pub mod resize;

@@ -189,6 +189,66 @@ pub fn supported() -> Vec<SimdPath> {
     v
 }
 
+/// Which copies of a dispatched kernel to run ([`avx2_dispatch!`] with
+/// `with_copies`): tests compare the baseline copies with the process's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Copies {
+    /// The baseline (SSE2) copies, whatever the CPU.
+    Baseline,
+    /// The process's path ([`path`]): AVX2 where the CPU has it, unless
+    /// `RELAXVQA_SIMD` says otherwise.
+    Native,
+}
+
+/// Defines a kernel that runs `$body` (an `#[inline(always)]` function of
+/// the same arguments) compiled for AVX2 when the process's path is AVX2
+/// ([`avx2`]), and as compiled otherwise: the one place where a copy for
+/// AVX2 is made and called (with its SAFETY argument), for this crate's
+/// kernels and the model crate's.
+///
+/// `avx2_dispatch!(pub fn name = body(a: A, b: B) -> R);` defines
+/// `name(a, b)`; `avx2_dispatch!(with_copies fn name = body(a: A) -> R);`
+/// defines `name(copies: Copies, a)`, which runs the baseline copy when
+/// `copies` is [`Copies::Baseline`] (for tests that compare the two).
+///
+/// No FMA is enabled: Rust never contracts `a * b + c` by itself, so an
+/// AVX2 copy does the same IEEE operations in the same order as the
+/// baseline build, with 8-lane vectors instead of 4, and gives
+/// bit-identical results.
+#[macro_export]
+macro_rules! avx2_dispatch {
+    (with_copies $(#[$attr:meta])* $vis:vis fn $name:ident = $body:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)?) => {
+        $(#[$attr])*
+        $vis fn $name(copies: $crate::simd::Copies, $($arg: $ty),*) $(-> $ret)? {
+            $crate::avx2_dispatch!(@run copies == $crate::simd::Copies::Native, $body($($arg: $ty),*) $(-> $ret)?)
+        }
+    };
+    ($(#[$attr:meta])* $vis:vis fn $name:ident = $body:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)?) => {
+        $(#[$attr])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            $crate::avx2_dispatch!(@run true, $body($($arg: $ty),*) $(-> $ret)?)
+        }
+    };
+    (@run $wanted:expr, $body:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)?) => {{
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        fn avx2($($arg: $ty),*) $(-> $ret)? {
+            $body($($arg),*)
+        }
+        #[cfg(target_arch = "x86_64")]
+        if $wanted && $crate::simd::avx2() {
+            // SAFETY: the only requirement of calling a function compiled
+            // for AVX2 is a CPU that has it: `simd::avx2()` is true only
+            // when the CPU has AVX2 (`simd::decide` and `simd::set_path`
+            // check it before choosing that path).
+            return unsafe { avx2($($arg),*) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = $wanted;
+        $body($($arg),*)
+    }};
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@
 
 pub mod backbone;
 pub mod head;
+pub mod sorted_safetensors;
 pub mod synthetic;
 pub mod weights;
 pub mod zoo;

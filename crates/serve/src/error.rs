@@ -1,5 +1,6 @@
-//! The service's errors: [`ServeError`] for starting and running it, and
-//! [`ApiError`], an HTTP status with a one-line JSON message, for answers.
+//! The service's errors: [`ServeError`] for starting and running it,
+//! [`StoreError`] for the job table, and [`ApiError`], an HTTP status with a
+//! one-line JSON message, for answers.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -22,7 +23,7 @@ pub enum ServeError {
     },
     /// The job database failed.
     #[error("{0}")]
-    Db(#[from] crate::store::StoreError),
+    Db(#[from] StoreError),
     /// The listener could not be bound or failed.
     #[error("listening on {addr}: {source}")]
     Listen {
@@ -31,6 +32,20 @@ pub enum ServeError {
         /// The cause.
         source: std::io::Error,
     },
+}
+
+/// Why the job table could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite said no.
+    #[error("job database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL said no (or could not be reached).
+    #[error("job database: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    /// The database holds what this version cannot use.
+    #[error("job database: {0}")]
+    Schema(String),
 }
 
 impl ServeError {
@@ -87,8 +102,8 @@ impl ApiError {
     }
 }
 
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> Self {
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
         ApiError::internal(e)
     }
 }

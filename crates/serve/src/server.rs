@@ -18,12 +18,12 @@ use relaxvqa::{Model, ModelOptions};
 use tokio::sync::watch;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::app::App;
 use crate::config::Config;
 use crate::error::ServeError;
-use crate::metrics::Metrics;
-use crate::queue::Queue;
-use crate::store::{JobStore, PostgresStore, SqliteStore};
+use crate::jobs::app::App;
+use crate::jobs::metrics::Metrics;
+use crate::jobs::queue::Queue;
+use crate::jobs::store::{JobStore, PostgresStore, SqliteStore};
 
 /// How long in-flight requests may go on after a stop.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -76,12 +76,13 @@ impl Server {
             model: OnceLock::new(),
             model_error: OnceLock::new(),
             queue: Queue::default(),
-            openapi: crate::openapi::document(),
+            openapi: crate::http::openapi::document(),
             finished: tokio::sync::Notify::new(),
         });
         let (stop, stop_rx) = watch::channel(false);
         let stop = Arc::new(stop);
-        let workers = crate::workers::spawn(&app).map_err(ServeError::io(std::path::Path::new("worker threads")))?;
+        let workers =
+            crate::jobs::workers::spawn(&app).map_err(ServeError::io(std::path::Path::new("worker threads")))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -117,6 +118,30 @@ impl Server {
     /// failed to load).
     pub fn stopped(&self) -> watch::Receiver<bool> {
         self.stop.subscribe()
+    }
+
+    /// Blocks until SIGTERM or Ctrl-C, or until the service stops by itself
+    /// (the model failed to load; [`Server::model_error`] then says why):
+    /// what the command line's `relaxvqa serve` waits for before [`Server::stop`].
+    pub fn wait_for_shutdown(&self) -> Result<(), ServeError> {
+        let mut stopped = self.stopped();
+        let signals = std::path::Path::new("signal handlers");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(ServeError::io(signals))?;
+        rt.block_on(async {
+            #[cfg(unix)]
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .map_err(ServeError::io(signals))?;
+            #[cfg(unix)]
+            let sigterm = term.recv();
+            #[cfg(not(unix))]
+            let sigterm = std::future::pending::<Option<()>>();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => tracing::info!("interrupted"),
+                _ = sigterm => tracing::info!("terminated"),
+                _ = stopped.changed() => {}
+            }
+            Ok(())
+        })
     }
 
     /// Stops gracefully (as on SIGTERM) and waits: running jobs go back to
@@ -260,8 +285,8 @@ async fn serve(listener: std::net::TcpListener, app: Arc<App>, mut stop: watch::
             return;
         }
     };
-    let router = crate::routes::router(Arc::clone(&app))
-        .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), crate::auth::require_token))
+    let router = crate::http::routes::router(Arc::clone(&app))
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), crate::http::auth::require_token))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, app.config.request_timeout));
     let graceful = GracefulShutdown::new();
     loop {

@@ -8,7 +8,8 @@ use rayon::prelude::*;
 
 use super::fmath::floor_i32;
 use super::plane::{cv_round, gaussian_blur, resize_linear, Plane};
-use super::simd::{avx2_dispatch, Simd};
+use crate::avx2_dispatch;
+use crate::simd::Copies;
 use crate::{FlowField, GrayImage, ImageError};
 
 /// Parameters of [`farneback_flow_with`]; `Default` is the set ReLaX-VQA uses
@@ -81,7 +82,7 @@ pub fn farneback_flow_with(
     next: &GrayImage,
     params: &FarnebackParams,
 ) -> Result<FlowField, ImageError> {
-    flow_with_kernels(prev, next, params, Simd::Native)
+    flow_with_kernels(prev, next, params, Copies::Native)
 }
 
 /// [`farneback_flow_with`] on the chosen copies of the row kernels.
@@ -89,7 +90,7 @@ pub(crate) fn flow_with_kernels(
     prev: &GrayImage,
     next: &GrayImage,
     params: &FarnebackParams,
-    simd: Simd,
+    simd: Copies,
 ) -> Result<FlowField, ImageError> {
     params.validate()?;
     let (w, h) = (prev.width(), prev.height());
@@ -276,7 +277,7 @@ fn invert_spd6(a: &[[f64; 6]; 6]) -> [[f64; 6]; 6] {
 /// `FarnebackPolyExp`: per pixel, the quadratic-polynomial coefficients of the
 /// neighbourhood, stored as 5 floats `(ry, rx, ryy, rxx, rxy)` as OpenCV
 /// stores them (the constant term is dropped). Borders replicate.
-pub(crate) fn poly_exp(src: &Plane, k: &PolyKernel, simd: Simd) -> Plane {
+pub(crate) fn poly_exp(src: &Plane, k: &PolyKernel, simd: Copies) -> Plane {
     debug_assert_eq!(src.channels, 1);
     let (w, h, n) = (src.width, src.height, k.n);
     let mut dst = Plane::zeros(w, h, 5);
@@ -304,6 +305,7 @@ impl PolyRows {
 }
 
 avx2_dispatch!(
+    with_copies
     fn poly_exp_row = poly_exp_row_body(src: &Plane, k: &PolyKernel, y: usize, bufs: &mut PolyRows, drow: &mut [f32])
 );
 
@@ -416,6 +418,7 @@ impl MatrixRows {
 }
 
 avx2_dispatch!(
+    with_copies
     fn update_matrices_row = update_matrices_row_body(
         r0row: &[f32],
         r1: &Plane,
@@ -552,7 +555,7 @@ fn update_matrices_row_body(r0row: &[f32], r1: &Plane, frow: &[f32], y: usize, m
 /// matrix row only depends on the flow row it belongs to, and that flow row is
 /// still the old one when the matrix row is made (it is `block / 2` rows ahead
 /// of the row being solved); OpenCV's own striped update relies on the same.
-pub(crate) fn flow_iteration(r0: &Plane, r1: &Plane, flow: &mut Plane, block: usize, simd: Simd) {
+pub(crate) fn flow_iteration(r0: &Plane, r1: &Plane, flow: &mut Plane, block: usize, simd: Copies) {
     let (w, h) = (flow.width, flow.height);
     let half = block / 2;
     let scale = 1.0 / (block * block) as f64;
@@ -610,7 +613,7 @@ pub(crate) fn flow_iteration(r0: &Plane, r1: &Plane, flow: &mut Plane, block: us
     }
 }
 
-avx2_dispatch!(fn vertical_step = vertical_step_body(prev: &[f64], s0: &[f32], s1: &[f32], cur: &mut [f64]));
+avx2_dispatch!(with_copies fn vertical_step = vertical_step_body(prev: &[f64], s0: &[f32], s1: &[f32], cur: &mut [f64]));
 
 /// One step of the vertical running sum: `cur = prev + (s1 - s0)`.
 #[inline(always)]
@@ -633,6 +636,7 @@ struct SolveRows {
 }
 
 avx2_dispatch!(
+    with_copies
     fn solve_row = solve_row_body(vs: &[f64], half: usize, scale: f64, frow: &mut [f32], t: &mut SolveRows)
 );
 
@@ -813,7 +817,7 @@ mod tests {
             for y in 0..h {
                 let mut a = vec![0f32; w * 5];
                 let mut b = vec![0f32; w * 5];
-                update_matrices_row(Simd::Native, r0.row(y), &r1, flow.row(y), y, &mut a, &mut t);
+                update_matrices_row(Copies::Native, r0.row(y), &r1, flow.row(y), y, &mut a, &mut t);
                 update_matrices_row_reference(r0.row(y), &r1, flow.row(y), y, &mut b);
                 let same = a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits());
                 assert!(same, "{w}x{h} row {y}");

@@ -8,7 +8,8 @@
 use rayon::prelude::*;
 
 use super::fmath::{fma_f32, fma_f32_unless_tie, round_half_even_small};
-use super::simd::{avx2_dispatch, Simd};
+use crate::avx2_dispatch;
+use crate::simd::Copies;
 use crate::{FlowField, RgbImage};
 
 /// Elements per block in OpenCV's `cartToPolar` loop.
@@ -76,11 +77,11 @@ fn fast_atan_deg_fused(y: f32, x: f32, mut fma: impl FnMut(f32, f32, f32) -> f32
 /// 4.9's `cartToPolar` computes them on `CV_32F` input (the angle from its
 /// fast atan2 approximation, about 0.3 degrees off the exact value).
 pub fn cart_to_polar(flow: &FlowField) -> (Vec<f32>, Vec<f32>) {
-    cart_to_polar_with(flow, Simd::Native)
+    cart_to_polar_with(flow, Copies::Native)
 }
 
 /// [`cart_to_polar`] on the chosen copies of the row kernels.
-fn cart_to_polar_with(flow: &FlowField, simd: Simd) -> (Vec<f32>, Vec<f32>) {
+fn cart_to_polar_with(flow: &FlowField, simd: Copies) -> (Vec<f32>, Vec<f32>) {
     let v = flow.as_slice();
     let total = v.len() / 2;
     let mut mag = vec![0f32; total];
@@ -105,6 +106,7 @@ fn cart_to_polar_with(flow: &FlowField, simd: Simd) -> (Vec<f32>, Vec<f32>) {
 }
 
 avx2_dispatch!(
+    with_copies
     fn polar_block_fast = polar_block_fast_body(xy: &[f32], mag: &mut [f32], ang: &mut [f32], to_rad: f32) -> bool
 );
 
@@ -131,7 +133,7 @@ fn polar_block_fast_body(xy: &[f32], mag: &mut [f32], ang: &mut [f32], to_rad: f
 /// OpenCV 4.9 computes it: scale and shift rounded to float, then
 /// `convertTo`'s fused multiply-add (or a plain copy when the map is the
 /// identity).
-fn normalize_minmax(src: &[f32], simd: Simd) -> Vec<f32> {
+fn normalize_minmax(src: &[f32], simd: Copies) -> Vec<f32> {
     if src.is_empty() {
         return Vec::new();
     }
@@ -162,6 +164,7 @@ fn normalize_minmax(src: &[f32], simd: Simd) -> Vec<f32> {
 }
 
 avx2_dispatch!(
+    with_copies
     fn scale_shift_fast = scale_shift_fast_body(src: &[f32], scale: f32, shift: f32, out: &mut [f32]) -> bool
 );
 
@@ -188,11 +191,11 @@ const HSV_VECTOR_PIXELS: usize = 32;
 /// converted with OpenCV's 8-bit `HSV2RGB` (hue range 180), in R, G, B order.
 /// Follows the authors' OpenCV/NumPy `flow_to_rgb` operation by operation.
 pub fn flow_to_rgb(flow: &FlowField) -> RgbImage {
-    flow_to_rgb_with(flow, Simd::Native)
+    flow_to_rgb_with(flow, Copies::Native)
 }
 
 /// [`flow_to_rgb`] on the chosen copies of the row kernels.
-pub(crate) fn flow_to_rgb_with(flow: &FlowField, simd: Simd) -> RgbImage {
+pub(crate) fn flow_to_rgb_with(flow: &FlowField, simd: Copies) -> RgbImage {
     let (mag, ang) = cart_to_polar_with(flow, simd);
     // The authors' code normalises twice (`mag = normalize(mag)`, then
     // `V = normalize(mag)`); the second pass can move a value by one float
@@ -217,6 +220,7 @@ pub(crate) fn flow_to_rgb_with(flow: &FlowField, simd: Simd) -> RgbImage {
 }
 
 avx2_dispatch!(
+    with_copies
     fn hsv_row = hsv_row_body(ang: &[f32], val: &[f32], rounding: HsvRounding, out: &mut [u8])
 );
 

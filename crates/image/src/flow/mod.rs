@@ -12,7 +12,6 @@ mod farneback;
 mod flow_image;
 mod fmath;
 mod plane;
-mod simd;
 #[cfg(test)]
 mod simd_tests;
 

@@ -9,7 +9,8 @@
 use rayon::prelude::*;
 
 use super::fmath::floor_i32;
-use super::simd::{avx2_dispatch, Simd};
+use crate::avx2_dispatch;
+use crate::simd::Copies;
 
 /// A row-major float image with `channels` interleaved values per pixel.
 #[derive(Clone, Debug, PartialEq)]
@@ -103,7 +104,7 @@ pub(crate) fn gaussian_kernel(n: usize, sigma: f64) -> Vec<f32> {
 
 /// `GaussianBlur(src, ksize x ksize, sigma, sigma, BORDER_REFLECT_101)` of a
 /// single-channel float plane.
-pub(crate) fn gaussian_blur(src: &Plane, ksize: usize, sigma: f64, simd: Simd) -> Plane {
+pub(crate) fn gaussian_blur(src: &Plane, ksize: usize, sigma: f64, simd: Copies) -> Plane {
     debug_assert_eq!(src.channels, 1);
     let (w, h) = (src.width, src.height);
     // OpenCV drops the filter along a dimension of length 1.
@@ -142,8 +143,8 @@ pub(crate) fn gaussian_blur(src: &Plane, ksize: usize, sigma: f64, simd: Simd) -
     dst
 }
 
-avx2_dispatch!(fn row_filter = row_filter_body(ext: &[f32], out: &mut [f32], k: &[f32]));
-avx2_dispatch!(fn column_filter = column_filter_body(rows: &[&[f32]], out: &mut [f32], k: &[f32]));
+avx2_dispatch!(with_copies fn row_filter = row_filter_body(ext: &[f32], out: &mut [f32], k: &[f32]));
+avx2_dispatch!(with_copies fn column_filter = column_filter_body(rows: &[&[f32]], out: &mut [f32], k: &[f32]));
 
 /// One row of a separable float filter: `ext` is the row with `k.len()/2`
 /// border values on each side. Small symmetric kernels (3 or 5 taps) use
@@ -216,7 +217,7 @@ fn column_filter_body(rows: &[&[f32]], out: &mut [f32], k: &[f32]) {
 
 /// `resize(src, (dw, dh), INTER_LINEAR)` on a float plane with any number of
 /// channels.
-pub(crate) fn resize_linear(src: &Plane, dw: usize, dh: usize, simd: Simd) -> Plane {
+pub(crate) fn resize_linear(src: &Plane, dw: usize, dh: usize, simd: Copies) -> Plane {
     let (sw, sh, cn) = (src.width, src.height, src.channels);
     if dw == sw && dh == sh {
         return src.clone();
@@ -285,6 +286,7 @@ struct XMap<'a> {
 }
 
 avx2_dispatch!(
+    with_copies
     fn resize_row = resize_row_body(
         rows: (&[f32], &[f32]),
         xmap: &XMap,
@@ -329,7 +331,7 @@ fn resize_row_body(rows: (&[f32], &[f32]), xmap: &XMap, fy: f32, buf0: &mut [f32
 /// OpenCV's fast area resize for an exact 2x downscale (which `resize` uses for
 /// `INTER_LINEAR` too): the mean of each 2x2 block, summed as OpenCV's
 /// vector path does for 1 or 4 channels and as its scalar path otherwise.
-fn resize_area_half(src: &Plane, dw: usize, dh: usize, simd: Simd) -> Plane {
+fn resize_area_half(src: &Plane, dw: usize, dh: usize, simd: Copies) -> Plane {
     let cn = src.channels;
     let dstride = dw * cn;
     let mut dst = Plane::zeros(dw, dh, cn);
@@ -342,6 +344,7 @@ fn resize_area_half(src: &Plane, dw: usize, dh: usize, simd: Simd) -> Plane {
 }
 
 avx2_dispatch!(
+    with_copies
     fn area_half_row = area_half_row_body(s0: &[f32], s1: &[f32], cn: usize, vec_end: usize, out: &mut [f32])
 );
 
@@ -398,10 +401,10 @@ mod tests {
     #[test]
     fn resize_keeps_constants_and_halves_by_block_means() {
         let p = Plane { width: 4, height: 2, channels: 1, data: vec![0., 2., 4., 6., 2., 4., 6., 8.] };
-        let r = resize_linear(&p, 2, 1, Simd::Native);
+        let r = resize_linear(&p, 2, 1, Copies::Native);
         assert_eq!(r.data, vec![2.0, 6.0]);
         let c = Plane { width: 3, height: 3, channels: 2, data: vec![1.5; 18] };
-        let up = resize_linear(&c, 7, 5, Simd::Native);
+        let up = resize_linear(&c, 7, 5, Copies::Native);
         assert!(up.data.iter().all(|&v| (v - 1.5).abs() < 1e-6));
     }
 }

@@ -5,8 +5,8 @@ use relaxvqa_fixtures::{TensorFile, VIDEOS};
 
 use super::farneback::{flow_with_kernels, FarnebackParams};
 use super::flow_image::flow_to_rgb_with;
-use super::simd::Simd;
 use crate::gray::rgb_to_gray;
+use crate::simd::Copies;
 use crate::{FlowField, GrayImage, RgbImage};
 
 fn rgb(t: &TensorFile, name: &str) -> RgbImage {
@@ -23,12 +23,12 @@ fn frame(w: usize, h: usize, sx: f64, sy: f64) -> GrayImage {
 /// every bit agrees.
 fn assert_same_both_ways(prev: &GrayImage, next: &GrayImage, what: &str) {
     let params = FarnebackParams::default();
-    let native = flow_with_kernels(prev, next, &params, Simd::Native).expect("same size");
-    let baseline = flow_with_kernels(prev, next, &params, Simd::Baseline).expect("same size");
+    let native = flow_with_kernels(prev, next, &params, Copies::Native).expect("same size");
+    let baseline = flow_with_kernels(prev, next, &params, Copies::Baseline).expect("same size");
     let bits = |f: &FlowField| f.as_slice().iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
     assert!(bits(&native) == bits(&baseline), "{what}: flow differs between kernel copies");
-    let img_native = flow_to_rgb_with(&native, Simd::Native);
-    let img_baseline = flow_to_rgb_with(&native, Simd::Baseline);
+    let img_native = flow_to_rgb_with(&native, Copies::Native);
+    let img_baseline = flow_to_rgb_with(&native, Copies::Baseline);
     assert!(img_native.as_bytes() == img_baseline.as_bytes(), "{what}: flow image differs between kernel copies");
 }
 

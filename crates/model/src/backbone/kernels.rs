@@ -6,6 +6,7 @@
 //! slices, checks its bounds, and is split across the rayon pool.
 
 use rayon::prelude::*;
+use relaxvqa_image::avx2_dispatch;
 
 /// Floats a parallel row task covers at most: large enough to amortise the
 /// task, small enough to spread over the cores and stay in cache.
@@ -268,20 +269,13 @@ pub(crate) fn add_bias_rows(x: &mut [f32], c: usize, bias: &[f32]) {
 /// `x = gelu(x + bias)` (exact, erf form) on every `c`-wide row, in parallel.
 pub(crate) fn bias_gelu_rows(x: &mut [f32], c: usize, bias: &[f32]) {
     let rows = (TASK_FLOATS / c).max(1);
-    x.par_chunks_mut(rows * c).for_each(|xs| {
-        #[cfg(target_arch = "x86_64")]
-        if relaxvqa_image::simd::avx2() {
-            // SAFETY: the only requirement of calling a function compiled
-            // for AVX2 is a CPU that has it: `simd::avx2()` is true only
-            // when the CPU has AVX2 (checked before that path is chosen).
-            return unsafe { bias_gelu_avx2(xs, c, bias) };
-        }
-        bias_gelu(xs, c, bias);
-    });
+    x.par_chunks_mut(rows * c).for_each(|xs| bias_gelu(xs, c, bias));
 }
 
+avx2_dispatch!(fn bias_gelu = bias_gelu_body(xs: &mut [f32], c: usize, bias: &[f32]));
+
 #[inline(always)]
-fn bias_gelu(xs: &mut [f32], c: usize, bias: &[f32]) {
+fn bias_gelu_body(xs: &mut [f32], c: usize, bias: &[f32]) {
     for r in xs.chunks_exact_mut(c) {
         for (v, &b) in r.iter_mut().zip(bias) {
             *v = gelu(*v + b);
@@ -289,24 +283,10 @@ fn bias_gelu(xs: &mut [f32], c: usize, bias: &[f32]) {
     }
 }
 
-/// [`bias_gelu`] compiled for AVX2 (8 lanes instead of baseline SSE2's 4).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn bias_gelu_avx2(xs: &mut [f32], c: usize, bias: &[f32]) {
-    bias_gelu(xs, c, bias);
-}
-
-/// Softmax of every `c`-wide row of `x`, in place, on the calling thread.
-pub(crate) fn softmax_rows(x: &mut [f32], c: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if relaxvqa_image::simd::avx2() {
-        // SAFETY: the only requirement of calling a function compiled for
-        // AVX2 is a CPU that has it: `simd::avx2()` is true only when the CPU has
-        // AVX2 (checked before that path is chosen).
-        return unsafe { softmax_rows_avx2(x, c) };
-    }
-    softmax_rows_body(x, c);
-}
+avx2_dispatch!(
+    /// Softmax of every `c`-wide row of `x`, in place, on the calling thread.
+    pub(crate) fn softmax_rows = softmax_rows_body(x: &mut [f32], c: usize)
+);
 
 #[inline(always)]
 fn softmax_rows_body(x: &mut [f32], c: usize) {
@@ -320,13 +300,6 @@ fn softmax_rows_body(x: &mut [f32], c: usize) {
             *v *= inv;
         }
     }
-}
-
-/// [`softmax_rows_body`] compiled for AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn softmax_rows_avx2(x: &mut [f32], c: usize) {
-    softmax_rows_body(x, c);
 }
 
 /// A reduction over 8 interleaved lanes (so that it vectorises), then

@@ -18,6 +18,7 @@
 //! each tile's `M` values back into `m x m` output pixels.
 
 use rayon::prelude::*;
+use relaxvqa_image::avx2_dispatch;
 
 use super::kernels::BufferPool;
 use super::matmul::{matmul, MatRef, Threads};
@@ -298,26 +299,12 @@ enum Axis {
     Cols,
 }
 
-/// Applies a sparse transform matrix (rows of `(k, coefficient)`) to a
-/// tile of `c`-vectors along one axis. `src` is `rows_src x cols_src`
-/// vectors, where the combined axis has length `alpha`.
-fn combine(mat: &[Vec<(usize, f32)>], src: &[f32], dst: &mut [f32], alpha: usize, c: usize, axis: Axis) {
-    #[cfg(target_arch = "x86_64")]
-    if relaxvqa_image::simd::avx2() {
-        // SAFETY: the only requirement of calling a function compiled for
-        // AVX2 is a CPU that has it: `simd::avx2()` is true only when the CPU has
-        // AVX2 (checked before that path is chosen).
-        return unsafe { combine_avx2(mat, src, dst, alpha, c, axis) };
-    }
-    combine_body(mat, src, dst, alpha, c, axis);
-}
-
-/// [`combine_body`] compiled for AVX2 (same results: no FMA contraction).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn combine_avx2(mat: &[Vec<(usize, f32)>], src: &[f32], dst: &mut [f32], alpha: usize, c: usize, axis: Axis) {
-    combine_body(mat, src, dst, alpha, c, axis);
-}
+avx2_dispatch!(
+    /// Applies a sparse transform matrix (rows of `(k, coefficient)`) to a
+    /// tile of `c`-vectors along one axis. `src` is `rows_src x cols_src`
+    /// vectors, where the combined axis has length `alpha`.
+    fn combine = combine_body(mat: &[Vec<(usize, f32)>], src: &[f32], dst: &mut [f32], alpha: usize, c: usize, axis: Axis)
+);
 
 #[inline(always)]
 fn combine_body(mat: &[Vec<(usize, f32)>], src: &[f32], dst: &mut [f32], alpha: usize, c: usize, axis: Axis) {

@@ -22,12 +22,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use candle_core::Device;
-use safetensors::tensor::TensorInfo;
 use safetensors::{Dtype, SafeTensors};
 use sha2::{Digest, Sha256};
 
 use super::{head_tensor_shapes, normalize_head_state_dict, Head, HeadError, Imputer, Mlp, OutputScale, Scaler};
 use super::{state_dict_from_torch, HEAD_TENSORS};
+use crate::sorted_safetensors::serialize_sorted;
 use crate::{HostTensor, StateDict};
 
 /// The `format` metadata value that marks a head file.
@@ -163,38 +163,6 @@ pub fn save_head_file(path: &Path, head: &HeadFile) -> Result<(), HeadError> {
     relaxvqa_formats::atomic::write_atomic(path, &bytes).map_err(HeadError::Write)
 }
 
-/// Serializes tensors and metadata as `safetensors::serialize` does (tensors
-/// sorted by descending dtype alignment, then name; header padded with
-/// spaces to a multiple of 8 bytes), but with the metadata keys in sorted
-/// order, so the bytes depend on nothing but the input.
-fn serialize_sorted(
-    mut entries: Vec<(String, Dtype, Vec<usize>, Vec<u8>)>,
-    metadata: &BTreeMap<String, String>,
-) -> Result<Vec<u8>, serde_json::Error> {
-    entries.sort_by(|(ln, ld, _, _), (rn, rd, _, _)| rd.cmp(ld).then(ln.cmp(rn)));
-    let mut header = String::from("{\"__metadata__\":");
-    header.push_str(&serde_json::to_string(metadata)?);
-    let mut offset = 0;
-    for (name, dtype, shape, bytes) in &entries {
-        let info = TensorInfo { dtype: *dtype, shape: shape.clone(), data_offsets: (offset, offset + bytes.len()) };
-        offset += bytes.len();
-        header.push(',');
-        header.push_str(&serde_json::to_string(name)?);
-        header.push(':');
-        header.push_str(&serde_json::to_string(&info)?);
-    }
-    header.push('}');
-    let mut header = header.into_bytes();
-    header.resize(header.len().next_multiple_of(8), b' ');
-    let mut out = Vec::with_capacity(8 + header.len() + offset);
-    out.extend((header.len() as u64).to_le_bytes());
-    out.extend(header);
-    for (_, _, _, bytes) in &entries {
-        out.extend_from_slice(bytes);
-    }
-    Ok(out)
-}
-
 /// Reads a head file written by [`save_head_file`], checking its format
 /// marker, version, declared width and every tensor's dtype and shape.
 pub fn load_head_file(path: &Path) -> Result<HeadFile, HeadError> {
@@ -326,28 +294,6 @@ mod tests {
         let imputer = Imputer { statistics: (0..width).map(|i| i as f64 * 0.5).collect() };
         let scaler = Scaler { min: vec![-0.25; width], scale: vec![2.0; width] };
         HeadFile::new(sd, Some(imputer), Some(scaler), OutputScale::Mos1To5, "unit test").expect("head file")
-    }
-
-    #[test]
-    fn header_matches_safetensors_serialize_with_sorted_metadata() {
-        // With one metadata key the safetensors crate's order is fixed, so
-        // its bytes and ours must agree exactly.
-        let a: Vec<u8> = [1.0f32, 2.0, 3.0].iter().flat_map(|v| v.to_le_bytes()).collect();
-        let b: Vec<u8> = [4.0f64, 5.0].iter().flat_map(|v| v.to_le_bytes()).collect();
-        let entries = vec![
-            ("z.weight".to_owned(), Dtype::F32, vec![3], a.clone()),
-            ("a.stat".to_owned(), Dtype::F64, vec![2], b.clone()),
-        ];
-        let meta = BTreeMap::from([("k".to_owned(), "v \"quoted\"".to_owned())]);
-        let ours = serialize_sorted(entries, &meta).expect("ours");
-        let va = safetensors::tensor::TensorView::new(Dtype::F32, vec![3], &a).expect("view a");
-        let vb = safetensors::tensor::TensorView::new(Dtype::F64, vec![2], &b).expect("view b");
-        let theirs = safetensors::serialize(
-            [("z.weight", va), ("a.stat", vb)],
-            Some(meta.into_iter().collect::<std::collections::HashMap<_, _>>()),
-        )
-        .expect("theirs");
-        assert_eq!(ours, theirs);
     }
 
     #[test]

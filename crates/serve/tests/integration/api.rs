@@ -174,10 +174,10 @@ fn every_route_documented(doc: &Value) {
         documented += ops.as_object().unwrap().len();
         println!("openapi: {path}: {:?}", ops.as_object().unwrap().keys().collect::<Vec<_>>());
     }
-    for (method, path) in relaxvqa_serve::routes::ROUTES {
+    for (method, path) in relaxvqa_serve::http::routes::ROUTES {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing from /openapi.json");
     }
-    assert_eq!(documented, relaxvqa_serve::routes::ROUTES.len(), "no operation beyond the routes");
+    assert_eq!(documented, relaxvqa_serve::http::routes::ROUTES.len(), "no operation beyond the routes");
     // Each parameter is where the router reads it: `{name}` segments are
     // path parameters, everything else (segments, wait) the query.
     let mut query = Vec::new();

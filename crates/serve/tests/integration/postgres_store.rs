@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use relaxvqa_fixtures::postgres::TestPostgres;
-use relaxvqa_serve::store::{Cancel, JobStore, NewJob, PostgresStore, Status};
+use relaxvqa_serve::jobs::store::{Cancel, JobStore, NewJob, PostgresStore, Status};
 
 fn job(id: &str) -> NewJob {
     NewJob {

@@ -11,8 +11,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::app::App;
 use crate::error::ApiError;
+use crate::jobs::app::App;
 
 /// Routes open without a token.
 pub const OPEN_ROUTES: [&str; 2] = ["/healthz", "/readyz"];

@@ -1,5 +1,5 @@
 //! The HTTP routes. Each handler carries its OpenAPI description
-//! (`#[utoipa::path]`); `crate::openapi` gathers them.
+//! (`#[utoipa::path]`); `crate::http::openapi` gathers them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,11 +13,11 @@ use relaxvqa::score::parse_duration;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::app::{new_id, valid_id, App};
-use crate::doc::{JobDoc, PathRequest};
 use crate::error::{ApiError, ErrorBody};
-use crate::ingest::ingest;
-use crate::store::{Cancel, NewJob, Status};
+use crate::http::ingest::ingest;
+use crate::http::wire::{JobDoc, PathRequest};
+use crate::jobs::app::{new_id, valid_id, App};
+use crate::jobs::store::{Cancel, NewJob, Status};
 
 /// Every route, as (method, path): the router below and the OpenAPI
 /// document must both have exactly these (tested).
@@ -82,7 +82,7 @@ async fn enqueue(app: &Arc<App>, segments: Option<&str>, req: Request) -> Result
     };
     let max = app.config.max_queue;
     if app.db(|s| s.active()).await? >= max {
-        crate::upload::drain(req.into_body()).await;
+        crate::http::upload::drain(req.into_body()).await;
         return Err(queue_full(max));
     }
     let id = new_id()?;
@@ -120,8 +120,8 @@ fn accepted(doc: JobDoc) -> Response {
 /// Submit a video: its bytes, or `{"path": ...}` under `--media-root`.
 #[utoipa::path(post, path = "/v1/jobs", tag = "jobs", params(SubmitQuery),
     request_body(description = "The video's bytes, or a file under --media-root", content(
-        (crate::doc::VideoBody = "application/octet-stream"),
-        (crate::doc::VideoBody = "video/mp4"),
+        (crate::http::wire::VideoBody = "application/octet-stream"),
+        (crate::http::wire::VideoBody = "video/mp4"),
         (PathRequest = "application/json"))),
     responses(
         (status = 202, description = "Queued; Location: /v1/jobs/{id}", body = JobDoc),
@@ -144,8 +144,8 @@ pub async fn submit(
 /// Submit a video and wait (bounded) for its result.
 #[utoipa::path(post, path = "/v1/score", tag = "jobs", params(ScoreQuery),
     request_body(description = "The video's bytes, or a file under --media-root", content(
-        (crate::doc::VideoBody = "application/octet-stream"),
-        (crate::doc::VideoBody = "video/mp4"),
+        (crate::http::wire::VideoBody = "application/octet-stream"),
+        (crate::http::wire::VideoBody = "video/mp4"),
         (PathRequest = "application/json"))),
     responses(
         (status = 200, description = "The job ended (done, failed or cancelled)", body = JobDoc),
@@ -199,7 +199,7 @@ pub async fn score(
     }
 }
 
-async fn load(app: &Arc<App>, id: String) -> Result<crate::store::Job, ApiError> {
+async fn load(app: &Arc<App>, id: String) -> Result<crate::jobs::store::Job, ApiError> {
     if !valid_id(&id) {
         return Err(ApiError::no_job(&id));
     }
@@ -235,7 +235,7 @@ pub async fn cancel(State(app): State<Arc<App>>, Path(id): Path<String>) -> Resu
         }
         Cancel::Running => {
             // The worker sees the token, stops and removes the upload.
-            app.queue.stop_job(&id, crate::queue::StopReason::User);
+            app.queue.stop_job(&id, crate::jobs::queue::StopReason::User);
         }
         Cancel::Queued => {
             if job.upload {

@@ -5,10 +5,10 @@ use std::sync::{Arc, OnceLock};
 use relaxvqa::Model;
 
 use crate::config::Config;
-use crate::metrics::Metrics;
-use crate::queue::Queue;
+use crate::jobs::metrics::Metrics;
+use crate::jobs::queue::Queue;
+use crate::jobs::store::{JobStore, StoreError};
 use crate::redact::Redactor;
-use crate::store::{JobStore, StoreError};
 
 /// The service's shared state.
 pub struct App {

@@ -7,7 +7,7 @@ use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::store::{JobStore, Status};
+use crate::jobs::store::{JobStore, Status};
 
 /// The service's metrics.
 pub struct Metrics {

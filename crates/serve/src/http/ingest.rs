@@ -8,7 +8,7 @@
 //! sampled frames) is refused too (422), before any job exists. A path is
 //! opened once, beneath the root, and probed through that descriptor; the
 //! job records the file's identity, and the worker reads it only if it is
-//! still that file (`crate::media`). See `docs/security.md`.
+//! still that file (`crate::jobs::media`). See `docs/security.md`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,11 +17,11 @@ use axum::extract::Request;
 use axum::http::{header, StatusCode};
 use relaxvqa::{ErrorKind, Input};
 
-use crate::app::App;
-use crate::doc::PathRequest;
 use crate::error::ApiError;
-use crate::media::{open_media, FileId};
-use crate::upload::{body_to_bytes, body_to_file, drain, TempFile};
+use crate::http::upload::{body_to_bytes, body_to_file, drain, TempFile};
+use crate::http::wire::PathRequest;
+use crate::jobs::app::App;
+use crate::jobs::media::{open_media, FileId};
 
 /// A video accepted for a job.
 pub struct Ingested {

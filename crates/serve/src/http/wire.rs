@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use relaxvqa::Score;
 
-use crate::store::{Job, Status};
+use crate::jobs::store::{Job, Status};
 
 /// `POST /v1/jobs` with `Content-Type: application/json`: a file under
 /// `--media-root`.

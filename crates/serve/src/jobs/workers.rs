@@ -3,7 +3,7 @@
 //! which `DELETE`, the job time-out and shutdown stop them.
 //!
 //! Every job's video is opened as an untrusted input (the container
-//! allow-list, no nested opens: `crate::ingest`), and everything a job
+//! allow-list, no nested opens: `crate::http::ingest`), and everything a job
 //! records for clients goes through the [`crate::redact::Redactor`]. A
 //! result or failure that cannot be written is retried until it is (or
 //! the service stops, and the next start requeues the job): a claimed job
@@ -30,10 +30,10 @@ use std::time::{Duration, Instant};
 use relaxvqa::report::{report, ReportOptions};
 use relaxvqa::{CancelToken, ErrorKind, ExtractOptions, Input};
 
-use crate::app::App;
-use crate::media::{reopen_media, FileId};
-use crate::queue::{Running, StopReason};
-use crate::store::{Job, JobStore, Status, StoreResult};
+use crate::jobs::app::App;
+use crate::jobs::media::{reopen_media, FileId};
+use crate::jobs::queue::{Running, StopReason};
+use crate::jobs::store::{Job, JobStore, Status, StoreResult};
 
 /// Starts the worker threads (and the time-out watchdog when a job time
 /// limit is set).

@@ -23,19 +23,7 @@ mod sqlite;
 pub use self::postgres::PostgresStore;
 pub use self::sqlite::SqliteStore;
 
-/// Why the job table could not be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// SQLite said no.
-    #[error("job database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// PostgreSQL said no (or could not be reached).
-    #[error("job database: {0}")]
-    Postgres(#[from] ::postgres::Error),
-    /// The database holds what this version cannot use.
-    #[error("job database: {0}")]
-    Schema(String),
-}
+pub use crate::error::StoreError;
 
 /// The result of a job-table call.
 pub type StoreResult<T> = Result<T, StoreError>;
