@@ -26,4 +26,4 @@ pub use error::{FeatureError, NetworkCause};
 pub use extract::{extract, extract_observed, extract_path, extract_with, VideoFeatures};
 pub use layout::{Block, BLOCKS, FEATURE_LEN};
 pub use observe::{Observer, SampleImages};
-pub use options::{ExtractOptions, SampleFeatures, StageTimings, DEFAULT_MAX_PIXELS, LARGE_FRAME_PIXELS};
+pub use options::{ExtractOptions, SampleFeatures, StageTimings, LARGE_FRAME_PIXELS};

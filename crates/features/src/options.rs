@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::CancelToken;
+use relaxvqa_video::DEFAULT_MAX_PIXELS;
 
 /// How to run an extraction.
 #[derive(Clone, Debug)]
@@ -27,18 +28,13 @@ pub struct ExtractOptions {
     pub cancel: CancelToken,
     /// Frames with more pixels than this are refused before any work
     /// ([`crate::FeatureError::TooLarge`]); `None` for no limit. Optical flow runs
-    /// at full resolution: see [`DEFAULT_MAX_PIXELS`].
+    /// at full resolution: see `relaxvqa_video::DEFAULT_MAX_PIXELS`.
     pub max_pixels: Option<u64>,
     /// The thread pool of the preparation stage (resize, flow, fragments);
     /// `None` makes one for this extraction with as many threads as the
     /// calling pool. A model that extracts many videos passes its own.
     pub prepare_pool: Option<Arc<rayon::ThreadPool>>,
 }
-
-/// The default frame-size limit: 8K UHD (7680x4320), the decoder's own.
-/// Peak memory grows with the frame size (see `docs/performance.md`);
-/// larger frames need the limit raised on purpose.
-pub use relaxvqa_video::DEFAULT_MAX_PIXELS;
 
 /// Frames above this many pixels get one preparation worker instead of two:
 /// each worker holds a full-resolution optical-flow pyramid, so two of them

@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use relaxvqa_features::CancelToken;
 use relaxvqa_features::VideoFeatures;
-pub use relaxvqa_features::{CancelToken, DumpTensor, SampleFeatures, StageTimings, TensorData, FEATURE_LEN};
+pub use relaxvqa_features::{DumpTensor, SampleFeatures, StageTimings, TensorData};
 pub use relaxvqa_video::DecodeReport;
 use relaxvqa_video::Limits;
 use relaxvqa_video::VideoInfo;

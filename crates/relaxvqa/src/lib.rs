@@ -84,11 +84,15 @@ pub mod synth;
 pub mod training;
 
 pub use error::{Error, ErrorKind, Result};
-pub use extract::{CancelToken, ExtractOptions, Features, Progress, ProgressFn, Provenance, FEATURE_LEN, VERSION};
+pub use extract::{ExtractOptions, Features, Progress, ProgressFn, Provenance, VERSION};
 pub use head::{LoadedHead, OutputScale};
 pub use input::{open_untrusted_file, FrameRate, Input, RawOptions, RawVideo, ReadSeek, Trust};
 pub use inspect::{inspect, simd, Inspection, MatmulChoice, Simd, VideoSummary};
-pub use model::{probe, Model, ModelOptions, DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS};
+pub use model::{probe, Model, ModelOptions, DEFAULT_BATCH_SIZE};
+/// Stops an extraction from another thread (every front end's cancel).
+pub use relaxvqa_features::CancelToken;
+/// The length of the feature vector (35,203).
+pub use relaxvqa_features::FEATURE_LEN;
 pub use score::{Score, ScoreOptions, Segment};
 
 /// The decoder's resource limits and their defaults (`docs/security.md`).
@@ -97,6 +101,8 @@ pub use relaxvqa_video::limits;
 /// same in its words); `RELAXVQA_LOG=debug` callers may leave it on.
 pub use relaxvqa_video::quiet_ffmpeg_log;
 pub use relaxvqa_video::Limits;
+/// The frame-size limit every front end defaults to (8K UHD).
+pub use relaxvqa_video::DEFAULT_MAX_PIXELS;
 
 #[cfg(feature = "testing")]
 #[doc(hidden)]

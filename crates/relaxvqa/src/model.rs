@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-pub use relaxvqa_features::DEFAULT_MAX_PIXELS;
 use relaxvqa_features::{extract_observed, CpuBackbones, Observer};
 use relaxvqa_model::weights::WeightSources;
+use relaxvqa_video::DEFAULT_MAX_PIXELS;
 use relaxvqa_video::{DecodeOptions, Limits, VideoInfo};
 
 use crate::extract::{ExtractOptions, Features, Progress};
