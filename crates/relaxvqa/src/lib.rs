@@ -7,7 +7,7 @@
 //! command, the Python package, the HTTP service) stands on; its modules
 //! read as what a user does:
 //!
-//! - [`Model`] ([`model`]): load the backbones and a head once;
+//! - [`Model`]: load the backbones and a head once;
 //! - [`Model::extract`] ([`extract`]): a video's features;
 //! - [`Model::score`] ([`score`]): its score and per-window timeline;
 //! - [`batch`]: a whole dataset, resumable, with a combined matrix;
@@ -71,7 +71,7 @@ pub mod files;
 pub mod head;
 mod input;
 mod inspect;
-pub mod model;
+mod model;
 #[cfg(feature = "training")]
 pub mod mos;
 mod open;
