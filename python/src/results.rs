@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use numpy::{IntoPyArray, PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use relaxvqa::extract::TensorData;
 use relaxvqa::files::Identity;
+use relaxvqa::TensorData;
 use serde::Serialize;
 
 use crate::errors::{raise, to_py};

@@ -8,7 +8,7 @@
 //! read as what a user does:
 //!
 //! - [`Model`]: load the backbones and a head once;
-//! - [`Model::extract`] ([`extract`]): a video's features;
+//! - [`Model::extract`]: a video's [`Features`];
 //! - [`Model::score`] ([`score`]): its score and per-window timeline;
 //! - [`batch`]: a whole dataset, resumable, with a combined matrix;
 //! - [`report::render`]: an HTML page of what the model looked at.
@@ -66,7 +66,7 @@
 
 pub mod batch;
 mod error;
-pub mod extract;
+mod extract;
 pub mod files;
 pub mod head;
 mod input;
@@ -84,7 +84,10 @@ pub mod synth;
 pub mod training;
 
 pub use error::{Error, ErrorKind, Result};
-pub use extract::{ExtractOptions, Features, Progress, ProgressFn, Provenance, VERSION};
+pub use extract::{
+    DecodeReport, DecodeSummary, DumpTensor, ExtractOptions, ExtractSummary, Features, Progress, ProgressFn,
+    Provenance, SampleFeatures, StageTimings, TensorData, VERSION,
+};
 pub use head::{LoadedHead, OutputScale};
 pub use input::{open_untrusted_file, FrameRate, Input, RawOptions, RawVideo, ReadSeek, Trust};
 pub use inspect::{inspect, simd, Inspection, MatmulChoice, Simd, VideoSummary};
