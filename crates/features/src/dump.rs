@@ -69,21 +69,13 @@ pub fn write_safetensors(
             (k.clone(), d, t.shape.clone(), b)
         })
         .collect();
-    // Checked as safetensors checks a view (shape against bytes); metadata
-    // is written with its keys sorted: the same features, the same bytes.
-    let views = encoded
-        .iter()
-        .map(|(k, d, s, b)| TensorView::new(*d, s.clone(), b).map(|v| (k.clone(), v)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| werr(e.to_string()))?;
-    let bytes = match metadata {
-        None => safetensors::serialize(views, None).map_err(|e| e.to_string()),
-        Some(m) => {
-            drop(views);
-            serialize_sorted(encoded, &m.into_iter().collect()).map_err(|e| e.to_string())
-        }
+    // Checked as safetensors checks a view (shape against bytes), then
+    // written with the metadata keys sorted: the same features, the same bytes.
+    for (_, d, s, b) in &encoded {
+        TensorView::new(*d, s.clone(), b).map_err(|e| werr(e.to_string()))?;
     }
-    .map_err(werr)?;
+    let metadata: BTreeMap<String, String> = metadata.unwrap_or_default().into_iter().collect();
+    let bytes = serialize_sorted(encoded, &metadata).map_err(|e| werr(e.to_string()))?;
     write_atomic(path, &bytes)
 }
 

@@ -18,13 +18,20 @@ pub fn serialize_sorted(
     metadata: &BTreeMap<String, String>,
 ) -> Result<Vec<u8>, serde_json::Error> {
     entries.sort_by(|(ln, ld, _, _), (rn, rd, _, _)| rd.cmp(ld).then(ln.cmp(rn)));
-    let mut header = String::from("{\"__metadata__\":");
-    header.push_str(&serde_json::to_string(metadata)?);
+    // No metadata, no `__metadata__` key (as `safetensors::serialize` with
+    // `None`).
+    let mut header = String::from("{");
+    if !metadata.is_empty() {
+        header.push_str("\"__metadata__\":");
+        header.push_str(&serde_json::to_string(metadata)?);
+    }
     let mut offset = 0;
     for (name, dtype, shape, bytes) in &entries {
         let info = TensorInfo { dtype: *dtype, shape: shape.clone(), data_offsets: (offset, offset + bytes.len()) };
         offset += bytes.len();
-        header.push(',');
+        if header.len() > 1 {
+            header.push(',');
+        }
         header.push_str(&serde_json::to_string(name)?);
         header.push(':');
         header.push_str(&serde_json::to_string(&info)?);
@@ -64,6 +71,16 @@ mod tests {
             Some(meta.into_iter().collect::<std::collections::HashMap<_, _>>()),
         )
         .expect("theirs");
+        assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn without_metadata_the_bytes_are_safetensors_own() {
+        let a: Vec<u8> = [1i64, 2].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let ours =
+            serialize_sorted(vec![("x".to_owned(), Dtype::I64, vec![2], a.clone())], &BTreeMap::new()).expect("ours");
+        let view = safetensors::tensor::TensorView::new(Dtype::I64, vec![2], &a).expect("view");
+        let theirs = safetensors::serialize([("x", view)], None).expect("theirs");
         assert_eq!(ours, theirs);
     }
 }
